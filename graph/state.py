@@ -1,0 +1,109 @@
+"""The supervisor's state: the plan (a task DAG), the blackboard of results, plan versions.
+
+State values are plain JSON-compatible dicts so checkpoints, the LangGraph server and SDK
+clients all see the same thing; the pydantic models below validate them at the boundaries.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Annotated, Any, Literal, TypedDict
+
+from pydantic import BaseModel, Field
+
+TaskStatus = Literal["pending", "running", "done", "failed", "skipped"]
+RunStatus = Literal["planning", "review", "running", "completed", "failed", "interrupted"]
+
+
+class Task(BaseModel):
+    """One node of the task graph."""
+
+    id: str = Field(description="Short unique id, e.g. 't1'.")
+    agent: str = Field(description="Name of the specialist agent that performs the task.")
+    instruction: str = Field(description="What the agent must do, self-contained.")
+    acceptance_criteria: str = Field(
+        default="", description="What a correct result must contain; used for verification."
+    )
+    depends_on: list[str] = Field(
+        default_factory=list, description="Ids of tasks whose results this task needs."
+    )
+
+
+class Plan(BaseModel):
+    """A task graph: tasks and their dependencies."""
+
+    tasks: list[Task] = Field(description="The tasks, each with its dependencies.")
+    rationale: str = Field(default="", description="One sentence on why this decomposition.")
+
+
+class TaskMetrics(TypedDict, total=False):
+    """What one task cost; summed over its attempts."""
+
+    model: str
+    started_at: float
+    ended_at: float
+    latency_s: float
+    tokens_in: int
+    tokens_out: int
+    cost_usd: float
+    retries: int
+    cache_hit: bool
+    model_calls: int
+
+
+class TaskRecord(TypedDict, total=False):
+    """A blackboard entry: the task as run, its outcome and what it cost."""
+
+    task: dict[str, Any]
+    status: TaskStatus
+    output: str
+    citations: list[str]
+    artifacts: list[str]
+    error: str | None
+    attempts: int
+    history: list[str]
+    metrics: TaskMetrics
+
+
+class PlanVersion(TypedDict):
+    """One revision of the plan, kept so revisions are visible in state."""
+
+    version: int
+    reason: str
+    tasks: list[dict[str, Any]]
+
+
+def merge_results(left: dict[str, TaskRecord], right: dict[str, TaskRecord]) -> dict[str, TaskRecord]:
+    """Reducer for the blackboard: parallel workers each write their own task id."""
+    merged = dict(left or {})
+    for task_id, record in (right or {}).items():
+        merged[task_id] = {**merged.get(task_id, {}), **record}
+    return merged
+
+
+class OrchestratorInput(TypedDict):
+    """What a run starts from."""
+
+    goal: str
+
+
+class OrchestratorState(TypedDict, total=False):
+    """The supervisor's full state."""
+
+    goal: str
+    tasks: list[dict[str, Any]]
+    """The current plan's tasks (Task dicts)."""
+    plan_versions: Annotated[list[PlanVersion], operator.add]
+    results: Annotated[dict[str, TaskRecord], merge_results]
+    """The blackboard: task id -> record."""
+    feedback: str
+    """Human or validator feedback for the next planning attempt."""
+    planner_attempts: int
+    revisions: int
+    rounds: int
+    answer: str
+    status: RunStatus
+    stop_reason: str
+    started_at: float
+    usage: Annotated[list[TaskMetrics], operator.add]
+    """Model usage outside tasks (planning, assessment, synthesis)."""

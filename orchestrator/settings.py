@@ -1,0 +1,268 @@
+"""Typed settings: one object for everything configurable.
+
+Sources, lowest to highest precedence: built-in defaults, an optional
+``orchestrator.toml`` (or the file named by ``ORCHESTRATOR_CONFIG``),
+``ORCHESTRATOR_*`` environment variables (nested with ``__``), and finally
+explicit overrides (CLI flags, or a run's ``configurable`` on the server).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+CONFIG_ENV = "ORCHESTRATOR_CONFIG"
+DEFAULT_CONFIG_FILE = "orchestrator.toml"
+
+ROLES = ("supervisor", "researcher", "coder", "analyst", "writer", "reviewer", "support", "judge")
+"""Model roles: the supervisor, each specialist agent and the eval judge."""
+
+
+class ConfigError(ValueError):
+    """A configuration value is invalid; the message names the offending key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ModelConfig(_Strict):
+    """How to reach one chat model."""
+
+    provider: Literal["openai", "local", "test"] = "openai"
+    """``openai``: any OpenAI-compatible endpoint (OpenAI, vLLM, Ollama, llama.cpp server).
+    ``local``: the embedded GGUF model served on loopback. ``test``: the deterministic test model."""
+    model: str = ""
+    """Model name sent to the endpoint; for ``local``, ``local``/``local-1.5b`` or a path to a GGUF file."""
+    base_url: str | None = None
+    """Endpoint URL; defaults to ``OPENAI_BASE_URL`` for ``openai``."""
+    api_key: SecretStr | None = None
+    """API key; defaults to ``OPENAI_API_KEY``. Never written to state, checkpoints or reports."""
+    temperature: float = Field(default=0.0, ge=0.0, le=2.0)
+    """Sampling temperature; 0 keeps runs as repeatable as the backend allows."""
+    max_tokens: int | None = Field(default=1024, gt=0)
+    """Cap on completion tokens per call."""
+    timeout_s: float = Field(default=300.0, gt=0)
+    """Per-request timeout in seconds."""
+    max_retries: int = Field(default=2, ge=0)
+    """Client-level retries for transient HTTP errors."""
+    tool_mode: Literal["auto", "native", "structured"] = "auto"
+    """``native``: tool_choice over real tool calls; ``structured``: one forced action schema
+    per step (what small local servers support). ``auto`` picks structured for ``local``."""
+    context_window: int = Field(default=8192, gt=256)
+    """Tokens the model accepts; worker prompts are budgeted to fit."""
+    requests_per_second: float | None = Field(default=None, gt=0)
+    """Rate limit for this endpoint (langchain_core InMemoryRateLimiter); None = unlimited."""
+    max_concurrent_calls: int = Field(default=4, gt=0)
+    """Calls in flight at once against this endpoint."""
+    price_in_per_1m: float = Field(default=0.0, ge=0)
+    """USD per million prompt tokens (local and test models cost 0)."""
+    price_out_per_1m: float = Field(default=0.0, ge=0)
+    """USD per million completion tokens."""
+    test_latency_s: float = Field(default=0.0, ge=0)
+    """Test model only: simulated latency per call, in seconds."""
+
+
+BUILTIN_MODELS: dict[str, ModelConfig] = {
+    "local": ModelConfig(provider="local", model="local", context_window=8192, max_concurrent_calls=1),
+    "local-1.5b": ModelConfig(
+        provider="local", model="local-1.5b", context_window=8192, max_concurrent_calls=1
+    ),
+    "test": ModelConfig(provider="test", model="test", context_window=32768),
+}
+
+
+class ReviewSettings(_Strict):
+    """Where a run pauses for a human."""
+
+    plan: bool = True
+    """Pause after planning: approve, edit or reject the plan."""
+    high_risk_tools: bool = True
+    """Pause before a tool with side effects (refund, ticket update) runs."""
+    final_answer: bool = False
+    """Pause on the synthesized answer before the run completes."""
+
+
+class Limits(_Strict):
+    """Hard caps that keep a run bounded."""
+
+    max_concurrency: int = Field(default=4, gt=0)
+    """Tasks executing in parallel within one run."""
+    max_tasks: int = Field(default=12, gt=0)
+    """Tasks a plan may hold."""
+    max_rounds: int = Field(default=10, gt=0)
+    """Dispatch rounds before the run stops."""
+    max_plan_revisions: int = Field(default=3, ge=0)
+    """Revisions of the plan after it was first approved."""
+    planner_attempts: int = Field(default=3, gt=0)
+    """Attempts to get a valid plan before falling back to a one-task plan."""
+    max_agent_steps: int = Field(default=6, gt=0)
+    """Model/tool steps one worker may take for one task."""
+    max_verification_attempts: int = Field(default=2, ge=0)
+    """Times a task is sent back after failing verification."""
+    max_goal_chars: int = Field(default=8000, gt=0)
+    """Longest goal accepted."""
+
+
+class Budgets(_Strict):
+    """Enforced budgets; ``None`` means unlimited."""
+
+    run_tokens: int | None = Field(default=None, gt=0)
+    """Total tokens one run may spend."""
+    run_cost_usd: float | None = Field(default=None, gt=0)
+    """Total cost one run may spend."""
+    run_wall_s: float | None = Field(default=None, gt=0)
+    """Wall time one run may take."""
+    task_tokens: int | None = Field(default=None, gt=0)
+    """Tokens one task may spend."""
+    task_wall_s: float | None = Field(default=None, gt=0)
+    """Wall time one task attempt may take."""
+
+
+class Settings(BaseSettings):
+    """Everything configurable about the orchestrator."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ORCHESTRATOR_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_assignment=True,
+    )
+
+    model: str = "local"
+    """Default model for every role: a name from ``models`` or a built-in (local, local-1.5b, test)."""
+    models: dict[str, ModelConfig] = Field(default_factory=dict)
+    """Named model configurations, added to the built-ins."""
+    roles: dict[str, str] = Field(default_factory=dict)
+    """Role -> model name, overriding ``model`` for that role."""
+    data_dir: Path = Path(".orchestrator")
+    """Where checkpoints, the result cache and run workspaces live."""
+    cache_dir: Path = Field(
+        default_factory=lambda: Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+        / "agent-orchestrator"
+    )
+    """Where the assembled GGUF model and the local server's state live."""
+    checkpoint_uri: str | None = None
+    """``postgresql://…`` to checkpoint in PostgreSQL; unset = SQLite in ``data_dir``."""
+    knowledge_base_dir: Path | None = None
+    """Documents (Markdown, text) the knowledge-base tool indexes; unset = the shipped sample corpus."""
+    customer_db: Path | None = None
+    """Customer-service SQLite database; unset = a copy of the shipped sample in ``data_dir``."""
+    agents_file: Path | None = None
+    """TOML file of agent definitions that add to or replace the built-in specialists."""
+    worker_selection: Literal["as_planned", "best_match", "fallback"] = "fallback"
+    """How a task's agent is chosen: as planned, best capability match, or as planned with a
+    capable alternative when the planned agent is unknown or failed."""
+    adaptive_replanning: bool = True
+    """Let the supervisor revise the remaining plan after each round of results."""
+    verify_results: bool = True
+    """Have the reviewer check results that state acceptance criteria."""
+    cache_results: bool = True
+    """Reuse a task's result when agent, instruction and inputs match an earlier run."""
+    mcp_servers: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """MCP servers whose tools agents may use (langchain-mcp-adapters connection dicts)."""
+    review: ReviewSettings = Field(default_factory=ReviewSettings)
+    limits: Limits = Field(default_factory=Limits)
+    budgets: Budgets = Field(default_factory=Budgets)
+
+    @field_validator("roles")
+    @classmethod
+    def _known_roles(cls, v: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(v) - set(ROLES))
+        if unknown:
+            raise ValueError(f"unknown role(s) {unknown}; roles are {list(ROLES)}")
+        return v
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = _config_path()
+        if path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+    # -- derived views -------------------------------------------------------------
+
+    def all_models(self) -> dict[str, ModelConfig]:
+        """Built-in models overlaid with the configured ones."""
+        return {**BUILTIN_MODELS, **self.models}
+
+    def model_name_for(self, role: str) -> str:
+        """The model name a role uses."""
+        return self.roles.get(role, self.model)
+
+    def model_for(self, role: str) -> ModelConfig:
+        """The model configuration a role uses; raises ConfigError for an unknown name."""
+        name = self.model_name_for(role)
+        models = self.all_models()
+        if name not in models:
+            key = f"roles.{role}" if role in self.roles else "model"
+            raise ConfigError(f"{key}: unknown model {name!r}; known: {sorted(models)}")
+        return models[name]
+
+    def with_overrides(self, overrides: dict[str, Any]) -> Settings:
+        """A copy with nested overrides applied and validated (CLI flags, run configurable)."""
+        merged = _deep_merge(self.model_dump(mode="python"), overrides)
+        return load_settings(_file=False, **merged)
+
+
+def _config_path() -> Path | None:
+    explicit = os.environ.get(CONFIG_ENV)
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise ConfigError(f"{CONFIG_ENV}: no such file {explicit!r}")
+        return path
+    default = Path(DEFAULT_CONFIG_FILE)
+    return default if default.is_file() else None
+
+
+def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _describe(err: ValidationError, source: str) -> str:
+    lines = []
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"]) or "(root)"
+        msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"]
+        lines.append(f"{source}: {key}: {msg}")
+    return "\n".join(lines)
+
+
+def load_settings(_file: bool = True, **overrides: Any) -> Settings:
+    """Load settings from file, environment and overrides; raise ConfigError naming bad keys."""
+    source = str(_config_path() or "settings") if _file else "settings"
+    try:
+        if not _file:
+            # Overrides already contain the file/env values; do not read them twice.
+            return Settings.model_validate(overrides)
+        return Settings(**overrides)
+    except ValidationError as err:
+        raise ConfigError(_describe(err, source)) from None
+    except ValueError as err:  # TOML syntax errors and friends
+        if isinstance(err, ConfigError):
+            raise
+        raise ConfigError(f"{source}: {err}") from None
