@@ -62,6 +62,13 @@ class TaskRecord(TypedDict, total=False):
     error: str | None
     attempts: int
     history: list[str]
+    """Escalation and verification steps, in order."""
+    feedback: str
+    """Guidance for the next attempt (the previous error, a reviewer's or a human's note)."""
+    failed_agents: list[str]
+    """Agents that already failed this task; reassignment avoids them."""
+    settled: bool
+    """A failure that escalation has finished with: it stays failed."""
     metrics: TaskMetrics
 
 
@@ -81,16 +88,19 @@ def merge_results(left: dict[str, TaskRecord], right: dict[str, TaskRecord]) -> 
     return merged
 
 
-class OrchestratorInput(TypedDict):
+class OrchestratorInput(TypedDict, total=False):
     """What a run starts from."""
 
     goal: str
+    options: dict[str, Any]
+    """Setting overrides the run was started with, so resume and fork reuse them."""
 
 
 class OrchestratorState(TypedDict, total=False):
     """The supervisor's full state."""
 
     goal: str
+    options: dict[str, Any]
     tasks: list[dict[str, Any]]
     """The current plan's tasks (Task dicts)."""
     plan_versions: Annotated[list[PlanVersion], operator.add]
@@ -105,5 +115,6 @@ class OrchestratorState(TypedDict, total=False):
     status: RunStatus
     stop_reason: str
     started_at: float
+    finished_at: float
     usage: Annotated[list[TaskMetrics], operator.add]
     """Model usage outside tasks (planning, assessment, synthesis)."""

@@ -90,6 +90,8 @@ class ReviewSettings(_Strict):
     """Pause before a tool with side effects (refund, ticket update) runs."""
     final_answer: bool = False
     """Pause on the synthesized answer before the run completes."""
+    failures: bool = False
+    """Pause when a task has failed every automatic recovery: retry, edit, skip or abort."""
 
 
 class Limits(_Strict):

@@ -1,0 +1,109 @@
+"""After each round: recover failed tasks, let the supervisor revise the rest, detect stalls."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from langchain_core.messages import HumanMessage, SystemMessage
+from langchain_core.runnables import RunnableConfig
+from langgraph.types import Command
+from pydantic import BaseModel, Field
+
+from graph import prompts
+from graph.context import truncate_to_tokens
+from graph.escalation import AbortRun, escalate
+from graph.execution import status_of
+from graph.planner import adopt_plan, check_tasks
+from graph.runtime import emit, run_context
+from graph.state import OrchestratorState, Task, TaskRecord
+from graph.tracking import track_usage
+from orchestrator.models import StructuredOutputError, ainvoke_structured, chat_model
+
+RESULT_PREVIEW_TOKENS = 150
+"""How much of each done result the assessor sees: enough to judge, cheap to send."""
+
+
+class Assessment(BaseModel):
+    """The supervisor's decision after a round of results."""
+
+    decision: Literal["continue", "revise", "finish"]
+    reason: str = Field(default="", description="One sentence.")
+    tasks: list[Task] = Field(
+        default_factory=list, description="With 'revise': the new list of pending tasks."
+    )
+
+
+def _assessment_prompt(state: OrchestratorState, pending: list[Task]) -> str:
+    results = state.get("results", {})
+    lines = [f"Goal: {state['goal']}", "", "Finished tasks:"]
+    for task_id, record in results.items():
+        if record.get("status") == "done":
+            preview = truncate_to_tokens(record.get("output", ""), RESULT_PREVIEW_TOKENS)
+            lines.append(f"- {task_id} ({record['task']['agent']}) done: {preview}")
+        elif record.get("status") in ("failed", "skipped"):
+            lines.append(f"- {task_id} {record['status']}: {record.get('error')}")
+    lines += ["", "Pending tasks:", json.dumps([t.model_dump() for t in pending], indent=1)]
+    return "\n".join(lines)
+
+
+async def assess(state: OrchestratorState, config: RunnableConfig) -> Command[Literal["dispatch", "synthesize"]]:
+    """Escalate failures, optionally revise pending tasks, then continue or finish."""
+    settings, registry = run_context(config)
+    results = dict(state.get("results", {}))
+    tasks = [Task.model_validate(t) for t in state.get("tasks", [])]
+    changed: dict[str, TaskRecord] = {}
+
+    for task in tasks:
+        record = results.get(task.id, {})
+        if record.get("status") == "failed" and not record.get("settled"):
+            try:
+                changed[task.id] = escalate(record, registry, settings)
+            except AbortRun as err:
+                emit("stopped", reason=str(err))
+                return Command(goto="synthesize", update={"results": changed, "stop_reason": str(err)})
+            emit("escalation", task_id=task.id, step=changed[task.id]["history"][-1])
+    results.update(changed)
+    # A human may have edited a failed task's instruction: the plan follows the record.
+    tasks = [Task.model_validate(changed[t.id]["task"]) if t.id in changed else t for t in tasks]
+    update: dict[str, Any] = {"results": changed, "tasks": [t.model_dump() for t in tasks]}
+
+    pending = [t for t in tasks if status_of(results, t.id) == "pending"]
+    revisions = state.get("revisions", 0)
+    if not (pending and settings.adaptive_replanning and revisions < settings.limits.max_plan_revisions):
+        return Command(goto="dispatch", update=update)
+
+    with track_usage() as usage:
+        try:
+            result = await ainvoke_structured(
+                chat_model(settings, "supervisor"),
+                Assessment,
+                [SystemMessage(prompts.ASSESSOR.format(catalogue=registry.catalogue())),
+                 HumanMessage(_assessment_prompt(state | {"results": results}, pending))],
+            )
+            verdict: Assessment | None = result.value
+        except StructuredOutputError as err:
+            emit("assessment_failed", error=str(err))
+            verdict = None  # an unusable assessment changes nothing; the plan stands
+    update["usage"] = [usage.metrics(settings.model_for("supervisor"))]
+
+    if verdict is None or verdict.decision == "continue":
+        return Command(goto="dispatch", update=update)
+    if verdict.decision == "finish":
+        reason = f"supervisor finished early: {verdict.reason}"
+        skipped = {t.id: TaskRecord(task=t.model_dump(), status="skipped", settled=True,
+                                    error="not needed: " + verdict.reason) for t in pending}
+        return Command(goto="synthesize",
+                       update={**update, "results": {**changed, **skipped}, "stop_reason": reason})
+
+    kept = [t for t in tasks if status_of(results, t.id) != "pending"]
+    check = check_tasks([t.model_dump() for t in verdict.tasks], config, tuple(t.id for t in kept))
+    if check.error is not None:
+        emit("revision_rejected", error=check.error)
+        return Command(goto="dispatch", update=update)
+    if [t.model_dump() for t in check.tasks] == [t.model_dump() for t in pending]:
+        # Stall guard: a revision that changes nothing still counts against the cap.
+        return Command(goto="dispatch", update={**update, "revisions": revisions + 1})
+    check.tasks = kept + check.tasks
+    adopted = adopt_plan(state, check, f"revised: {verdict.reason}")
+    return Command(goto="dispatch", update={**update, **adopted, "revisions": revisions + 1})

@@ -1,0 +1,180 @@
+"""Execution: pick ready tasks, fan them out in parallel, run each on its specialist.
+
+Each task is its own node execution (a ``Send``), so each result is checkpointed on its
+own: after a crash mid-fan-out only the tasks that were in flight run again.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Literal, TypedDict
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.errors import NodeError
+from langgraph.runtime import Runtime
+from langgraph.types import Command, Send
+
+from agents import build_specialist
+from graph.context import dependency_context
+from graph.runtime import emit, run_context
+from graph.state import OrchestratorState, Task, TaskMetrics, TaskRecord, TaskStatus
+from graph.tracking import track_usage
+
+CONTEXT_SHARE = 0.4
+"""Share of a worker model's context window given to its dependencies' results."""
+
+
+class WorkerPayload(TypedDict):
+    """What one ``run_task`` execution receives."""
+
+    task: dict[str, Any]
+    goal: str
+    context: str
+    feedback: str
+    exclude: list[str]
+    """Agents that already failed this task (worker selection avoids them)."""
+
+
+def status_of(results: dict[str, TaskRecord], task_id: str) -> TaskStatus:
+    """A task's status on the blackboard; absent means pending."""
+    return results.get(task_id, {}).get("status", "pending")
+
+
+def blocked_tasks(tasks: list[Task], results: dict[str, TaskRecord]) -> dict[str, TaskRecord]:
+    """Pending tasks that can never run because a dependency failed or was skipped."""
+    skipped: dict[str, TaskRecord] = {}
+    changed = True
+    while changed:  # propagate down chains of dependents
+        changed = False
+        for task in tasks:
+            if task.id in skipped or status_of(results, task.id) != "pending":
+                continue
+            dead = [
+                d for d in task.depends_on
+                if status_of(results, d) in ("failed", "skipped") or d in skipped
+            ]
+            if dead:
+                skipped[task.id] = TaskRecord(
+                    task=task.model_dump(), status="skipped",
+                    error=f"dependency {', '.join(dead)} did not complete",
+                )
+                changed = True
+    return skipped
+
+
+def ready_tasks(tasks: list[Task], results: dict[str, TaskRecord]) -> list[Task]:
+    """Pending tasks whose dependencies are all done."""
+    return [
+        t for t in tasks
+        if status_of(results, t.id) == "pending"
+        and all(status_of(results, d) == "done" for d in t.depends_on)
+    ]
+
+
+async def dispatch(
+    state: OrchestratorState, config: RunnableConfig
+) -> Command[Literal["run_task", "synthesize"]]:
+    """Start every ready task (up to max_concurrency) in parallel, or move on to synthesis."""
+    settings, registry = run_context(config)
+    tasks = [Task.model_validate(t) for t in state.get("tasks", [])]
+    results = dict(state.get("results", {}))
+    skipped = blocked_tasks(tasks, results)
+    results.update(skipped)
+    ready = ready_tasks(tasks, results)
+    rounds = state.get("rounds", 0)
+
+    from graph.controls import stop_reason  # budgets and caps live with the controls
+
+    reason = stop_reason(state, settings) if ready else None
+    if reason or not ready:
+        if reason:
+            emit("stopped", reason=reason)
+        return Command(goto="synthesize", update={"results": skipped, "stop_reason": reason or ""})
+
+    batch = ready[: settings.limits.max_concurrency]
+    update: dict[str, TaskRecord] = dict(skipped)
+    sends = []
+    for task in batch:
+        previous = results.get(task.id, {})
+        exclude = list(previous.get("failed_agents", []))
+        worker = registry.select(task, settings.worker_selection, exclude=frozenset(exclude))
+        budget = int(settings.model_for(worker.model_role).context_window * CONTEXT_SHARE)
+        update[task.id] = TaskRecord(
+            task=task.model_dump(), status="running", attempts=previous.get("attempts", 0) + 1,
+            history=previous.get("history", []),
+        )
+        sends.append(
+            Send(
+                "run_task",
+                WorkerPayload(
+                    task=task.model_dump(),
+                    goal=state["goal"],
+                    context=dependency_context(task, results, budget),
+                    feedback=str(previous.get("feedback", "")),
+                    exclude=exclude,
+                ),
+            )
+        )
+    emit("round", round=rounds + 1, tasks=[t.id for t in batch])
+    return Command(goto=sends, update={"results": update, "rounds": rounds + 1})
+
+
+async def run_task(payload: WorkerPayload, config: RunnableConfig, runtime: Runtime) -> dict[str, Any]:
+    """Run one task on its specialist sub-graph and record the outcome and its cost."""
+    settings, registry = run_context(config)
+    task = Task.model_validate(payload["task"])
+    spec = registry.select(task, settings.worker_selection, exclude=frozenset(payload["exclude"]))
+    history: list[str] = []
+    if spec.name != task.agent:
+        history.append(f"assigned to {spec.name} instead of {task.agent}")
+        task = task.model_copy(update={"agent": spec.name})
+    attempt = runtime.execution_info.node_attempt if runtime.execution_info else 1
+    emit("task_started", task_id=task.id, agent=spec.name, attempt=attempt)
+    started = time.time()
+    with track_usage() as usage:
+        out = await build_specialist(spec).ainvoke(
+            {"task": task.model_dump(), "goal": payload["goal"], "context": payload["context"],
+             "feedback": payload["feedback"]},
+            config,
+        )
+    ended = time.time()
+    error = out.get("error")
+    output = str(out.get("output") or "")
+    if not error and not output.strip():
+        error = "the agent returned an empty result"
+    status: TaskStatus = "failed" if error else "done"
+    metrics = TaskMetrics(
+        model=settings.model_name_for(spec.model_role),
+        started_at=started, ended_at=ended, latency_s=round(ended - started, 6),
+        retries=attempt - 1, cache_hit=False,
+        **usage.metrics(settings.model_for(spec.model_role)),
+    )
+    verification = out.get("verification")
+    if verification:
+        history.append(
+            "verification " + ("passed" if verification.get("passed") else "failed")
+            + (f": {verification.get('feedback')}" if verification.get("feedback") else "")
+        )
+    record = TaskRecord(
+        task=task.model_dump(), status=status, output=output,
+        citations=list(out.get("citations") or []), artifacts=list(out.get("artifacts") or []),
+        error=error, metrics=metrics, history=history,
+    )
+    emit("task_finished", task_id=task.id, agent=spec.name, status=status, error=error,
+         latency_s=metrics["latency_s"], tokens=metrics["tokens_in"] + metrics["tokens_out"])
+    return {"results": {task.id: record}}
+
+
+async def task_crashed(payload: WorkerPayload, error: NodeError) -> dict[str, Any]:
+    """A task whose node raised after its retries: record the failure, keep the run going."""
+    task = payload["task"]
+    message = f"{type(error.error).__name__}: {error.error}"
+    emit("task_finished", task_id=task["id"], agent=task["agent"], status="failed", error=message)
+    return {
+        "results": {
+            task["id"]: TaskRecord(
+                task=task, status="failed", error=message,
+                history=[f"crashed after retries: {message}"],
+            )
+        }
+    }

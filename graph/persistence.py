@@ -1,0 +1,39 @@
+"""Checkpointers: SQLite by default (a file under ``data_dir``), PostgreSQL by URI."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+
+from orchestrator.settings import Settings
+
+CHECKPOINT_FILE = "checkpoints.sqlite"
+
+
+def checkpoint_target(settings: Settings) -> str:
+    """Where checkpoints go: a PostgreSQL URI or the SQLite file path."""
+    if settings.checkpoint_uri:
+        return settings.checkpoint_uri
+    return str(Path(settings.data_dir) / CHECKPOINT_FILE)
+
+
+@asynccontextmanager
+async def open_checkpointer(settings: Settings) -> AsyncIterator[BaseCheckpointSaver]:
+    """An async checkpointer for the configured backend, set up and closed cleanly."""
+    target = checkpoint_target(settings)
+    if target.startswith(("postgres://", "postgresql://")):
+        from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+
+        async with AsyncPostgresSaver.from_conn_string(target) as pg:
+            await pg.setup()
+            yield pg
+        return
+    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+    Path(target).parent.mkdir(parents=True, exist_ok=True)
+    async with AsyncSqliteSaver.from_conn_string(target) as sqlite:
+        await sqlite.setup()
+        yield sqlite

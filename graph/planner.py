@@ -1,0 +1,136 @@
+"""Planning: goal -> validated task graph, and the human review of the plan."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Literal
+
+from langchain_core.messages import HumanMessage, SystemMessage
+from langchain_core.runnables import RunnableConfig
+from langgraph.types import Command, interrupt
+from pydantic import BaseModel, Field, ValidationError
+
+from graph import prompts
+from graph.planning import PlanCheck, plan_schema, validate_plan
+from graph.runtime import emit, run_context
+from graph.state import OrchestratorState, PlanVersion, Task
+from graph.tracking import track_usage
+from orchestrator.models import StructuredOutputError, ainvoke_structured, chat_model
+
+NodeName = Literal["plan", "review_plan", "dispatch", "synthesize"]
+
+
+def check_tasks(raw: Any, config: RunnableConfig, done_ids: tuple[str, ...] = ()) -> PlanCheck:
+    """Validate tasks against the run's agents and limits, repairing what is unambiguous."""
+    settings, registry = run_context(config)
+    if not isinstance(raw, list):
+        return PlanCheck(error="the plan must be a list of tasks")
+    return validate_plan(
+        raw,
+        agents=registry.names(),
+        max_tasks=settings.limits.max_tasks,
+        choose_agent=lambda task: registry.select(task, "best_match").name,
+        done_ids=done_ids,
+    )
+
+
+async def plan(state: OrchestratorState, config: RunnableConfig) -> Command[NodeName]:
+    """Ask the supervisor model for a task graph; retry with the error, then fall back."""
+    settings, registry = run_context(config)
+    attempts = state.get("planner_attempts", 0) + 1
+    update: dict[str, Any] = {"planner_attempts": attempts, "status": "planning"}
+    if attempts == 1 and "started_at" not in state:
+        update["started_at"] = time.time()
+    emit("planning", attempt=attempts)
+
+    messages = [
+        SystemMessage(
+            prompts.PLANNER.format(
+                catalogue=registry.catalogue(), max_tasks=settings.limits.max_tasks
+            )
+        ),
+        HumanMessage(f"Goal: {state['goal']}"),
+    ]
+    if state.get("feedback"):
+        messages.append(HumanMessage(prompts.PLANNER_FEEDBACK.format(feedback=state["feedback"])))
+
+    with track_usage() as usage:
+        try:
+            result = await ainvoke_structured(
+                chat_model(settings, "supervisor"), plan_schema(registry.names()), messages
+            )
+            check = check_tasks([t.model_dump() for t in result.value.tasks], config)
+        except StructuredOutputError as err:
+            check = PlanCheck(error=f"the planner's output was invalid: {err}")
+    update["usage"] = [usage.metrics(settings.model_for("supervisor"))]
+
+    if check.error is not None:
+        emit("plan_rejected", error=check.error, attempt=attempts)
+        if attempts < settings.limits.planner_attempts:
+            return Command(goto="plan", update={**update, "feedback": check.error})
+        # Out of attempts: one task for the best-matching agent still answers the goal.
+        fallback = Task(id="t1", agent="", instruction=state["goal"])
+        fallback.agent = registry.select(fallback, "best_match").name
+        check = PlanCheck(
+            tasks=[fallback], repairs=[f"fell back to a one-task plan after: {check.error}"]
+        )
+    return Command(goto="review_plan", update={**update, **adopt_plan(state, check, "planned")})
+
+
+def adopt_plan(state: OrchestratorState, check: PlanCheck, reason: str) -> dict[str, Any]:
+    """State update that makes ``check.tasks`` the current plan, as a new plan version."""
+    tasks = [t.model_dump() for t in check.tasks]
+    version = len(state.get("plan_versions", [])) + 1
+    why = reason + ("; " + "; ".join(check.repairs) if check.repairs else "")
+    emit("plan", version=version, tasks=tasks, reason=why)
+    return {
+        "tasks": tasks,
+        "plan_versions": [PlanVersion(version=version, reason=why, tasks=tasks)],
+        "feedback": "",
+    }
+
+
+class PlanDecision(BaseModel):
+    """A human's answer to the plan review."""
+
+    action: Literal["approve", "edit", "reject"]
+    tasks: list[dict[str, Any]] | None = Field(default=None, description="The edited tasks (edit).")
+    feedback: str = Field(default="", description="Why the plan was rejected (reject).")
+
+
+async def review_plan(state: OrchestratorState, config: RunnableConfig) -> Command[NodeName]:
+    """Pause for a human to approve, edit or reject the plan (when review is on)."""
+    settings, _ = run_context(config)
+    if not settings.review.plan:
+        return Command(goto="dispatch", update={"status": "running"})
+    answer = interrupt(
+        {
+            "type": "plan_review",
+            "goal": state["goal"],
+            "tasks": state.get("tasks", []),
+            "version": len(state.get("plan_versions", [])),
+            "error": state.get("feedback") or None,
+        }
+    )
+    try:
+        decision = PlanDecision.model_validate(answer)
+    except ValidationError as err:
+        return Command(
+            goto="review_plan", update={"feedback": f"invalid review answer: {err.errors()[0]['msg']}"}
+        )
+    if decision.action == "approve":
+        return Command(goto="dispatch", update={"status": "running", "feedback": ""})
+    if decision.action == "reject":
+        emit("plan_rejected", error=decision.feedback, by="human")
+        return Command(
+            goto="plan",
+            update={"feedback": decision.feedback or "the user rejected the plan", "planner_attempts": 0},
+        )
+    check = check_tasks(decision.tasks, config)
+    if check.error is not None:
+        # Ask again, showing the error; the earlier plan is untouched.
+        return Command(goto="review_plan", update={"feedback": f"edited plan rejected: {check.error}"})
+    return Command(
+        goto="dispatch",
+        update={**adopt_plan(state, check, "edited by a human"), "status": "running"},
+    )

@@ -1,0 +1,40 @@
+"""The supervisor state machine: plan -> review -> dispatch ⇄ run tasks -> assess -> synthesize."""
+
+from __future__ import annotations
+
+from langgraph.cache.base import BaseCache
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph import START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.types import RetryPolicy
+
+from graph.assessment import assess
+from graph.execution import dispatch, run_task, task_crashed
+from graph.planner import plan, review_plan
+from graph.state import OrchestratorInput, OrchestratorState
+from graph.synthesis import review_answer, synthesize
+
+TRANSIENT_RETRY = RetryPolicy(max_attempts=3, initial_interval=1.0, backoff_factor=2.0, max_interval=20.0)
+"""Backoff for transient model/tool errors (connection errors, 5xx, timeouts) in a task."""
+
+
+def build_graph(
+    *, checkpointer: BaseCheckpointSaver | bool | None = None, cache: BaseCache | None = None
+) -> CompiledStateGraph:
+    """Compile the supervisor. Without a checkpointer, as the LangGraph server requires."""
+    builder = StateGraph(OrchestratorState, input_schema=OrchestratorInput)
+    builder.add_node("plan", plan, destinations=("plan", "review_plan"))
+    builder.add_node("review_plan", review_plan, destinations=("plan", "review_plan", "dispatch"))
+    builder.add_node("dispatch", dispatch, destinations=("run_task", "synthesize"))
+    builder.add_node("run_task", run_task, retry_policy=TRANSIENT_RETRY, error_handler=task_crashed)
+    builder.add_node("assess", assess, destinations=("dispatch", "synthesize"))
+    builder.add_node("synthesize", synthesize)
+    builder.add_node("review_answer", review_answer, destinations=("synthesize", "__end__"))
+    builder.add_edge(START, "plan")
+    builder.add_edge("run_task", "assess")
+    builder.add_edge("synthesize", "review_answer")
+    return builder.compile(checkpointer=checkpointer, cache=cache, name="orchestrator")
+
+
+graph = build_graph()
+"""The graph langgraph.json exposes (the server brings its own checkpointer)."""

@@ -1,0 +1,95 @@
+"""Synthesis: one answer from the task results, attributed; optional human review of it."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Literal
+
+from langchain_core.messages import HumanMessage, SystemMessage
+from langchain_core.runnables import RunnableConfig
+from langgraph.graph import END
+from langgraph.types import Command, interrupt
+from pydantic import BaseModel, ValidationError
+
+from graph import prompts
+from graph.context import truncate_to_tokens
+from graph.runtime import emit, run_context
+from graph.state import OrchestratorState
+from graph.tracking import track_usage
+from orchestrator.models import chat_model
+
+SYNTHESIS_SHARE = 0.6
+"""Share of the supervisor model's context window given to the task results."""
+
+
+def results_digest(state: OrchestratorState, budget_tokens: int) -> str:
+    """Task results in plan order, each cut to an equal share of the budget."""
+    results = state.get("results", {})
+    order = [t["id"] for t in state.get("tasks", [])]
+    share = max(budget_tokens // max(len(order), 1), 50)
+    blocks = []
+    for task_id in order:
+        record = results.get(task_id, {})
+        status = record.get("status", "pending")
+        agent = record.get("task", {}).get("agent", "?")
+        if status == "done":
+            body = truncate_to_tokens(record.get("output", ""), share)
+            if record.get("citations"):
+                body += "\nSources: " + "; ".join(record["citations"])
+        else:
+            body = f"(no result: {status}{': ' + str(record['error']) if record.get('error') else ''})"
+        blocks.append(f"[{task_id}] {agent}:\n{body}")
+    return "\n\n".join(blocks)
+
+
+async def synthesize(state: OrchestratorState, config: RunnableConfig) -> dict[str, Any]:
+    """Write the final answer from the task results."""
+    settings, _ = run_context(config)
+    results = state.get("results", {})
+    done = [r for r in results.values() if r.get("status") == "done"]
+    emit("synthesizing", tasks_done=len(done))
+    if not done:
+        reasons = "; ".join(f"{tid}: {r.get('error')}" for tid, r in results.items() if r.get("error"))
+        answer = "The run produced no results. " + (reasons or state.get("stop_reason", ""))
+        return {"answer": answer, "status": "failed", "finished_at": time.time()}
+
+    window = settings.model_for("supervisor").context_window
+    messages = [SystemMessage(prompts.SYNTHESIZER)]
+    messages.append(HumanMessage(
+        f"Goal: {state['goal']}\n\nTask results:\n{results_digest(state, int(window * SYNTHESIS_SHARE))}"
+        + (f"\n\nReviewer's note on your previous answer: {state['feedback']}" if state.get("feedback") else "")
+    ))
+    with track_usage() as usage:
+        reply = await chat_model(settings, "supervisor").ainvoke(messages, config)
+    answer = str(reply.content).strip() if reply.content else ""
+    if not answer:  # an empty synthesis must not lose the work: fall back to the results
+        answer = results_digest(state, int(window * SYNTHESIS_SHARE))
+    return {
+        "answer": answer, "status": "completed", "finished_at": time.time(), "feedback": "",
+        "usage": [usage.metrics(settings.model_for("supervisor"))],
+    }
+
+
+class AnswerDecision(BaseModel):
+    """A human's answer to the final-answer review."""
+
+    action: Literal["approve", "edit", "reject"]
+    answer: str = ""
+    feedback: str = ""
+
+
+async def review_answer(state: OrchestratorState, config: RunnableConfig) -> Command[Literal["synthesize", "__end__"]]:
+    """Pause on the final answer when review.final_answer is on."""
+    settings, _ = run_context(config)
+    if not settings.review.final_answer or state.get("status") != "completed":
+        return Command(goto=END)
+    raw = interrupt({"type": "answer_review", "answer": state.get("answer", "")})
+    try:
+        decision = AnswerDecision.model_validate(raw)
+    except ValidationError:
+        return Command(goto=END)
+    if decision.action == "edit" and decision.answer.strip():
+        return Command(goto=END, update={"answer": decision.answer})
+    if decision.action == "reject":
+        return Command(goto="synthesize", update={"feedback": decision.feedback or "rejected"})
+    return Command(goto=END)

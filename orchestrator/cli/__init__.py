@@ -1,0 +1,123 @@
+"""``orchestrator``: run goals, answer reviews, inspect, fork and replay runs."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from graph.review import Decision
+from orchestrator.settings import CONFIG_ENV, ConfigError, Settings, load_settings
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="orchestrator", description=__doc__)
+    p.add_argument("--config", help="settings file (default: ./orchestrator.toml if present)")
+    p.add_argument("--data-dir", help="where checkpoints, cache and workspaces live")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="plan and run a goal")
+    run.add_argument("goal")
+    run.add_argument("--model", help="model for every role: local, local-1.5b, test or a configured name")
+    run.add_argument("--thread", help="thread id (default: a new one)")
+    run.add_argument("--auto-approve", action="store_true", help="skip every human review")
+    run.add_argument("--json", action="store_true", help="print one JSON object")
+
+    resume = sub.add_parser("resume", help="answer a pause, or continue after a crash")
+    resume.add_argument("thread")
+    group = resume.add_mutually_exclusive_group()
+    group.add_argument("--approve", action="store_true")
+    group.add_argument("--edit", metavar="PLAN.json", help="replace the plan with this one")
+    group.add_argument("--reject", metavar="FEEDBACK")
+    resume.add_argument("--json", action="store_true")
+
+    for name, text in (("history", "list a thread's checkpoints"), ("show", "show a thread's state")):
+        s = sub.add_parser(name, help=text)
+        s.add_argument("thread")
+        s.add_argument("--json", action="store_true")
+
+    fork = sub.add_parser("fork", help="branch a thread at a checkpoint and replay from it")
+    fork.add_argument("thread")
+    fork.add_argument("--checkpoint", required=True)
+    fork.add_argument("--set", metavar="JSON", help="state values to change at the fork, as JSON")
+    fork.add_argument("--no-run", action="store_true", help="only create the branch")
+    fork.add_argument("--json", action="store_true")
+
+    models = sub.add_parser("models", help="list the configured models and whether each is ready")
+    models.add_argument("--json", action="store_true")
+    return p
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """Setting overrides from flags: they travel with the run (never secrets)."""
+    options: dict[str, Any] = {}
+    if getattr(args, "model", None):
+        options["model"] = args.model
+    if getattr(args, "auto_approve", False):
+        options["review"] = {"plan": False, "high_risk_tools": False, "final_answer": False, "failures": False}
+    return options
+
+
+def _decision(args: argparse.Namespace) -> Decision | None:
+    from orchestrator.cli.commands import load_tasks
+
+    if args.approve:
+        return Decision("approve")
+    if args.edit:
+        return Decision("edit", tasks=load_tasks(Path(args.edit)))
+    if args.reject is not None:
+        return Decision("reject", text=args.reject)
+    return None
+
+
+async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    from orchestrator.cli import commands as c
+
+    if args.command == "run":
+        options = _overrides(args)
+        settings = settings.with_overrides(options)  # validate flags before anything runs
+        return await c.cmd_run(settings, args.goal, args.thread, options, args.json)
+    if args.command == "resume":
+        return await c.cmd_resume(settings, args.thread, _decision(args), args.json)
+    if args.command == "history":
+        return await c.cmd_history(settings, args.thread, args.json)
+    if args.command == "show":
+        return await c.cmd_show(settings, args.thread, args.json)
+    if args.command == "fork":
+        try:
+            values = json.loads(args.set) if args.set else None
+        except json.JSONDecodeError as exc:
+            raise c.UsageError(f"--set is not valid JSON: {exc}") from None
+        return await c.cmd_fork(settings, args.thread, args.checkpoint, values, not args.no_run, args.json)
+    if args.command == "models":
+        return c.cmd_models(settings, args.json)
+    raise c.UsageError(f"unknown command {args.command}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``orchestrator`` console script."""
+    args = _parser().parse_args(argv)
+    if args.config:
+        os.environ[CONFIG_ENV] = args.config
+    if args.data_dir:  # the graph's nodes load settings themselves: hand it over by env
+        os.environ["ORCHESTRATOR_DATA_DIR"] = args.data_dir
+    from orchestrator.cli.commands import UsageError
+
+    try:
+        settings = load_settings()
+        return asyncio.run(_dispatch(args, settings))
+    except (ConfigError, UsageError) as exc:
+        print(f"orchestrator: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("orchestrator: interrupted; every finished step is checkpointed", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

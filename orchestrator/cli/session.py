@@ -1,0 +1,91 @@
+"""Running the supervisor from the CLI: stream a run, then summarise where it stands."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.types import StateSnapshot
+
+from graph.metrics import run_metrics
+from graph.persistence import open_checkpointer
+from graph.supervisor import build_graph
+from orchestrator.cli.view import TaskBoard
+from orchestrator.runconfig import SETTINGS_KEY
+from orchestrator.settings import Settings
+
+EXIT = {"completed": 0, "failed": 1, "interrupted": 3}
+"""Exit codes by final status (2 is a usage or configuration error)."""
+
+
+@asynccontextmanager
+async def open_graph(settings: Settings) -> AsyncIterator[CompiledStateGraph]:
+    """The supervisor compiled with the configured checkpointer."""
+    async with open_checkpointer(settings) as saver:
+        yield build_graph(checkpointer=saver)
+
+
+def run_config(thread_id: str, options: dict[str, Any], checkpoint_id: str | None = None) -> RunnableConfig:
+    """Config for one thread, carrying the run's setting overrides."""
+    configurable: dict[str, Any] = {"thread_id": thread_id, SETTINGS_KEY: options}
+    if checkpoint_id:
+        configurable["checkpoint_id"] = checkpoint_id
+    return {"configurable": configurable, "recursion_limit": 500}
+
+
+async def stream_run(graph: CompiledStateGraph, payload: Any, config: RunnableConfig, board: TaskBoard) -> str | None:
+    """Stream one run to the board; return the error text if the run raised."""
+    try:
+        async for mode, chunk in graph.astream(payload, config, stream_mode=["custom", "updates"]):
+            if mode == "custom" and isinstance(chunk, dict):
+                board.on_event(chunk)
+    except Exception as err:  # the checkpoint keeps every finished step; report and stop
+        return f"{type(err).__name__}: {err}"
+    return None
+
+
+def summarise(snapshot: StateSnapshot, thread_id: str, error: str | None = None) -> dict[str, Any]:
+    """The run's outcome as the JSON object the CLI prints."""
+    values = snapshot.values or {}
+    results = values.get("results", {})
+    interrupts = [{"id": i.id, "value": i.value} for i in snapshot.interrupts]
+    if interrupts:
+        status = "interrupted"
+    elif values.get("status") == "completed" and not error and not snapshot.next:
+        status = "completed"
+    else:
+        status = "failed"
+    plan = [
+        {**task, "status": results.get(task["id"], {}).get("status", "pending")}
+        for task in values.get("tasks", [])
+    ]
+    outcome: dict[str, Any] = {
+        "thread_id": thread_id,
+        "status": status,
+        "goal": values.get("goal", ""),
+        "plan": plan,
+        "plan_versions": len(values.get("plan_versions", [])),
+        "answer": values.get("answer", ""),
+        "stop_reason": values.get("stop_reason", "") or "",
+        "metrics": run_metrics(values),
+        "interrupts": interrupts,
+        "checkpoint_id": snapshot.config["configurable"].get("checkpoint_id"),
+    }
+    if error:
+        outcome["error"] = error
+    if status != "completed":
+        outcome["resume"] = resume_hint(thread_id, interrupts)
+    return outcome
+
+
+def resume_hint(thread_id: str, interrupts: list[dict[str, Any]]) -> str:
+    """The command that continues this run."""
+    if not interrupts:
+        return f"orchestrator resume {thread_id}"
+    kinds = {i["value"].get("type") for i in interrupts if isinstance(i["value"], dict)}
+    if kinds == {"plan_review"}:
+        return f"orchestrator resume {thread_id} (--approve | --edit PLAN.json | --reject \"feedback\")"
+    return f"orchestrator resume {thread_id} (--approve | --reject \"reason\")"

@@ -1,0 +1,72 @@
+"""The live terminal view: the task graph with each task's status, updated as events arrive."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+STYLE = {"pending": "dim", "running": "yellow", "done": "green", "failed": "red", "skipped": "magenta"}
+
+
+class TaskBoard:
+    """Keeps task statuses from stream events and renders them as a table."""
+
+    def __init__(self, console: Console, live: bool) -> None:
+        self.console = console
+        self.tasks: dict[str, dict[str, Any]] = {}
+        self.status: dict[str, str] = {}
+        self.notes: list[str] = []
+        self._live = Live(self.render(), console=console, refresh_per_second=8, transient=False) if live else None
+
+    def __enter__(self) -> TaskBoard:
+        if self._live:
+            self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._live:
+            self._live.update(self.render())
+            self._live.__exit__(None, None, None)
+
+    def on_event(self, event: dict[str, Any]) -> None:
+        """Apply one custom progress event."""
+        kind = event.get("event")
+        if kind == "plan":
+            self.tasks = {t["id"]: t for t in event.get("tasks", [])}
+            for task_id in self.tasks:
+                self.status.setdefault(task_id, "pending")
+            self.note(f"plan v{event.get('version')}: {len(self.tasks)} tasks ({event.get('reason', '')})")
+        elif kind == "task_started":
+            self.status[event["task_id"]] = "running"
+        elif kind == "task_finished":
+            self.status[event["task_id"]] = event.get("status", "done")
+            if event.get("error"):
+                self.note(f"{event['task_id']} failed: {event['error']}")
+        elif kind in ("escalation", "stopped", "plan_rejected", "revision_rejected"):
+            detail = event.get("step") or event.get("reason") or event.get("error")
+            self.note(f"{kind}: {event.get('task_id', '')} {detail}".strip())
+        elif kind == "synthesizing":
+            self.note("synthesizing the answer")
+        if self._live:
+            self._live.update(self.render())
+
+    def note(self, text: str) -> None:
+        self.notes.append(text)
+        if not self._live:
+            self.console.print(f"[dim]·[/dim] {text}")
+
+    def render(self) -> Group:
+        table = Table(title="Task graph", expand=False)
+        for column in ("id", "agent", "depends on", "status", "instruction"):
+            table.add_column(column)
+        for task_id, task in self.tasks.items():
+            status = self.status.get(task_id, "pending")
+            table.add_row(
+                task_id, task.get("agent", ""), ", ".join(task.get("depends_on", [])) or "-",
+                Text(status, style=STYLE.get(status, "")), (task.get("instruction", "")[:60]),
+            )
+        return Group(table, *[Text(f"· {n}", style="dim") for n in self.notes[-6:]])
