@@ -27,12 +27,12 @@ BUILTIN_FILE = Path(__file__).with_name("definitions.toml")
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 
 
-class AgentSelectionError(LookupError):
-    """No agent can be chosen for a task."""
-
-
-class UnknownAgentError(AgentSelectionError):
+class UnknownAgentError(LookupError):
     """A task or caller names an agent that is not registered."""
+
+
+class NoAgentAvailableError(UnknownAgentError):
+    """Every agent is excluded for a task (a subclass, so one ``except`` handles both)."""
 
 
 class AgentSpec(BaseModel):
@@ -64,7 +64,9 @@ class AgentSpec(BaseModel):
     @classmethod
     def _valid_name(cls, v: str) -> str:
         if not _NAME.match(v):
-            raise ValueError("must be lowercase letters, digits, '_' or '-', starting with a letter")
+            raise ValueError(
+                "must be lowercase letters, digits, '_' or '-', starting with a letter"
+            )
         return v
 
     @field_validator("model_role")
@@ -139,12 +141,11 @@ _file_cache: dict[tuple[str, int, int], AgentRegistry] = {}
 
 # -- lexical capability matching ----------------------------------------------------------
 
-_STOP = frozenset(
-    """a an and are as at be by can do does for from give how i if in into is it its make me
-    my need of on or our please should so than that the their them then these this those to
-    use using was we what when which who why will with you your all any each one two three
-    task result results answer""".split()
-)
+_STOPWORDS = """a an and are as at be by can do does for from give how i if in into is it its
+make me my need of on or our please should so than that the their them then these this those
+to use using was we what when which who why will with you your all any each one two three
+task result results answer"""
+_STOP = frozenset(_STOPWORDS.split())  # words that say nothing about capabilities
 
 
 def _stem(word: str) -> str:
@@ -253,7 +254,9 @@ class AgentRegistry:
         bonus = 2.0 if name in words else 0.0  # "ask the analyst to …"
         return bonus + sum(self._idf[t] for t in words & agent_terms)
 
-    def ranked(self, task: Task | Mapping[str, Any], exclude: Iterable[str] = ()) -> list[AgentSpec]:
+    def ranked(
+        self, task: Task | Mapping[str, Any], exclude: Iterable[str] = ()
+    ) -> list[AgentSpec]:
         """Agents not in ``exclude``, best capability match for the task first.
 
         Ties keep the planned agent first, then definition order, so ranking is deterministic.
@@ -272,11 +275,11 @@ class AgentRegistry:
         self, task: Task | Mapping[str, Any], exclude: Iterable[str] = ()
     ) -> AgentSpec:
         """The best-matching agent not in ``exclude`` (the planned agent competes too unless
-        excluded); raises AgentSelectionError when every agent is excluded."""
+        excluded); raises NoAgentAvailableError when every agent is excluded."""
         ranked = self.ranked(task, exclude)
         if not ranked:
             t = _as_task(task)
-            raise AgentSelectionError(
+            raise NoAgentAvailableError(
                 f"no agent left for task {t.id!r}: all of {sorted(set(exclude))} are excluded"
             )
         return ranked[0]

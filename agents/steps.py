@@ -105,11 +105,16 @@ def from_structured(step: BaseModel, step_no: int) -> Decision:
                 notes=[f"{FINAL_ACTION} needs the complete answer in the 'answer' field."],
                 thought=thought,
             )
-        return Decision(answer=answer, citations=clean_citations(data.get("citations")), thought=thought)
+        return Decision(
+            answer=answer, citations=clean_citations(data.get("citations")), thought=thought
+        )
     call = ToolCallRecord(
-        id=f"s{step_no}", tool=data["action"], args=dict(data.get("action_input") or {}),
-        thought=thought, status="run",
-    )  # fmt: skip
+        id=f"s{step_no}",
+        tool=data["action"],
+        args=dict(data.get("action_input") or {}),
+        thought=thought,
+        status="run",
+    )
     return Decision(calls=[call], thought=thought)
 
 
@@ -123,10 +128,15 @@ def from_native(message: AIMessage, step_no: int, tool_names: set[str]) -> Decis
         if name == FinalAnswer.__name__:
             finals.append(args)
         elif name not in tool_names:
-            decision.calls.append(ToolCallRecord(
-                id=call_id, tool=name, args=args, status="invalid",
-                feedback=f"there is no tool {name!r}; tools: {', '.join(sorted(tool_names))}",
-            ))  # fmt: skip
+            decision.calls.append(
+                ToolCallRecord(
+                    id=call_id,
+                    tool=name,
+                    args=args,
+                    status="invalid",
+                    feedback=f"there is no tool {name!r}; tools: {', '.join(sorted(tool_names))}",
+                )
+            )
         else:
             decision.calls.append(ToolCallRecord(id=call_id, tool=name, args=args, status="run"))
     for bad in message.invalid_tool_calls:

@@ -6,19 +6,23 @@ own: after a crash mid-fan-out only the tasks that were in flight run again.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any, Literal, TypedDict
 
 from langchain_core.runnables import RunnableConfig
+from langchain_core.runnables.config import merge_configs
 from langgraph.errors import NodeError
 from langgraph.runtime import Runtime
 from langgraph.types import Command, Send
 
-from agents import build_specialist
+from agents import AgentSpec, build_specialist
+from graph import result_cache
 from graph.context import dependency_context
 from graph.runtime import emit, run_context
 from graph.state import OrchestratorState, Task, TaskMetrics, TaskRecord, TaskStatus
-from graph.tracking import track_usage
+from graph.tracking import TokenBudgetExceeded, track_usage
+from orchestrator.observability.tracing import tracing_config
 
 CONTEXT_SHARE = 0.4
 """Share of a worker model's context window given to its dependencies' results."""
@@ -128,53 +132,70 @@ async def run_task(payload: WorkerPayload, config: RunnableConfig, runtime: Runt
     if spec.name != task.agent:
         history.append(f"assigned to {spec.name} instead of {task.agent}")
         task = task.model_copy(update={"agent": spec.name})
+    model_name = settings.model_name_for(spec.model_role)
+    key = result_cache.cache_key(spec.name, model_name, task.model_dump(), payload["context"], payload["feedback"])
     attempt = runtime.execution_info.node_attempt if runtime.execution_info else 1
     emit("task_started", task_id=task.id, agent=spec.name, attempt=attempt)
+
     started = time.time()
-    with track_usage() as usage:
-        out = await build_specialist(spec).ainvoke(
-            {"task": task.model_dump(), "goal": payload["goal"], "context": payload["context"],
-             "feedback": payload["feedback"]},
-            config,
-        )
+    cached = await result_cache.lookup(settings, key)
+    with track_usage(settings.budgets.task_tokens) as usage:
+        if cached is not None:
+            out: dict[str, Any] = cached
+        else:
+            out = await _run_specialist(spec, task, payload, config, settings.budgets.task_wall_s)
     ended = time.time()
+
     error = out.get("error")
     output = str(out.get("output") or "")
     if not error and not output.strip():
         error = "the agent returned an empty result"
     status: TaskStatus = "failed" if error else "done"
-    metrics = TaskMetrics(
-        model=settings.model_name_for(spec.model_role),
-        started_at=started, ended_at=ended, latency_s=round(ended - started, 6),
-        retries=attempt - 1, cache_hit=False,
-        **usage.metrics(settings.model_for(spec.model_role)),
-    )
+    if status == "done" and cached is None:
+        await result_cache.store(settings, key, {k: out.get(k) for k in ("output", "citations", "artifacts")})
     verification = out.get("verification")
     if verification:
         history.append(
             "verification " + ("passed" if verification.get("passed") else "failed")
             + (f": {verification.get('feedback')}" if verification.get("feedback") else "")
         )
+    metrics = TaskMetrics(
+        model=model_name, started_at=started, ended_at=ended, latency_s=round(ended - started, 6),
+        retries=attempt - 1, cache_hit=cached is not None,
+        **usage.metrics(settings.model_for(spec.model_role)),
+    )
     record = TaskRecord(
         task=task.model_dump(), status=status, output=output,
         citations=list(out.get("citations") or []), artifacts=list(out.get("artifacts") or []),
         error=error, metrics=metrics, history=history,
     )
     emit("task_finished", task_id=task.id, agent=spec.name, status=status, error=error,
-         latency_s=metrics["latency_s"], tokens=metrics["tokens_in"] + metrics["tokens_out"])
+         latency_s=metrics["latency_s"], tokens=metrics["tokens_in"] + metrics["tokens_out"],
+         cache_hit=cached is not None)
     return {"results": {task.id: record}}
 
 
-async def task_crashed(payload: WorkerPayload, error: NodeError) -> dict[str, Any]:
+async def _run_specialist(spec: AgentSpec, task: Task, payload: WorkerPayload,
+                          config: RunnableConfig, wall_s: float | None) -> dict[str, Any]:
+    """The specialist's output; a spent task budget becomes a failure, not a crash."""
+    run = build_specialist(spec).ainvoke(
+        {"task": task.model_dump(), "goal": payload["goal"], "context": payload["context"],
+         "feedback": payload["feedback"]},
+        merge_configs(config, tracing_config(task, spec, config)),  # names the trace per task
+    )
+    try:
+        return dict(await asyncio.wait_for(run, timeout=wall_s))
+    except TimeoutError:
+        return {"error": f"budget: task_wall_s ({wall_s}) exceeded"}
+    except TokenBudgetExceeded as err:
+        return {"error": str(err)}
+
+
+async def task_crashed(payload: WorkerPayload, error: NodeError) -> Command[Literal["assess"]]:
     """A task whose node raised after its retries: record the failure, keep the run going."""
     task = payload["task"]
     message = f"{type(error.error).__name__}: {error.error}"
     emit("task_finished", task_id=task["id"], agent=task["agent"], status="failed", error=message)
-    return {
-        "results": {
-            task["id"]: TaskRecord(
-                task=task, status="failed", error=message,
-                history=[f"crashed after retries: {message}"],
-            )
-        }
-    }
+    record = TaskRecord(task=task, status="failed", error=message, history=[f"crashed: {message}"])
+    # The error handler is its own node: without the goto, assess would never run.
+    return Command(goto="assess", update={"results": {task["id"]: record}})

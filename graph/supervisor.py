@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from langgraph.cache.base import BaseCache
 from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.errors import NodeTimeoutError
 from langgraph.graph import START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import RetryPolicy
@@ -14,8 +15,25 @@ from graph.planner import plan, review_plan
 from graph.state import OrchestratorInput, OrchestratorState
 from graph.synthesis import review_answer, synthesize
 
-TRANSIENT_RETRY = RetryPolicy(max_attempts=3, initial_interval=1.0, backoff_factor=2.0, max_interval=20.0)
-"""Backoff for transient model/tool errors (connection errors, 5xx, timeouts) in a task."""
+
+def is_transient(exc: Exception) -> bool:
+    """Errors worth retrying as they are: the network, rate limits, 5xx, timeouts."""
+    import httpx
+    import openai
+
+    if isinstance(exc, openai.APIStatusError):
+        return exc.status_code == 429 or exc.status_code >= 500
+    return isinstance(
+        exc,
+        (ConnectionError, TimeoutError, NodeTimeoutError, httpx.TransportError,
+         openai.APIConnectionError, openai.APITimeoutError),
+    )
+
+
+TRANSIENT_RETRY = RetryPolicy(
+    max_attempts=3, initial_interval=1.0, backoff_factor=2.0, max_interval=20.0, retry_on=is_transient
+)
+"""Backoff for transient model/tool errors in a task; anything else fails the task at once."""
 
 
 def build_graph(
@@ -26,7 +44,10 @@ def build_graph(
     builder.add_node("plan", plan, destinations=("plan", "review_plan"))
     builder.add_node("review_plan", review_plan, destinations=("plan", "review_plan", "dispatch"))
     builder.add_node("dispatch", dispatch, destinations=("run_task", "synthesize"))
-    builder.add_node("run_task", run_task, retry_policy=TRANSIENT_RETRY, error_handler=task_crashed)
+    builder.add_node(
+        "run_task", run_task, retry_policy=TRANSIENT_RETRY, error_handler=task_crashed,
+        destinations=("assess",),
+    )
     builder.add_node("assess", assess, destinations=("dispatch", "synthesize"))
     builder.add_node("synthesize", synthesize)
     builder.add_node("review_answer", review_answer, destinations=("synthesize", "__end__"))

@@ -22,11 +22,19 @@ from graph.state import TaskMetrics
 from orchestrator.settings import ModelConfig
 
 
-class UsageTracker(BaseCallbackHandler):
-    """Sums token usage and counts model calls."""
+class TokenBudgetExceeded(Exception):
+    """A task spent more tokens than ``budgets.task_tokens`` allows."""
 
-    def __init__(self) -> None:
+
+class UsageTracker(BaseCallbackHandler):
+    """Sums token usage and counts model calls; optionally stops at a token limit."""
+
+    raise_error = True  # so TokenBudgetExceeded stops the model call that crossed the limit
+    run_inline = True  # count in the caller's context, not an executor thread
+
+    def __init__(self, limit: int | None = None) -> None:
         super().__init__()
+        self.limit = limit
         self._lock = threading.Lock()
         self.tokens_in = 0
         self.tokens_out = 0
@@ -44,6 +52,9 @@ class UsageTracker(BaseCallbackHandler):
                 self.tokens_out += usage.get("output_tokens", 0)
             if isinstance(message, AIMessage) and message.response_metadata.get("model_name"):
                 self.models.add(str(message.response_metadata["model_name"]))
+            spent = self.tokens_in + self.tokens_out
+        if self.limit is not None and spent > self.limit:
+            raise TokenBudgetExceeded(f"budget: task_tokens ({self.limit}) exceeded with {spent} tokens")
 
     def metrics(self, price: ModelConfig | None) -> TaskMetrics:
         """The counts as task metrics, priced with ``price``'s table."""
@@ -68,9 +79,9 @@ register_configure_hook(_current, inheritable=True)
 
 
 @contextmanager
-def track_usage() -> Iterator[UsageTracker]:
-    """Count every model call made inside the block (nested trackers do not double count)."""
-    tracker = UsageTracker()
+def track_usage(limit: int | None = None) -> Iterator[UsageTracker]:
+    """Count every model call made inside the block; raise past ``limit`` tokens."""
+    tracker = UsageTracker(limit)
     token = _current.set(tracker)
     try:
         yield tracker

@@ -50,6 +50,10 @@ def _parser() -> argparse.ArgumentParser:
 
     models = sub.add_parser("models", help="list the configured models and whether each is ready")
     models.add_argument("--json", action="store_true")
+
+    from orchestrator.cli import reporting
+
+    reporting.add_parsers(sub)
     return p
 
 
@@ -96,6 +100,10 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return await c.cmd_fork(settings, args.thread, args.checkpoint, values, not args.no_run, args.json)
     if args.command == "models":
         return c.cmd_models(settings, args.json)
+    from orchestrator.cli import reporting
+
+    if (code := await reporting.dispatch(args, settings)) is not None:
+        return code
     raise c.UsageError(f"unknown command {args.command}")
 
 

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.prompt import Prompt
 from rich.table import Table
 
+from graph.history import CheckpointNotFound, fork_checkpoint
 from graph.review import Decision, resume_value
 from orchestrator.cli.session import open_graph, run_config, stream_run, summarise
 from orchestrator.cli.view import TaskBoard
@@ -212,15 +213,15 @@ async def cmd_fork(settings: Settings, thread_id: str, checkpoint_id: str, value
     """Branch the thread at a checkpoint (optionally editing state), then replay from there."""
     options = await thread_options(settings, thread_id)
     async with open_graph(settings) as graph:
-        target = await graph.aget_state(run_config(thread_id, options, checkpoint_id))
-        if not target.values and not target.next:
-            raise UsageError(f"no checkpoint {checkpoint_id!r} in thread {thread_id}")
-        fork_config = await graph.aupdate_state(target.config, values)
-    fork_id = fork_config["configurable"]["checkpoint_id"]
-    if not run:
-        async with open_graph(settings) as graph:
-            outcome = summarise(await graph.aget_state(fork_config), thread_id)
-    else:
+        try:
+            fork_config = await fork_checkpoint(
+                graph.checkpointer, run_config(thread_id, options, checkpoint_id), values  # type: ignore[arg-type]
+            )
+        except CheckpointNotFound as exc:
+            raise UsageError(str(exc)) from None
+        fork_id = fork_config["configurable"]["checkpoint_id"]
+        outcome = summarise(await graph.aget_state(fork_config), thread_id)
+    if run:
         interactive = sys.stdin.isatty() and not as_json
         outcome = await drive(settings, thread_id, options, None, as_json=as_json,
                               interactive=interactive, checkpoint_id=fork_id)

@@ -39,7 +39,9 @@ def run_config(thread_id: str, options: dict[str, Any], checkpoint_id: str | Non
 async def stream_run(graph: CompiledStateGraph, payload: Any, config: RunnableConfig, board: TaskBoard) -> str | None:
     """Stream one run to the board; return the error text if the run raised."""
     try:
-        async for mode, chunk in graph.astream(payload, config, stream_mode=["custom", "updates"]):
+        # durability="sync": each step is on disk before the next starts, so a crash loses nothing.
+        stream = graph.astream(payload, config, stream_mode=["custom", "updates"], durability="sync")
+        async for mode, chunk in stream:
             if mode == "custom" and isinstance(chunk, dict):
                 board.on_event(chunk)
     except Exception as err:  # the checkpoint keeps every finished step; report and stop

@@ -1,0 +1,109 @@
+"""Chat models: the factory, the deterministic test model, structured output, the embedded model.
+
+Names are imported lazily so that light users (the local server's watchdog process, the CLI)
+do not pay for importing langchain.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from orchestrator.models.factory import (
+        LocalChatOpenAI,
+        ModelStatus,
+        chat_model,
+        model_statuses,
+        tool_mode,
+    )
+    from orchestrator.models.gguf import (
+        ARTIFACTS,
+        GGUFArtifact,
+        ModelError,
+        ModelIntegrityError,
+        ModelNotInstalledError,
+        ensure_gguf,
+    )
+    from orchestrator.models.local_server import (
+        ServerInfo,
+        ServerStartError,
+        ensure_server,
+        running_servers,
+        stop_server,
+    )
+    from orchestrator.models.structured import (
+        StructuredOutputError,
+        StructuredResult,
+        Usage,
+        ainvoke_structured,
+        invoke_structured,
+    )
+    from orchestrator.models.test_model import TestChatModel, sample_from_schema
+
+_EXPORTS = {
+    "factory": ["LocalChatOpenAI", "ModelStatus", "chat_model", "model_statuses", "tool_mode"],
+    "gguf": [
+        "ARTIFACTS",
+        "GGUFArtifact",
+        "ModelError",
+        "ModelIntegrityError",
+        "ModelNotInstalledError",
+        "ensure_gguf",
+    ],
+    "local_server": [
+        "ServerInfo",
+        "ServerStartError",
+        "ensure_server",
+        "running_servers",
+        "stop_server",
+    ],
+    "structured": [
+        "StructuredOutputError",
+        "StructuredResult",
+        "Usage",
+        "ainvoke_structured",
+        "invoke_structured",
+    ],
+    "test_model": ["TestChatModel", "sample_from_schema"],
+}
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+
+__all__ = [
+    "ARTIFACTS",
+    "GGUFArtifact",
+    "LocalChatOpenAI",
+    "ModelError",
+    "ModelIntegrityError",
+    "ModelNotInstalledError",
+    "ModelStatus",
+    "ServerInfo",
+    "ServerStartError",
+    "StructuredOutputError",
+    "StructuredResult",
+    "TestChatModel",
+    "Usage",
+    "ainvoke_structured",
+    "chat_model",
+    "ensure_gguf",
+    "ensure_server",
+    "invoke_structured",
+    "model_statuses",
+    "running_servers",
+    "sample_from_schema",
+    "stop_server",
+    "tool_mode",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

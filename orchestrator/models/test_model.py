@@ -20,7 +20,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from operator import itemgetter
-from typing import Any, Literal, cast
+from typing import Annotated, Any, Literal, cast
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
@@ -43,7 +43,7 @@ from langchain_core.runnables import Runnable, RunnableMap, RunnablePassthrough
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from langchain_core.utils.pydantic import is_basemodel_subclass
-from pydantic import BaseModel, Field, PrivateAttr
+from pydantic import BaseModel, Field, PrivateAttr, SkipValidation, field_validator
 
 __all__ = ["TestChatModel", "sample_from_schema"]
 
@@ -52,7 +52,60 @@ _WORDS = (
     "alpha", "bravo", "delta", "echo", "harbor", "lumen", "orbit", "quartz", "river", "summit",
 )  # fmt: skip
 _STOPWORDS = frozenset(
-    ["about", "above", "after", "again", "also", "because", "been", "before", "being", "between", "could", "does", "doing", "each", "from", "have", "having", "into", "just", "more", "most", "only", "other", "over", "same", "should", "some", "such", "than", "that", "their", "them", "then", "there", "these", "they", "this", "those", "through", "under", "until", "very", "what", "when", "where", "which", "while", "will", "with", "would", "your", "please"]
+    [
+        "about",
+        "above",
+        "after",
+        "again",
+        "also",
+        "because",
+        "been",
+        "before",
+        "being",
+        "between",
+        "could",
+        "does",
+        "doing",
+        "each",
+        "from",
+        "have",
+        "having",
+        "into",
+        "just",
+        "more",
+        "most",
+        "only",
+        "other",
+        "over",
+        "same",
+        "should",
+        "some",
+        "such",
+        "than",
+        "that",
+        "their",
+        "them",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "those",
+        "through",
+        "under",
+        "until",
+        "very",
+        "what",
+        "when",
+        "where",
+        "which",
+        "while",
+        "will",
+        "with",
+        "would",
+        "your",
+        "please",
+    ]
 )
 _MAX_DEPTH = 8
 
@@ -83,8 +136,8 @@ class _Sampler:
             if not isinstance(ref, str) or not ref.startswith("#"):
                 raise ValueError(f"TestChatModel: only local $ref is supported, got {ref!r}")
             target: Any = self.root
-            for part in ref.lstrip("#/").split("/") if ref != "#" else []:
-                target = target[part.replace("~1", "/").replace("~0", "~")]
+            for token in ref.lstrip("#/").split("/") if ref != "#" else []:
+                target = target[token.replace("~1", "/").replace("~0", "~")]
             rest = {k: v for k, v in schema.items() if k != "$ref"}
             schema = {**target, **rest}
             seen += 1
@@ -185,11 +238,17 @@ class _Sampler:
             "url": f"https://example.com/{name}/{n}",
             "uuid": str(uuid.UUID(int=self.rng.getrandbits(128), version=4)),
         }
-        text = formats.get(fmt or "", f"{name.replace('_', ' ')} {self.rng.choice(_WORDS)} {n}")
+        text: str = formats.get(
+            fmt or "", f"{name.replace('_', ' ')} {self.rng.choice(_WORDS)} {n}"
+        )
         pattern = schema.get("pattern")
         if pattern and not re.search(pattern, text):
             text = next(
-                (c for c in (f"{name[:1] or 'x'}{n}", "t1", "abc", "A1", "0", "x") if re.search(pattern, c)),
+                (
+                    c
+                    for c in (f"{name[:1] or 'x'}{n}", "t1", "abc", "A1", "0", "x")
+                    if re.search(pattern, c)
+                ),
                 text,
             )
         min_len, max_len = schema.get("minLength", 0), schema.get("maxLength")
@@ -241,7 +300,7 @@ def _hash_int(text: str) -> int:
 
 
 def _message_text(message: BaseMessage) -> str:
-    text = message.text if isinstance(message.content, (str, list)) else str(message.content)
+    text = str(message.text)
     if isinstance(message, AIMessage) and message.tool_calls:
         text += json.dumps([[tc["name"], tc["args"]] for tc in message.tool_calls], sort_keys=True)
     return f"{message.type}:{text}"
@@ -271,7 +330,8 @@ def _default_text(messages: Sequence[BaseMessage]) -> str:
         if not keywords
         else keywords[0]
         if len(keywords) == 1
-        else ", ".join(keywords[:3]) + f" and {keywords[3] if len(keywords) > 3 else 'related points'}"
+        else ", ".join(keywords[:3])
+        + f" and {keywords[3] if len(keywords) > 3 else 'related points'}"
     )
     return (
         f'Response to: "{snippet}". This answer addresses {topics}. '
@@ -328,12 +388,22 @@ class TestChatModel(BaseChatModel):
     """Fixed completion-token count per call; None = approximate count of the completion."""
     responses: dict[str, Any] = Field(default_factory=dict)
     """Tool/schema name -> args dict, or callable(messages) -> args dict, for forced calls."""
-    script: list[AIMessage | str] = Field(default_factory=list)
+    script: Annotated[list[AIMessage | str], SkipValidation()] = Field(default_factory=list)
     """Replies consumed in order, one per call; afterwards the default behaviour applies."""
     text: str | Callable[[list[BaseMessage]], str] | None = None
     """Reply text when no tool is forced; None = a paragraph restating the last request."""
     model_name: str = "test"
     """Reported in ``response_metadata["model_name"]``."""
+
+    @field_validator("script", mode="before")
+    @classmethod
+    def _check_script(cls, value: Any) -> list[AIMessage | str]:
+        # AIMessage's own validator crashes on a str, so check the items here instead.
+        items = list(value)
+        for item in items:
+            if not isinstance(item, (AIMessage, str)):
+                raise ValueError(f"script items must be AIMessage or str, got {item!r}")
+        return items
 
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
     _script_pos: int = PrivateAttr(default=0)
@@ -430,7 +500,7 @@ class TestChatModel(BaseChatModel):
             return item
 
     def _respond(self, messages: list[BaseMessage], **kwargs: Any) -> AIMessage:
-        tools: list[dict[str, Any]] = list(kwargs.get("tools") or [])
+        tools: list[Any] = list(kwargs.get("tools") or [])
         names = _tool_names(tools)
         choice = _normalize_tool_choice(kwargs.get("tool_choice"), names)
         prompt = _prompt_text(messages)
@@ -440,12 +510,17 @@ class TestChatModel(BaseChatModel):
         elif choice is not None and choice not in ("auto", "none"):
             if not tools:
                 raise ValueError(f"TestChatModel: tool_choice={choice!r} but no tools are bound")
-            tool = tools[_hash_int(prompt) % len(tools)] if choice == "any" else tools[names.index(choice)]
+            tool = (
+                tools[_hash_int(prompt) % len(tools)]
+                if choice == "any"
+                else tools[names.index(choice)]
+            )
             name = tool["function"]["name"]
             args = self._args_for(name, tool["function"].get("parameters") or {}, messages, prompt)
             call_id = f"call_{hashlib.sha256((prompt + name).encode()).hexdigest()[:16]}"
             message = AIMessage(
-                content="", tool_calls=[{"name": name, "args": args, "id": call_id, "type": "tool_call"}]
+                content="",
+                tool_calls=[{"name": name, "args": args, "id": call_id, "type": "tool_call"}],
             )
         elif isinstance(kwargs.get("response_format"), dict):
             fmt = kwargs["response_format"]
@@ -457,9 +532,13 @@ class TestChatModel(BaseChatModel):
         n_in = (
             self.tokens_in
             if self.tokens_in is not None
-            else count_tokens_approximately(messages, tools=tools or None)
+            else count_tokens_approximately(messages, tools=list(tools) or None)
         )
-        n_out = self.tokens_out if self.tokens_out is not None else count_tokens_approximately([message])
+        n_out = (
+            self.tokens_out
+            if self.tokens_out is not None
+            else count_tokens_approximately([message])
+        )
         if message.usage_metadata is None:
             message.usage_metadata = _usage(n_in, n_out)
         message.response_metadata = {

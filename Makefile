@@ -1,0 +1,27 @@
+# Two commands do everything:  make run GOAL="…"   and   make test
+SHELL := /bin/bash
+VENV := .venv
+GOAL ?= Write a Python function that checks whether a string is a palindrome, with tests.
+export LANGGRAPH_CLI_NO_ANALYTICS := 1
+export LANGGRAPH_NO_VERSION_CHECK := true
+export LANGSMITH_TRACING ?= false
+export LANGSMITH_TEST_TRACKING ?= false
+
+.PHONY: setup run test lint bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml constraints.txt requirements/model-local.txt scripts/setup.sh
+	@scripts/setup.sh
+
+run: setup  ## plan and run GOAL on the embedded model
+	$(VENV)/bin/orchestrator run "$(GOAL)"
+
+test: setup  ## the whole suite, including the marked set on the embedded model
+	$(VENV)/bin/pytest -q
+
+lint: setup
+	$(VENV)/bin/ruff check . && $(VENV)/bin/mypy orchestrator graph agents tools evals
+
+clean:
+	rm -rf .orchestrator .langgraph_api .pytest_cache

@@ -1,0 +1,203 @@
+"""Software tasks: run the example's hidden tests against the code the run produced.
+
+The code is looked for, in order, in the workspace file the goal asked for, any other
+Python file the run wrote, and fenced Python blocks in the answer and the task outputs;
+only candidates that define the expected function count. Each candidate runs in the
+Python sandbox (:func:`tools.sandbox.run_sandboxed`: no network, no files outside a
+throw-away workspace, time and memory limits) under a small harness that executes each
+hidden check on its own, so the score is the share of checks that pass. The best
+candidate's score is kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import shutil
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from evals.evaluators.base import Score, not_applicable, score, section
+from tools.sandbox import SandboxLimits, SandboxResult, run_sandboxed
+
+MAX_CANDIDATES = 3
+CHECK_TIMEOUT_S = 3
+SANDBOX_SLOTS = 2
+"""Sandboxed runs at once: every sandbox runs as ``nobody``, and RLIMIT_NPROC counts that
+user's processes across all of them."""
+_MARK = "@@eval-result@@ "
+_FENCE = re.compile(r"```(?:python|py|python3)?[ \t]*\n(.*?)```", re.DOTALL | re.IGNORECASE)
+
+HARNESS = """\
+import json as _json, signal as _signal
+
+_SRC = {src!r}
+_CHECKS = {checks!r}
+_MARK = {mark!r}
+
+def _expired(signum, frame):
+    raise TimeoutError("check took longer than {timeout}s")
+
+_signal.signal(_signal.SIGALRM, _expired)
+_ns = {{"__name__": "solution"}}
+_load_error = None
+try:
+    _signal.alarm({timeout})
+    exec(compile(_SRC, "solution.py", "exec"), _ns)
+except BaseException as _e:
+    _load_error = type(_e).__name__ + ": " + str(_e)
+finally:
+    _signal.alarm(0)
+_results = []
+for _check in _CHECKS:
+    try:
+        _signal.alarm({timeout})
+        exec(compile(_check, "hidden_test", "exec"), dict(_ns))
+        _results.append(None)
+    except BaseException as _e:
+        _results.append((type(_e).__name__ + ": " + str(_e))[:300])
+    finally:
+        _signal.alarm(0)
+print(_MARK + _json.dumps({{"load_error": _load_error, "results": _results}}), flush=True)
+"""
+
+
+class CodeSpec(BaseModel):
+    """An example's ``code`` reference: the function to write and its hidden checks."""
+
+    entrypoint: str
+    """Name of the function the goal asks for."""
+    filename: str | None = None
+    """Workspace file the goal asks the code to be saved in."""
+    tests: list[str] = Field(min_length=1)
+    """Independent snippets (usually ``assert`` statements) run against the code."""
+    check_timeout_s: int = Field(default=CHECK_TIMEOUT_S, ge=1, le=60)
+    """Seconds one check (and loading the code) may take."""
+    solution: str | None = None
+    """A reference solution that passes every check (keeps the checks honest; never shown)."""
+
+
+def defines(source: str, name: str) -> bool:
+    """Whether ``source`` defines a function (or class) called ``name`` at any level."""
+    return (
+        re.search(rf"^\s*(?:async\s+def|def|class)\s+{re.escape(name)}\b", source, re.MULTILINE)
+        is not None
+    )
+
+
+def candidates(outputs: Mapping[str, Any], spec: CodeSpec) -> list[tuple[str, str]]:
+    """``(where, source)`` pairs that define the entrypoint, most trusted first."""
+    files: Mapping[str, str] = (outputs or {}).get("files") or {}
+    found: list[tuple[str, str]] = []
+    if spec.filename:
+        for path, text in files.items():
+            if Path(path).name == Path(spec.filename).name:
+                found.append((f"file {path}", text))
+    found += [
+        (f"file {p}", t)
+        for p, t in files.items()
+        if p.endswith(".py") and (f"file {p}", t) not in found
+    ]
+    texts = [("answer", str((outputs or {}).get("answer") or ""))]
+    texts += [
+        (f"task {t.get('task_id')} output", str(t.get("output") or ""))
+        for t in (outputs or {}).get("task_outputs") or []
+        if isinstance(t, Mapping)
+    ]
+    for where, text in texts:
+        blocks = _FENCE.findall(text)
+        for i, block in enumerate(reversed(blocks)):  # later blocks are usually the final version
+            found.append((f"{where} block {len(blocks) - i}", block))
+    unique: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    for where, source in found:
+        if defines(source, spec.entrypoint) and source.strip() not in seen:
+            seen.add(source.strip())
+            unique.append((where, source))
+    return unique[:MAX_CANDIDATES]
+
+
+_slots: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
+
+
+def _slot() -> asyncio.Semaphore:
+    loop = asyncio.get_running_loop()
+    if loop not in _slots:
+        for old in [lp for lp in _slots if lp.is_closed()]:
+            del _slots[old]
+        _slots[loop] = asyncio.Semaphore(SANDBOX_SLOTS)
+    return _slots[loop]
+
+
+async def _sandboxed(code: str, limits: SandboxLimits) -> SandboxResult:
+    """Run ``code`` in a throw-away sandbox workspace; retry once when the sandbox could
+    not start a process (another sandbox held the process budget)."""
+    for attempt in range(2):
+        workdir = Path(tempfile.mkdtemp(prefix="eval-code-"))
+        try:
+            async with _slot():
+                result = await run_sandboxed(code, workdir / "ws", limits)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+        if (
+            attempt == 0
+            and "Resource temporarily unavailable" in result.stderr
+            and _MARK not in result.stdout
+        ):
+            await asyncio.sleep(0.5)
+            continue
+        return result
+    raise AssertionError("unreachable")
+
+
+async def run_checks(
+    source: str, spec: CodeSpec, limits: SandboxLimits | None = None
+) -> tuple[int, list[str]]:
+    """Run the hidden checks against ``source`` in the sandbox: ``(passed, failures)``."""
+    harness = HARNESS.format(src=source, checks=spec.tests, mark=_MARK, timeout=CHECK_TIMEOUT_S)
+    limits = limits or SandboxLimits(
+        timeout_s=max(10.0, CHECK_TIMEOUT_S * (len(spec.tests) + 1) + 2), cpu_s=30
+    )
+    result = await _sandboxed(harness, limits)
+    line = next((ln for ln in reversed(result.stdout.split("\n")) if ln.startswith(_MARK)), None)
+    if line is None:
+        why = result.reason or f"exit code {result.exit_code}: {result.stderr.strip()[-300:]}"
+        return 0, [f"the harness did not finish ({why})"]
+    report = json.loads(line[len(_MARK) :])
+    failures = [
+        f"`{spec.tests[i].strip()[:80]}` -> {err.rstrip(': ')}"
+        for i, err in enumerate(report["results"])
+        if err
+    ]
+    if report.get("load_error"):
+        failures.insert(0, f"loading the code raised {report['load_error']}")
+    passed = sum(1 for err in report["results"] if err is None)
+    return passed, failures
+
+
+async def code_tests(outputs: dict[str, Any], reference_outputs: dict[str, Any]) -> Score:
+    """Evaluator ``code_tests``: share of the hidden checks the produced code passes."""
+    raw = section(reference_outputs, "code")
+    if not raw:
+        return not_applicable("code_tests", "the example has no hidden tests")
+    spec = CodeSpec.model_validate(raw)
+    found = candidates(outputs or {}, spec)
+    if not found:
+        return score("code_tests", 0.0, f"no code defining {spec.entrypoint!r} was produced")
+    best: tuple[float, str] = (-1.0, "")
+    for where, source in found:
+        passed, failures = await run_checks(source, spec)
+        value = passed / len(spec.tests)
+        comment = f"{where}: {passed}/{len(spec.tests)} checks pass" + (
+            f"; {'; '.join(failures[:3])}" if failures else ""
+        )
+        if value > best[0]:
+            best = (value, comment)
+        if value == 1.0:
+            break
+    return score("code_tests", round(best[0], 4), best[1])

@@ -1,0 +1,27 @@
+"""Cost, tokens and latency of a run as scored metrics (from ``graph.metrics.run_metrics``).
+
+These are measurements, not grades: the runner averages them like any score, and the
+dataset's thresholds cap them from above (``max``) where quality scores have a floor
+(``min``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from evals.evaluators.base import Scores, score
+
+METRIC_KEYS = ("cost_usd", "tokens", "latency_s", "model_calls")
+"""Keys this evaluator reports; thresholds on them are upper bounds."""
+
+
+def run_cost(outputs: dict[str, Any]) -> Scores:
+    """Evaluator ``run_metrics``: the run's cost (USD), tokens, latency (s), model calls,
+    and ``completed`` (1 when the run finished with an answer)."""
+    metrics = (outputs or {}).get("metrics") or {}
+    results = [score(key, float(metrics[key]) if key in metrics else None) for key in METRIC_KEYS]
+    status = (outputs or {}).get("status")
+    if status not in (None, "planned"):
+        detail = (outputs or {}).get("error") or (outputs or {}).get("stop_reason") or status
+        results.append(score("completed", status == "completed", str(detail)))
+    return Scores(results=results)

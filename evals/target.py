@@ -1,0 +1,298 @@
+"""The evaluation target: run one goal through the real supervisor graph and report it.
+
+Every example runs on its own thread and its own data directory (``<root>/<thread>``), so
+the customer database, workspace and knowledge-base index start fresh and refunds issued
+by one example never leak into another. Reviews are off (nothing waits for a human) and
+the result cache is off (every example does its own work). For ``plan_only`` targets the
+plan review stays on: the run pauses right after planning and only the plan is reported.
+The references were written for the shipped knowledge base and sample database, so a
+configured ``knowledge_base_dir`` or ``customer_db`` is overridden for eval runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from langchain_core.runnables import RunnableConfig
+
+from graph.metrics import run_metrics
+from orchestrator.runconfig import SETTINGS_KEY, base_settings
+from orchestrator.settings import Settings
+
+MAX_FILE_CHARS = 100_000
+MAX_FILES = 20
+MAX_OUTPUT_CHARS = 4000
+RAN = ("done", "failed")
+CUSTOMER_DB_FILE = "customer_service.sqlite"
+
+Target = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class TargetConfig:
+    """How eval runs are started."""
+
+    root: Path
+    """Directory under which each run gets its own data directory."""
+    model: str | None = None
+    """Model for every role (None = the configured one)."""
+    plan_only: bool = False
+    """Stop at the plan review: only plan (planning datasets)."""
+    timeout_s: float | None = None
+    """Wall-clock limit per example; the run's state so far is still reported."""
+    checkpointer: Literal["memory", "sqlite"] = "memory"
+    """InMemorySaver, or a SQLite file in the run's data directory (kept for inspection)."""
+    overrides: dict[str, Any] = field(default_factory=dict)
+    """Further setting overrides for every run."""
+
+    def options(self, data_dir: Path | None = None) -> dict[str, Any]:
+        """The per-run setting overrides (``configurable["settings"]``)."""
+        options: dict[str, Any] = {
+            "review": {
+                "plan": self.plan_only,
+                "high_risk_tools": False,
+                "final_answer": False,
+                "failures": False,
+            },
+            "cache_results": False,
+            "knowledge_base_dir": None,
+            "customer_db": None,
+            **self.overrides,
+        }
+        if self.model:
+            options["model"] = self.model
+        if data_dir is not None:
+            options["data_dir"] = str(data_dir)
+        return options
+
+    def settings(self, base: Settings | None = None) -> Settings:
+        """The settings runs will use (validates the overrides; raises ConfigError)."""
+        return (base or base_settings()).with_overrides(self.options(self.root))
+
+
+# -- reading a run's results ---------------------------------------------------------------
+
+
+def trajectory(values: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One step per task on the blackboard, ordered by start time (tasks that never ran last)."""
+    steps = []
+    for task_id, record in (values.get("results") or {}).items():
+        task = record.get("task") or {}
+        metrics = record.get("metrics") or {}
+        steps.append(
+            {
+                "task_id": task_id,
+                "agent": task.get("agent", ""),
+                "status": record.get("status", "pending"),
+                "depends_on": list(task.get("depends_on") or []),
+                "started_at": metrics.get("started_at"),
+                "ended_at": metrics.get("ended_at"),
+                "latency_s": metrics.get("latency_s"),
+            }
+        )
+    return sorted(
+        steps, key=lambda s: (s["started_at"] is None, s["started_at"] or 0.0, s["task_id"])
+    )
+
+
+def workspace_files(workspace: Path) -> dict[str, str]:
+    """Python files the run left in its workspace (relative path -> text), bounded."""
+    if not workspace.is_dir():
+        return {}
+    files: dict[str, str] = {}
+    for path in sorted(workspace.rglob("*.py")):
+        if (
+            len(files) >= MAX_FILES
+            or "__pycache__" in path.parts
+            or not path.is_file()
+            or path.is_symlink()
+        ):
+            continue
+        try:
+            files[path.relative_to(workspace).as_posix()] = path.read_text(
+                encoding="utf-8", errors="replace"
+            )[:MAX_FILE_CHARS]
+        except OSError:
+            continue
+    return files
+
+
+def _seed_state() -> tuple[set[int], dict[str, str], dict[str, int]]:
+    from tools.context import CUSTOMER_SEED_SQL
+
+    conn = sqlite3.connect(":memory:")
+    try:
+        conn.executescript(CUSTOMER_SEED_SQL.read_text(encoding="utf-8"))
+        return _db_state(conn)
+    finally:
+        conn.close()
+
+
+def _db_state(conn: sqlite3.Connection) -> tuple[set[int], dict[str, str], dict[str, int]]:
+    refunds = {int(r[0]) for r in conn.execute("SELECT id FROM refunds")}
+    tickets = {str(r[0]): str(r[1]) for r in conn.execute("SELECT id, status FROM tickets")}
+    notes = {
+        str(r[0]): int(r[1])
+        for r in conn.execute("SELECT ticket_id, COUNT(*) FROM ticket_notes GROUP BY ticket_id")
+    }
+    return refunds, tickets, notes
+
+
+def db_changes(db_path: Path) -> dict[str, Any] | None:
+    """What a run changed in its customer database, against a fresh copy of the seed:
+    new refunds, tickets whose status changed, notes added. None if never created."""
+    if not db_path.is_file():
+        return None
+    seed_refunds, seed_tickets, seed_notes = _seed_state()
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        _, tickets, notes = _db_state(conn)
+        rows = conn.execute(
+            "SELECT id, order_id, amount_cents, reason FROM refunds ORDER BY id"
+        ).fetchall()
+    finally:
+        conn.close()
+    return {
+        "refunds": [
+            {"order_id": r[1], "amount_cents": int(r[2]), "reason": r[3]}
+            for r in rows
+            if int(r[0]) not in seed_refunds
+        ],
+        "tickets": {
+            tid: {"from": seed_tickets.get(tid), "to": status}
+            for tid, status in tickets.items()
+            if seed_tickets.get(tid) != status
+        },
+        "notes_added": {
+            tid: n - seed_notes.get(tid, 0)
+            for tid, n in notes.items()
+            if n > seed_notes.get(tid, 0)
+        },
+    }
+
+
+def collect(
+    values: Mapping[str, Any],
+    *,
+    thread_id: str,
+    data_dir: Path,
+    interrupted: bool,
+    plan_only: bool,
+    error: str | None = None,
+) -> dict[str, Any]:
+    """The target's output for one run, from the graph's final (or paused) state."""
+    results: Mapping[str, Any] = values.get("results") or {}
+    steps = trajectory(values)
+    citations: list[str] = []
+    artifacts: list[str] = []
+    task_outputs = []
+    for step in steps:
+        record = results.get(step["task_id"]) or {}
+        citations += [c for c in record.get("citations") or [] if c not in citations]
+        artifacts += [a for a in record.get("artifacts") or [] if a not in artifacts]
+        if record.get("status") in RAN:
+            task_outputs.append(
+                {
+                    "task_id": step["task_id"],
+                    "agent": step["agent"],
+                    "status": record.get("status"),
+                    "output": str(record.get("output") or "")[:MAX_OUTPUT_CHARS],
+                    "error": record.get("error"),
+                }
+            )
+    if interrupted and plan_only:
+        status = "planned"
+    elif interrupted:
+        status = "interrupted"
+    else:
+        status = str(values.get("status") or "failed")
+    if error and status == "completed":
+        status = "failed"
+    versions = values.get("plan_versions") or []
+    return {
+        "thread_id": thread_id,
+        "status": status,
+        "stop_reason": values.get("stop_reason") or "",
+        "error": error,
+        "answer": values.get("answer") or "",
+        "plan": list(values.get("tasks") or []),
+        "plan_reason": versions[-1]["reason"] if versions else "",
+        "plan_versions": len(versions),
+        "planner_attempts": int(values.get("planner_attempts") or 0),
+        "agents": [s["agent"] for s in steps if s["status"] in RAN],
+        "trajectory": steps,
+        "citations": citations,
+        "artifacts": artifacts,
+        "files": workspace_files(data_dir / "workspaces" / thread_id),
+        "task_outputs": task_outputs,
+        "metrics": dict(run_metrics(values)),
+        "db_changes": db_changes(data_dir / CUSTOMER_DB_FILE),
+    }
+
+
+# -- running -------------------------------------------------------------------------------
+
+
+async def run_goal(
+    goal: str, config: TargetConfig, *, thread_id: str | None = None
+) -> dict[str, Any]:
+    """Run ``goal`` through the supervisor graph and return the target output."""
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    from graph.supervisor import build_graph
+
+    thread_id = thread_id or f"eval-{uuid.uuid4().hex[:12]}"
+    data_dir = config.root / thread_id
+    data_dir.mkdir(parents=True, exist_ok=True)
+    run_config: RunnableConfig = {
+        "configurable": {"thread_id": thread_id, SETTINGS_KEY: config.options(data_dir)},
+        "recursion_limit": 500,
+    }
+    error: str | None = None
+    async with AsyncExitStack() as stack:
+        if config.checkpointer == "sqlite":
+            from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+            saver: Any = await stack.enter_async_context(
+                AsyncSqliteSaver.from_conn_string(str(data_dir / "checkpoints.sqlite"))
+            )
+        else:
+            saver = InMemorySaver()
+        graph = build_graph(checkpointer=saver)
+        started = time.monotonic()
+        try:
+            async with asyncio.timeout(config.timeout_s):
+                await graph.ainvoke({"goal": goal}, run_config)
+        except TimeoutError:
+            error = f"timed out after {config.timeout_s:g}s"
+        except Exception as exc:  # the run's state so far is still worth grading
+            error = f"{type(exc).__name__}: {exc}"[:1000]
+        snapshot = await graph.aget_state(run_config)
+    values = dict(snapshot.values or {})
+    output = collect(
+        values,
+        thread_id=thread_id,
+        data_dir=data_dir,
+        interrupted=bool(snapshot.interrupts),
+        plan_only=config.plan_only,
+        error=error,
+    )
+    output["wall_s"] = round(time.monotonic() - started, 3)
+    return output
+
+
+def make_target(config: TargetConfig) -> Target:
+    """An async ``inputs -> outputs`` function for langsmith's ``aevaluate``."""
+
+    async def orchestrator_run(inputs: dict[str, Any]) -> dict[str, Any]:
+        return await run_goal(str(inputs["goal"]), config)
+
+    return orchestrator_run

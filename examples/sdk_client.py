@@ -1,0 +1,97 @@
+"""Run a goal on the orchestrator's LangGraph server with ``langgraph_sdk``.
+
+Start the server (see docs/server.md), then::
+
+    python examples/sdk_client.py --url http://127.0.0.1:8123
+    python examples/sdk_client.py --url http://127.0.0.1:8123 --goal "Compare Python and Go" --model local
+
+The script creates a thread, streams the run (progress events to stderr), approves the
+plan when the run pauses for review, approves any other pause too, and prints the answer.
+Only ``langgraph-sdk`` is needed on the client side. Exit code 0 when the run completed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from typing import Any
+
+from langgraph_sdk import get_client
+from langgraph_sdk.schema import Command, Config
+
+ASSISTANT = "orchestrator"
+"""The graph id in langgraph.json."""
+
+APPROVE: dict[str, dict[str, Any]] = {
+    "plan_review": {"action": "approve"},
+    "tool_approval": {"approved": True},
+    "answer_review": {"action": "approve"},
+    "task_failure": {"action": "skip"},
+}
+"""The resume value that says "go ahead" for each kind of pause (see graph/review.py)."""
+
+
+def log(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def describe(event: dict[str, Any]) -> str:
+    """One progress event as a line."""
+    kind = event.get("event", "?")
+    if kind == "plan":
+        tasks = ", ".join(f"{t['id']}:{t['agent']}" for t in event.get("tasks", []))
+        return f"plan v{event.get('version')}: {tasks}"
+    if kind in ("task_started", "task_finished"):
+        return f"{kind} {event.get('task_id')} ({event.get('agent')}) {event.get('status', '')}".rstrip()
+    return kind
+
+
+async def run(url: str, goal: str, model: str) -> int:
+    async with get_client(url=url) as client:
+        thread = await client.threads.create()
+        thread_id = thread["thread_id"]
+        log(f"thread {thread_id}")
+        # Per-run settings travel in the configurable: model, review points, budgets ...
+        config: Config = {"configurable": {"settings": {"model": model, "review": {"plan": True}}}}
+        payload: dict[str, Any] | None = {"goal": goal, "options": {"model": model}}
+        command: Command | None = None
+        while True:
+            async for part in client.runs.stream(
+                thread_id, ASSISTANT, input=payload, command=command, config=config,
+                stream_mode=["updates", "custom"],
+            ):
+                if part.event == "custom":
+                    log(f"  · {describe(part.data)}")
+                elif part.event == "error":
+                    log(f"run failed: {json.dumps(part.data)}")
+                    return 1
+            state = await client.threads.get_state(thread_id)
+            if not state["interrupts"]:
+                break
+            # Answer every pending pause; several at once are resumed by interrupt id.
+            answers = {}
+            for pending in state["interrupts"]:
+                kind = pending["value"].get("type")
+                log(f"paused: {kind} → approving")
+                answers[pending["id"]] = APPROVE[kind]
+            payload, command = None, {"resume": answers}
+        values = state["values"]
+        assert isinstance(values, dict)
+        print(values.get("answer", ""))
+        log(f"status: {values.get('status')}")
+        return 0 if values.get("status") == "completed" else 1
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--url", required=True, help="the server, e.g. http://127.0.0.1:8123")
+    parser.add_argument("--goal", default="Explain what a task DAG is, with a small example.")
+    parser.add_argument("--model", default="test", help="test (default, no LLM), local, or a configured name")
+    args = parser.parse_args()
+    return asyncio.run(run(args.url, args.goal, args.model))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

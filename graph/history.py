@@ -1,0 +1,45 @@
+"""Rollback and forking: branch a thread at any checkpoint, optionally editing its state.
+
+A fork is a copy of the checkpoint made the thread's newest, with the original as its
+parent. The copy keeps the channel values — so the run continues exactly where it stood,
+including steps chosen by ``Command(goto=…)`` or pending ``Send``s — but none of the old
+checkpoint's pending writes, so an interrupt answered on the old branch is asked again.
+(``update_state`` is not used: it replays the writes as if a node had run, which loses a
+goto-chosen next step.) The old branch stays intact in the history.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import BaseCheckpointSaver, copy_checkpoint
+from langgraph.checkpoint.base.id import uuid6
+
+
+class CheckpointNotFound(LookupError):
+    """No such checkpoint in the thread."""
+
+
+async def fork_checkpoint(
+    saver: BaseCheckpointSaver, config: RunnableConfig, values: dict[str, Any] | None = None
+) -> RunnableConfig:
+    """Copy the checkpoint ``config`` points at into a new branch; return the new config."""
+    found = await saver.aget_tuple(config)
+    wanted = config["configurable"].get("checkpoint_id")
+    if found is None or (wanted and found.config["configurable"]["checkpoint_id"] != wanted):
+        raise CheckpointNotFound(f"no checkpoint {wanted!r} in thread {config['configurable'].get('thread_id')!r}")
+    checkpoint = copy_checkpoint(found.checkpoint)
+    checkpoint["id"] = str(uuid6(clock_seq=-1))
+    changed: dict[str, Any] = {}
+    for key, value in (values or {}).items():
+        checkpoint["channel_values"][key] = value
+        checkpoint["channel_versions"][key] = saver.get_next_version(
+            checkpoint["channel_versions"].get(key), None
+        )
+        changed[key] = checkpoint["channel_versions"][key]
+    metadata = {**found.metadata, "source": "fork", "forked_from": found.config["configurable"]["checkpoint_id"]}
+    return await saver.aput(
+        found.config, checkpoint, metadata,  # type: ignore[arg-type]
+        dict(checkpoint["channel_versions"]),
+    )

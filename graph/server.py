@@ -1,0 +1,94 @@
+"""What ``langgraph.json`` serves besides the supervisor: the checkpointer and the specialists.
+
+``langgraph dev`` (and a LangGraph server built from the same file) loads:
+
+- ``checkpointer``: an async context manager yielding the server's checkpointer. SQLite at
+  ``<data_dir>/server-checkpoints.sqlite`` by default (a file of its own, so the server's
+  threads never mix with the CLI's ``checkpoints.sqlite``); when ``checkpoint_uri`` names
+  PostgreSQL, that database, exactly as the CLI opens it.
+- one graph per built-in specialist (``researcher``, ``coder`` …), each the sub-graph the
+  supervisor runs for a task, so a single agent can be tried on its own through the API.
+
+The server runs every coroutine on one event loop and rejects blocking calls in it
+(``BlockingError``), so everything here that touches the file system runs in a thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph.state import CompiledStateGraph
+
+from orchestrator.settings import Settings
+
+SERVER_CHECKPOINT_FILE = "server-checkpoints.sqlite"
+"""The server's SQLite checkpoint file, under ``data_dir``."""
+
+
+def server_checkpoint_target(settings: Settings) -> str:
+    """Where the server keeps checkpoints: the PostgreSQL URI, or its SQLite file's path."""
+    if settings.checkpoint_uri:
+        return settings.checkpoint_uri
+    return str(Path(settings.data_dir) / SERVER_CHECKPOINT_FILE)
+
+
+def _prepare_sqlite(target: str) -> str:
+    """Create the database's directory; return its absolute path (blocking: run in a thread)."""
+    path = Path(target).expanduser().absolute()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return str(path)
+
+
+@asynccontextmanager
+async def checkpointer() -> AsyncIterator[BaseCheckpointSaver]:
+    """The server's checkpointer, set up on entry and closed on exit.
+
+    Named by ``langgraph.json`` as ``{"checkpointer": {"path": "./graph/server.py:checkpointer"}}``.
+    Settings come from ``orchestrator.toml`` and ``ORCHESTRATOR_*`` variables, as for every run.
+    """
+    from orchestrator.runconfig import base_settings
+
+    # Loading settings reads files; it also warms the cache the graph's nodes use.
+    settings = await asyncio.to_thread(base_settings)
+    target = server_checkpoint_target(settings)
+    if target.startswith(("postgres://", "postgresql://")):
+        from graph.persistence import open_checkpointer
+
+        async with open_checkpointer(settings) as saver:
+            yield saver
+        return
+
+    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+    database = await asyncio.to_thread(_prepare_sqlite, target)
+    async with AsyncSqliteSaver.from_conn_string(database) as saver:
+        await saver.setup()
+        yield saver
+
+
+def _specialists() -> dict[str, CompiledStateGraph[Any, Any, Any, Any]]:
+    """One compiled sub-graph per built-in specialist, by agent name."""
+    from agents import AgentRegistry, build_specialist
+
+    return {spec.name: build_specialist(spec) for spec in AgentRegistry.builtin().specs()}
+
+
+_SPECIALISTS = _specialists()
+
+researcher = _SPECIALISTS["researcher"]
+"""The researcher specialist on its own (input: ``task``, ``goal``, ``context``, ``feedback``)."""
+coder = _SPECIALISTS["coder"]
+"""The coder specialist on its own."""
+analyst = _SPECIALISTS["analyst"]
+"""The analyst specialist on its own."""
+writer = _SPECIALISTS["writer"]
+"""The writer specialist on its own."""
+reviewer = _SPECIALISTS["reviewer"]
+"""The reviewer specialist on its own."""
+support = _SPECIALISTS["support"]
+"""The customer-support specialist on its own."""

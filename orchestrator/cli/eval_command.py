@@ -1,0 +1,172 @@
+"""``orchestrator eval``: run the evaluation datasets through the orchestrator and gate them.
+
+Wiring (in ``orchestrator/cli/__init__.py``)::
+
+    from orchestrator.cli import eval_command
+    eval_command.add_parsers(sub)                                   # in _parser()
+    if (code := await eval_command.dispatch(args, settings)) is not None:
+        return code                                                 # first thing in _dispatch()
+
+Exit codes: 0 every threshold met, 1 a score missed its threshold, 2 bad usage or
+configuration (unknown dataset, model or example).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from orchestrator.settings import Settings
+
+
+def add_parsers(subparsers: Any) -> None:
+    """Add the ``eval`` sub-command to the CLI's sub-parsers."""
+    p = subparsers.add_parser(
+        "eval",
+        help="run evaluation datasets (offline; a LangSmith experiment when LANGSMITH_API_KEY is set)",
+        description=(
+            "Run evaluation datasets through the orchestrator with langsmith's evaluate, print a "
+            "score table per dataset, write JSON results and exit 1 when a score misses the "
+            "dataset's threshold."
+        ),
+    )
+    p.add_argument(
+        "--dataset",
+        action="append",
+        metavar="NAME",
+        help="dataset to run (repeatable; default: all)",
+    )
+    p.add_argument(
+        "--model", help="model for every role: local, local-1.5b, test or a configured name"
+    )
+    p.add_argument(
+        "--judge-model",
+        metavar="NAME",
+        help="model for the LLM judge (default: the judge role's model)",
+    )
+    p.add_argument(
+        "--example", action="append", metavar="ID", help="only this example (repeatable)"
+    )
+    p.add_argument(
+        "--limit", type=int, metavar="N", help="only the first N examples of each dataset"
+    )
+    p.add_argument(
+        "--concurrency", type=int, default=1, metavar="N", help="examples run at once (default 1)"
+    )
+    p.add_argument("--timeout", type=float, metavar="SECONDS", help="wall-clock limit per example")
+    p.add_argument(
+        "--output",
+        metavar="PATH",
+        help="JSON results file (default: data_dir/evals/eval-<time>.json)",
+    )
+    p.add_argument(
+        "--offline", action="store_true", help="never upload, even with LANGSMITH_API_KEY set"
+    )
+    p.add_argument("--keep-runs", action="store_true", help="keep each example's data directory")
+    p.add_argument("--list", action="store_true", help="list the datasets and exit")
+    p.add_argument("--json", action="store_true", help="print the results as JSON on stdout")
+
+
+def _usage(message: str) -> Exception:
+    from orchestrator.cli.commands import UsageError
+
+    return UsageError(message)
+
+
+def _list(as_json: bool) -> int:
+    from evals.datasets import dataset_names, load_dataset
+
+    rows: list[dict[str, Any]] = []
+    for name in dataset_names():
+        ds = load_dataset(name)
+        rows.append(
+            {
+                "name": name,
+                "version": ds.version,
+                "kind": ds.kind,
+                "examples": len(ds.examples),
+                "description": ds.entry.description,
+            }
+        )
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="Evaluation datasets")
+    for column in ("name", "version", "kind", "examples", "description"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(*(str(r[c]) for c in ("name", "version", "kind", "examples", "description")))
+    Console().print(table)
+    return 0
+
+
+async def dispatch(args: argparse.Namespace, settings: Settings) -> int | None:
+    """Run ``orchestrator eval``; None when ``args`` is another command."""
+    if getattr(args, "command", None) != "eval":
+        return None
+    from rich.console import Console
+
+    from evals.datasets import DatasetError, dataset_names
+    from evals.runner import render_table, results_payload, run_eval, write_json
+
+    if args.list:
+        return _list(args.json)
+    if args.limit is not None and args.limit < 1:
+        raise _usage("--limit must be at least 1")
+    if args.concurrency < 1:
+        raise _usage("--concurrency must be at least 1")
+    try:
+        known = dataset_names()
+    except DatasetError as exc:
+        raise _usage(str(exc)) from None
+    names = args.dataset or known
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise _usage(f"unknown dataset(s) {unknown}; known: {', '.join(known)}")
+    console = Console(stderr=True) if args.json else Console()
+    reports = []
+    for name in names:
+        try:
+            report = await run_eval(
+                name,
+                settings,
+                model=args.model,
+                judge_name=args.judge_model,
+                example_ids=args.example or (),
+                limit=args.limit,
+                concurrency=args.concurrency,
+                timeout_s=args.timeout,
+                offline=True if args.offline else None,
+                keep_runs=args.keep_runs,
+            )
+        except DatasetError as exc:
+            raise _usage(str(exc)) from None
+        console.print(render_table(report))
+        failed = [g for g in report.gates if not g.passed]
+        for gate in failed:
+            shown = "no scores" if gate.value is None else f"{gate.value:.3g}"
+            console.print(
+                f"[red]{name}: {gate.key} = {shown}, needs {'≥' if gate.bound == 'min' else '≤'} {gate.threshold:g}[/red]"
+            )
+        if report.uploaded:
+            console.print(f"LangSmith experiment: {report.experiment}")
+        reports.append(report)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    path = (
+        Path(args.output)
+        if args.output
+        else Path(settings.data_dir) / "evals" / f"eval-{stamp}.json"
+    )
+    payload = results_payload(reports)
+    write_json(payload, path)
+    if args.json:
+        print(json.dumps({**payload, "results_file": str(path)}, indent=2, default=str))
+    else:
+        console.print(f"Results: {path}")
+    return 0 if payload["passed"] else 1

@@ -1,0 +1,530 @@
+"""Serve a GGUF model on loopback with llama-cpp-python's OpenAI-compatible server.
+
+One server per (model, context size, chat format) is shared by every process of the
+machine. Its state lives under ``cache_dir/server/``:
+
+- ``<key>.json``: the running server (watchdog pid, port, model); ``<key>.lock`` serializes
+  starting and stopping.
+- ``leases/<key>/<pid>-<starttime>``: one file per client process using the server.
+- ``<key>.log``: the server's output (its tail is shown when it fails to start).
+
+The llama server runs under a small watchdog (``python -m orchestrator.models.local_server
+serve``, in its own session) that stops it once no lease process has been alive for a grace
+period, so even ``kill -9`` of every client leaves nothing behind; the llama process also dies
+with the watchdog (PR_SET_PDEATHSIG).
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import contextlib
+import ctypes
+import fcntl
+import hashlib
+import importlib.util
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "ServerInfo",
+    "ServerStartError",
+    "ensure_server",
+    "release_lease",
+    "running_servers",
+    "server_key",
+    "stop_server",
+]
+
+HOST = "127.0.0.1"
+
+
+class ServerStartError(RuntimeError):
+    """The local model server did not become ready; the message includes its log tail."""
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    """A running local model server."""
+
+    key: str
+    """Identity of the server: model alias plus a hash of path, n_ctx and chat format."""
+    alias: str
+    """Model name the server answers to (send it as ``model``)."""
+    port: int
+    """Loopback port."""
+    pid: int
+    """The watchdog's pid (its process group also holds the llama server)."""
+    pid_start: int
+    """The watchdog's start time (/proc ticks), to tell it from a reused pid."""
+    model_path: str
+    """The GGUF file served."""
+    n_ctx: int
+    """Context size in tokens."""
+    chat_format: str | None
+    """llama-cpp-python chat format; None = the GGUF's own chat template."""
+    log_path: str
+    """The server's log file."""
+    started_at: float
+    """Unix time the server was started."""
+
+    @property
+    def base_url(self) -> str:
+        """OpenAI-compatible base URL."""
+        return f"http://{HOST}:{self.port}/v1"
+
+
+# -- client side ------------------------------------------------------------------------
+
+
+def server_key(model_path: Path, n_ctx: int, chat_format: str | None) -> str:
+    """The key of the server for this model file and configuration."""
+    ident = f"{Path(model_path).resolve()}|{n_ctx}|{chat_format or ''}"
+    return f"{_alias(model_path)}-{hashlib.sha256(ident.encode()).hexdigest()[:10]}"
+
+
+def ensure_server(
+    model: str | os.PathLike[str],
+    cache_dir: Path,
+    *,
+    n_ctx: int = 8192,
+    n_threads: int | None = None,
+    chat_format: str | None = None,
+    grace_s: float = 30.0,
+    ready_timeout_s: float = 180.0,
+) -> ServerInfo:
+    """A healthy server for ``model`` (built-in name or .gguf path), started if needed.
+
+    Takes a lease for this process (dropped at exit). A server already running for the same
+    model and settings is reused; otherwise the GGUF is assembled/verified and a new server
+    is started on a free loopback port and awaited (ServerStartError after ready_timeout_s).
+    """
+    from orchestrator.models.gguf import ModelNotInstalledError, ensure_gguf
+
+    if importlib.util.find_spec("llama_cpp") is None:
+        raise ModelNotInstalledError(
+            "llama-cpp-python is not installed; install it with: "
+            "pip install 'agent-orchestrator[local]'"
+        )
+    cache_dir = Path(cache_dir)
+    path = _model_path(model, cache_dir)
+    key = server_key(path, n_ctx, chat_format)
+    root = _root(cache_dir)
+    with _locked(root / f"{key}.lock"):
+        _take_lease(root, key)
+        info = _read_state(root, key)
+        if info is not None and _alive(info.pid, info.pid_start):
+            if _wait_healthy(info, timeout_s=20.0):
+                return info
+            _terminate(info.pid, info.pid_start)  # alive but not answering for 20 s: hung
+        _remove_state(root, key)
+        verified = ensure_gguf(os.fspath(model), cache_dir)
+        last_error: ServerStartError | None = None
+        for _ in range(3):  # a just-picked free port can be taken before llama binds it
+            try:
+                return _start(root, key, verified, n_ctx, n_threads, chat_format, grace_s,
+                              ready_timeout_s)  # fmt: skip
+            except _PortTaken as err:
+                last_error = ServerStartError(str(err))
+        assert last_error is not None
+        raise last_error
+
+
+def stop_server(cache_dir: Path, model: str | None = None, *, timeout_s: float = 15.0) -> int:
+    """Stop the servers for ``model`` (all servers when None); returns how many were stopped."""
+    root = _root(Path(cache_dir))
+    stopped = 0
+    for info in running_servers(cache_dir):
+        if model is not None and info.alias != _alias(_model_path(model, Path(cache_dir))):
+            continue
+        with _locked(root / f"{info.key}.lock"):
+            if _alive(info.pid, info.pid_start):
+                _terminate(info.pid, info.pid_start, timeout_s)
+                stopped += 1
+            _remove_state(root, info.key)
+    return stopped
+
+
+def running_servers(cache_dir: Path) -> list[ServerInfo]:
+    """Servers whose watchdog is alive (stale state files are ignored)."""
+    root = _root(Path(cache_dir))
+    out = []
+    for state in sorted(root.glob("*.json")):
+        info = _read_state(root, state.stem)
+        if info is not None and _alive(info.pid, info.pid_start):
+            out.append(info)
+    return out
+
+
+def release_lease(cache_dir: Path, key: str | None = None) -> None:
+    """Drop this process's lease(s) now instead of at exit."""
+    for lease in _root(Path(cache_dir)).glob(f"leases/{key or '*'}/{_lease_name(os.getpid())}"):
+        lease.unlink(missing_ok=True)
+
+
+class _PortTaken(Exception):
+    pass
+
+
+def _start(
+    root: Path,
+    key: str,
+    model_path: Path,
+    n_ctx: int,
+    n_threads: int | None,
+    chat_format: str | None,
+    grace_s: float,
+    ready_timeout_s: float,
+) -> ServerInfo:
+    port = _free_port()
+    log_path = root / f"{key}.log"
+    cmd = [
+        sys.executable, "-m", "orchestrator.models.local_server", "serve",
+        "--root", str(root), "--key", key, "--model-path", str(model_path),
+        "--alias", _alias(model_path), "--port", str(port), "--n-ctx", str(n_ctx),
+        "--n-threads", str(n_threads or _cpu_count()), "--grace-s", str(grace_s),
+    ]  # fmt: skip
+    if chat_format:
+        cmd += ["--chat-format", chat_format]
+    # The watchdog must import this package whatever the client's working directory is.
+    pythonpath = [str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH", "")]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in pythonpath if p)}
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
+            start_new_session=True,  # not killed by the client's Ctrl-C: others share it
+        )  # fmt: skip
+    pid_start = _start_time(proc.pid) or 0
+    deadline = time.monotonic() + ready_timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            tail = _tail(log_path)
+            if "address already in use" in tail.lower():
+                raise _PortTaken(f"port {port} was taken")
+            raise ServerStartError(
+                f"local model server exited with code {proc.returncode} while starting "
+                f"{model_path}; log {log_path}:\n{tail}"
+            )
+        info = _read_state(root, key)  # the watchdog writes it once llama answers
+        if info is not None and info.pid == proc.pid:
+            threading.Thread(target=proc.wait, daemon=True).start()  # reap it later
+            return info
+        time.sleep(0.25)
+    _terminate(proc.pid, pid_start)
+    proc.wait()
+    raise ServerStartError(
+        f"local model server for {model_path} not ready after {ready_timeout_s:.0f} s; "
+        f"log {log_path}:\n{_tail(log_path)}"
+    )
+
+
+def _model_path(model: str | os.PathLike[str], cache_dir: Path) -> Path:
+    from orchestrator.models.gguf import ARTIFACTS, gguf_target
+
+    name = os.fspath(model)
+    return gguf_target(name, cache_dir) if name in ARTIFACTS else Path(name).expanduser().resolve()
+
+
+def _alias(model_path: Path) -> str:
+    return Path(model_path).stem
+
+
+def _root(cache_dir: Path) -> Path:
+    root = cache_dir / "server"
+    (root / "leases").mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
+def _cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def _healthy(info: ServerInfo, timeout_s: float = 5.0) -> bool:
+    """GET /v1/models answers and serves our alias (not some other process on a reused port)."""
+    try:
+        with urllib.request.urlopen(f"{info.base_url}/models", timeout=timeout_s) as resp:
+            data = json.load(resp)
+    except (OSError, ValueError):
+        return False
+    return any(m.get("id") == info.alias for m in data.get("data", []))
+
+
+def _wait_healthy(info: ServerInfo, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if _healthy(info):
+            return True
+        if time.monotonic() >= deadline or not _alive(info.pid, info.pid_start):
+            return False
+        time.sleep(0.5)
+
+
+def _terminate(pid: int, pid_start: int, timeout_s: float = 15.0) -> None:
+    """SIGTERM the watchdog (it stops llama), then SIGKILL the whole group if it lingers."""
+    if not _alive(pid, pid_start):
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and _alive(pid, pid_start):
+        time.sleep(0.1)
+    if _alive(pid, pid_start):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)  # the watchdog leads its own session/group
+
+
+def _tail(path: Path, lines: int = 30) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return "(no log)"
+    return "\n".join(text.splitlines()[-lines:])
+
+
+# -- state, leases, processes -------------------------------------------------------------
+
+
+def _read_state(root: Path, key: str) -> ServerInfo | None:
+    try:
+        return ServerInfo(**json.loads((root / f"{key}.json").read_text()))
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def _write_state(root: Path, info: ServerInfo) -> None:
+    tmp = root / f".{info.key}.json.{os.getpid()}"
+    tmp.write_text(json.dumps(asdict(info)))
+    os.replace(tmp, root / f"{info.key}.json")
+
+
+def _registered(root: Path, key: str, pid: int) -> bool:
+    """The state file names this watchdog (stop_server or a replacement removes it)."""
+    info = _read_state(root, key)
+    return info is not None and info.pid == pid
+
+
+def _remove_state(root: Path, key: str, pid: int | None = None) -> None:
+    """Remove the state file (only if it still names ``pid``, when given)."""
+    state = root / f"{key}.json"
+    if pid is not None:
+        info = _read_state(root, key)
+        if info is None or info.pid != pid:
+            return
+    state.unlink(missing_ok=True)
+
+
+def _proc_stat(pid: int) -> list[str] | None:
+    """Fields of /proc/<pid>/stat after the command name (Linux); None if gone/unknown."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def _start_time(pid: int) -> int | None:
+    """Process start time in clock ticks since boot (Linux); None if unknown/gone."""
+    fields = _proc_stat(pid)
+    return int(fields[19]) if fields else None
+
+
+def _alive(pid: int, start: int | None) -> bool:
+    """The process exists, is not a zombie and (if known) started at ``start`` (pid reuse)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    fields = _proc_stat(pid)
+    if fields is None:
+        return not Path("/proc/self/stat").exists()  # no /proc: trust kill(0)
+    if fields[0] == "Z":
+        return False
+    return not start or int(fields[19]) == start
+
+
+def _lease_name(pid: int) -> str:
+    return f"{pid}-{_start_time(pid) or 0}"
+
+
+_leases: set[Path] = set()
+
+
+def _take_lease(root: Path, key: str) -> None:
+    lease_dir = root / "leases" / key
+    lease_dir.mkdir(parents=True, exist_ok=True)
+    lease = lease_dir / _lease_name(os.getpid())
+    lease.touch()
+    if not _leases:
+        atexit.register(_drop_leases)
+    _leases.add(lease)
+
+
+def _drop_leases() -> None:
+    for lease in _leases:
+        lease.unlink(missing_ok=True)
+
+
+def _live_leases(lease_dir: Path) -> int:
+    """Count leases of live processes; delete those of dead ones."""
+    live = 0
+    for lease in lease_dir.glob("*-*"):
+        pid_s, _, start_s = lease.name.partition("-")
+        try:
+            pid, start = int(pid_s), int(start_s)
+        except ValueError:
+            continue
+        if _alive(pid, start):
+            live += 1
+        else:
+            lease.unlink(missing_ok=True)
+    return live
+
+
+@contextlib.contextmanager
+def _locked(path: Path, blocking: bool = True) -> Iterator[bool]:
+    with path.open("a") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+# -- the watchdog ---------------------------------------------------------------------------
+
+
+def _llama_env() -> dict[str, str]:
+    """Our environment minus variables llama's server settings would read (PORT, HOST,
+    MODEL, API_KEY, CONFIG_FILE, …): they would silently override the command line."""
+    names = {"config_file", "host", "port", "model", "api_key", "n_ctx", "chat_format"}
+    with contextlib.suppress(Exception):
+        from llama_cpp.server.settings import ConfigFileSettings, Settings
+
+        names |= set(Settings.model_fields) | set(ConfigFileSettings.model_fields)
+    return {k: v for k, v in os.environ.items() if k.lower() not in names}
+
+
+def _set_pdeathsig() -> None:
+    """In the llama child: die with SIGKILL when the watchdog dies (Linux)."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Run llama's server and stop it when no lease holder has been alive for grace_s."""
+    root, key = Path(args.root), args.key
+    cmd = [
+        sys.executable, "-m", "llama_cpp.server", "--model", args.model_path,
+        "--model_alias", args.alias, "--host", HOST, "--port", str(args.port),
+        "--n_ctx", str(args.n_ctx), "--n_threads", str(args.n_threads),
+        "--n_threads_batch", str(args.n_threads),
+        "--logits_all", "False",  # True keeps n_ctx x vocab floats (~5 GB at 8k ctx)
+        "--interrupt_requests", "False",  # shared server: a new request must not abort others
+    ]  # fmt: skip
+    if args.chat_format:
+        cmd += ["--chat_format", args.chat_format]
+    print(f"watchdog {os.getpid()}: {' '.join(cmd)}", flush=True)
+    llama = subprocess.Popen(cmd, env=_llama_env(), preexec_fn=_set_pdeathsig)
+
+    stopping = False
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        nonlocal stopping
+        stopping = True
+
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, on_signal)
+
+    me = ServerInfo(
+        key=key, alias=args.alias, port=args.port, pid=os.getpid(),
+        pid_start=_start_time(os.getpid()) or 0, model_path=args.model_path, n_ctx=args.n_ctx,
+        chat_format=args.chat_format, log_path=str(root / f"{key}.log"), started_at=time.time(),
+    )  # fmt: skip
+    lease_dir = root / "leases" / key
+    lease_dir.mkdir(parents=True, exist_ok=True)
+    last_client = time.monotonic()
+    ready = False
+    code = 0
+    while not stopping:
+        if llama.poll() is not None:
+            print(f"watchdog: llama server exited with code {llama.returncode}", flush=True)
+            code = llama.returncode or 1
+            break
+        if not ready and _healthy(me, timeout_s=1.0):
+            # Published by the watchdog itself, so a server outlives a client that dies
+            # while waiting for it, and is found by the others.
+            _write_state(root, me)
+            ready = True
+            print(f"watchdog: ready on port {args.port}", flush=True)
+        elif ready and not _registered(root, key, me.pid):
+            print("watchdog: no longer the registered server (stopped or replaced)", flush=True)
+            break
+        if _live_leases(lease_dir):
+            last_client = time.monotonic()
+        elif time.monotonic() - last_client > args.grace_s:
+            # Decide under the lock so a client that is just taking a lease either is seen
+            # here or finds no state file and starts a new server.
+            with _locked(root / f"{key}.lock", blocking=False) as got:
+                if got and not _live_leases(lease_dir):
+                    print(f"watchdog: no clients for {args.grace_s:g} s, stopping", flush=True)
+                    _remove_state(root, key, os.getpid())
+                    break
+        time.sleep(0.25 if not ready else min(1.0, max(args.grace_s / 4, 0.1)))
+    _remove_state(root, key, os.getpid())
+    if llama.poll() is None:
+        llama.terminate()
+        try:
+            llama.wait(timeout=5)  # uvicorn waits for a running generation; don't
+        except subprocess.TimeoutExpired:
+            llama.kill()
+            llama.wait()
+    print("watchdog: stopped", flush=True)
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m orchestrator.models.local_server serve ...`` (internal)."""
+    parser = argparse.ArgumentParser(prog="orchestrator.models.local_server")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("serve", help="run the llama server under a lease watchdog")
+    p.add_argument("--root", required=True)
+    p.add_argument("--key", required=True)
+    p.add_argument("--model-path", required=True)
+    p.add_argument("--alias", required=True)
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--n-ctx", type=int, default=8192)
+    p.add_argument("--n-threads", type=int, default=_cpu_count())
+    p.add_argument("--chat-format", default=None)
+    p.add_argument("--grace-s", type=float, default=30.0)
+    args = parser.parse_args(argv)
+    return serve(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

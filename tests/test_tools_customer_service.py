@@ -1,0 +1,174 @@
+"""Customer-service tools on a fresh copy of the sample database."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from langchain_core.messages import ToolMessage
+
+from tools.context import ToolContext
+from tools.customer_service import (
+    issue_refund_tool,
+    lookup_customer_tool,
+    lookup_order_tool,
+    lookup_ticket_tool,
+    update_ticket_tool,
+)
+from tools.registry import is_high_risk
+
+
+@pytest.fixture
+def ctx(tmp_path: Path) -> ToolContext:
+    return ToolContext(
+        workspace=tmp_path / "ws",
+        kb_dir=tmp_path,
+        kb_index=tmp_path / "i.sqlite",
+        customer_db=tmp_path / "data" / "customer_service.sqlite",
+    )
+
+
+def refunds(ctx: ToolContext, order_id: str) -> list[tuple[int, str]]:
+    conn = sqlite3.connect(ctx.customer_db)
+    try:
+        return conn.execute(
+            "SELECT amount_cents, reason FROM refunds WHERE order_id=? ORDER BY id", (order_id,)
+        ).fetchall()
+    finally:
+        conn.close()
+
+
+async def test_sample_db_built_on_first_use(ctx: ToolContext) -> None:
+    assert not ctx.customer_db.exists()
+    out = await lookup_customer_tool(ctx).ainvoke({"customer_id": "C001"})
+    assert ctx.customer_db.exists()
+    conn = sqlite3.connect(ctx.customer_db)
+    counts = [
+        conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+        for t in ("customers", "orders", "order_items", "tickets", "refunds")
+    ]
+    conn.close()
+    assert counts[0] == 10 and counts[1] == 20 and counts[3] == 10 and counts[4] == 2
+    assert out.startswith("Customer C001: Maria Lopez <maria.lopez@example.com>")
+    assert "O1001 delivered $129.00" in out and "T501 open/normal" in out
+
+
+async def test_lookup_customer_by_email_and_errors(ctx: ToolContext) -> None:
+    tool = lookup_customer_tool(ctx)
+    out = await tool.ainvoke({"email": " James.Chen@Example.com "})
+    assert out.startswith("Customer C002: James Chen") and "tier vip" in out
+    assert await tool.ainvoke({"customer_id": "c999"}) == "Error: no customer with id 'C999'"
+    assert "give customer_id" in await tool.ainvoke({})
+    assert "no customer with email" in await tool.ainvoke({"email": "nobody@example.com"})
+
+
+async def test_lookup_order(ctx: ToolContext) -> None:
+    tool = lookup_order_tool(ctx)
+    out = await tool.ainvoke({"order_id": "#o1003"})
+    assert out.startswith("Order O1003 for C002 (James Chen): status delivered, express shipping")
+    assert "1 x Tablet 11 Pro (BL-TAB11P) @ $649.00" in out and "total paid $661.00" in out
+    assert "up to $500.00 (above $500 needs a team lead)" in out
+    out = await tool.ainvoke({"order_id": "1012"})
+    assert "Refund #1: $49.00" in out and "already has a refund" in out
+    assert "outside the 30-day refund window" in await tool.ainvoke({"order_id": "O1002"})
+    assert "has not shipped" in await tool.ainvoke({"order_id": "O1005"})
+    assert await tool.ainvoke({"order_id": "O9999"}) == "Error: no order with id 'O9999'"
+
+
+async def test_lookup_ticket(ctx: ToolContext) -> None:
+    tool = lookup_ticket_tool(ctx)
+    out = await tool.ainvoke({"ticket_id": "T503"})
+    assert out.startswith('Ticket T503: "Package has not arrived, tracking unchanged"')
+    assert "Status open, priority high" in out and "Carrier trace opened" in out
+    assert await tool.ainvoke({"ticket_id": "T1"}) == "Error: no ticket with id 'T1'"
+
+
+async def test_refund_recorded(ctx: ToolContext) -> None:
+    tool = issue_refund_tool(ctx)
+    out = await tool.ainvoke({"order_id": "O1001", "amount": 20, "reason": "Crackling ear cup"})
+    assert out.startswith("Refund #3 of $20.00 issued for order O1001 (customer C001)")
+    assert refunds(ctx, "O1001") == [(2000, "Crackling ear cup")]
+    order = await lookup_order_tool(ctx).ainvoke({"order_id": "O1001"})
+    assert "refunded $20.00" in order
+
+
+async def test_refund_to_the_cent(ctx: ToolContext) -> None:
+    out = await issue_refund_tool(ctx).ainvoke(
+        {"order_id": "O1015", "amount": 71.0, "reason": "Case arrived cracked"}
+    )
+    assert "Refunded so far: $71.00 of $71.00" in out
+
+
+@pytest.mark.parametrize(
+    "order_id, amount, expected",
+    [
+        ("O1001", 129.01, "exceeds what is left to refund on O1001 ($129.00 of $129.00 paid)"),
+        ("O1003", 600, "above the agent limit of $500.00"),
+        ("O1002", 10, "outside the 30-day refund window"),
+        ("O1005", 10, "has not shipped (processing)"),
+        ("O1007", 10, "was cancelled"),
+        ("O1012", 5.99, "already has a refund"),
+        ("O9999", 10, "no order with id 'O9999'"),
+    ],
+)
+async def test_refund_rejected(
+    ctx: ToolContext, order_id: str, amount: float, expected: str
+) -> None:
+    out = await issue_refund_tool(ctx).ainvoke(
+        {"order_id": order_id, "amount": amount, "reason": "customer request"}
+    )
+    assert out.startswith("Error:") and expected in out, out
+    assert len(refunds(ctx, order_id)) == (1 if order_id == "O1012" else 0)
+
+
+async def test_refund_argument_validation(ctx: ToolContext) -> None:
+    tool = issue_refund_tool(ctx)
+    out = await tool.ainvoke({"order_id": "O1001", "amount": -5, "reason": "x"})
+    assert out.startswith("Error: invalid arguments for issue_refund") and "amount" in out
+    msg = await tool.ainvoke(
+        {
+            "type": "tool_call",
+            "id": "call-1",
+            "name": "issue_refund",
+            "args": {"order_id": "O1001", "amount": 999, "reason": "too much"},
+        }
+    )
+    assert isinstance(msg, ToolMessage) and msg.status == "error" and "exceeds" in str(msg.content)
+
+
+async def test_update_ticket(ctx: ToolContext) -> None:
+    tool = update_ticket_tool(ctx)
+    out = await tool.ainvoke({"ticket_id": "T503", "status": "escalated", "note": "Lost package"})
+    assert out == "Ticket T503 updated: status open -> escalated; note added."
+    ticket = await lookup_ticket_tool(ctx).ainvoke({"ticket_id": "T503"})
+    assert "Status escalated" in ticket and "agent: Lost package" in ticket
+    assert "is closed (final)" in await tool.ainvoke(
+        {"ticket_id": "T510", "status": "open", "note": "reopen"}
+    )
+    assert "escalated; the team that owns it" in await tool.ainvoke(
+        {"ticket_id": "T506", "status": "resolved", "note": "done"}
+    )
+    assert "no ticket with id 'T999'" in await tool.ainvoke(
+        {"ticket_id": "T999", "status": "open", "note": "x"}
+    )
+    assert "invalid arguments" in await tool.ainvoke(
+        {"ticket_id": "T501", "status": "deleted", "note": "x"}
+    )
+
+
+def test_risk_metadata(ctx: ToolContext) -> None:
+    assert is_high_risk(issue_refund_tool(ctx)) and is_high_risk(update_ticket_tool(ctx))
+    assert not is_high_risk(lookup_order_tool(ctx))
+
+
+async def test_configured_db_is_not_seeded(tmp_path: Path) -> None:
+    ctx = ToolContext(
+        workspace=tmp_path / "ws",
+        kb_dir=tmp_path,
+        kb_index=tmp_path / "i.sqlite",
+        customer_db=tmp_path / "prod.sqlite",
+        seed_customer_db=False,
+    )
+    out = await lookup_order_tool(ctx).ainvoke({"order_id": "O1001"})
+    assert "does not exist" in out and not (tmp_path / "prod.sqlite").exists()

@@ -1,0 +1,442 @@
+"""Customer-service tools over a SQLite database: lookups and two high-risk actions.
+
+``lookup_customer``, ``lookup_order`` and ``lookup_ticket`` read; ``issue_refund`` and
+``update_ticket`` write and carry ``metadata={"risk": "high"}`` so the agent layer asks a
+human first. The refund rules mirror the sample ``refund-policy.md`` and
+``escalation-policy.md``: 30 days from delivery, never more than what is left to refund,
+at most $500 and one refund per order without a team lead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+from langchain_core.tools import BaseTool
+from pydantic import BaseModel, Field
+
+from tools.base import ToolInputError, make_tool
+from tools.context import CUSTOMER_SEED_SQL, ToolContext
+
+REFUND_WINDOW_DAYS = 30
+AGENT_REFUND_LIMIT_CENTS = 50_000
+TICKET_STATUSES = ("open", "pending", "escalated", "resolved", "closed")
+TicketStatus = Literal["open", "pending", "escalated", "resolved", "closed"]
+
+_build_lock = threading.Lock()
+
+
+# -- database ----------------------------------------------------------------------------
+
+
+def build_sample_db(path: Path) -> None:
+    """Create ``path`` from the shipped seed unless it exists (atomic, never clobbers)."""
+    with _build_lock:
+        if path.exists():
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        tmp.unlink(missing_ok=True)
+        conn = sqlite3.connect(tmp)
+        try:
+            conn.executescript(CUSTOMER_SEED_SQL.read_text(encoding="utf-8"))
+            conn.commit()
+        finally:
+            conn.close()
+        try:
+            os.link(tmp, path)  # fails if another process created it meanwhile
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _connect(ctx: ToolContext) -> Iterator[sqlite3.Connection]:
+    path = ctx.customer_db
+    if not path.exists():
+        if not ctx.seed_customer_db:
+            raise ToolInputError(f"customer database {str(path)!r} does not exist")
+        build_sample_db(path)
+    conn = sqlite3.connect(path, timeout=10)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA foreign_keys=ON")
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def _norm_id(raw: str, prefix: str) -> str:
+    """'o1001', '#O1001', '1001' -> 'O1001' (small models vary the form)."""
+    value = raw.strip().lstrip("#").strip().upper()
+    if value.isdigit():
+        value = prefix + value
+    return value
+
+
+def _money(cents: int) -> str:
+    return f"${cents / 100:,.2f}"
+
+
+def _parse(ts: str | None) -> datetime | None:
+    if not ts:
+        return None
+    return datetime.fromisoformat(ts).replace(tzinfo=UTC)
+
+
+def _day(ts: str | None) -> str:
+    return ts[:10] if ts else "—"
+
+
+def _days_since(ts: str | None, now: datetime) -> int | None:
+    when = _parse(ts)
+    return None if when is None else (now - when).days
+
+
+# -- refund rules ------------------------------------------------------------------------
+
+
+def _refunded_cents(conn: sqlite3.Connection, order_id: str) -> tuple[int, int]:
+    row = conn.execute(
+        "SELECT COALESCE(SUM(amount_cents), 0), COUNT(*) FROM refunds WHERE order_id=?",
+        (order_id,),
+    ).fetchone()
+    return int(row[0]), int(row[1])
+
+
+def refund_blocker(
+    order: sqlite3.Row, refunded: int, refund_count: int, now: datetime
+) -> str | None:
+    """Why no refund can be issued on ``order`` by an agent now, or None if it can."""
+    status = order["status"]
+    if status in ("pending", "processing"):
+        return f"order {order['id']} has not shipped ({status}); cancel it instead of refunding"
+    if status == "cancelled":
+        return f"order {order['id']} was cancelled; the payment was already released"
+    if refunded >= order["total_cents"]:
+        return f"order {order['id']} is already fully refunded ({_money(refunded)})"
+    if refund_count >= 1:
+        return (
+            f"order {order['id']} already has a refund; a second refund needs a team lead "
+            "(escalate the ticket)"
+        )
+    age = _days_since(order["delivered_at"], now)
+    if age is not None and age > REFUND_WINDOW_DAYS:
+        return (
+            f"order {order['id']} was delivered {age} days ago, outside the "
+            f"{REFUND_WINDOW_DAYS}-day refund window (use the warranty policy or escalate)"
+        )
+    return None
+
+
+# -- lookups -----------------------------------------------------------------------------
+
+
+def _customer(ctx: ToolContext, customer_id: str | None, email: str | None) -> str:
+    if not (customer_id or email):
+        raise ToolInputError("give customer_id (e.g. C001) or email")
+    with _connect(ctx) as conn:
+        if customer_id:
+            cid = _norm_id(customer_id, "C")
+            row = conn.execute("SELECT * FROM customers WHERE id=?", (cid,)).fetchone()
+            missing = f"no customer with id {cid!r}"
+        else:
+            assert email is not None
+            row = conn.execute("SELECT * FROM customers WHERE email=?", (email.strip(),)).fetchone()
+            missing = f"no customer with email {email.strip()!r}"
+        if row is None:
+            raise ToolInputError(missing)
+        orders = conn.execute(
+            "SELECT id, status, total_cents, created_at FROM orders WHERE customer_id=? "
+            "ORDER BY created_at DESC",
+            (row["id"],),
+        ).fetchall()
+        tickets = conn.execute(
+            "SELECT id, status, priority, subject FROM tickets WHERE customer_id=? "
+            "ORDER BY created_at DESC",
+            (row["id"],),
+        ).fetchall()
+        refunds = conn.execute(
+            "SELECT COUNT(*) FROM refunds r JOIN orders o ON o.id=r.order_id "
+            "WHERE o.customer_id=? AND r.created_at >= datetime('now', '-90 days')",
+            (row["id"],),
+        ).fetchone()[0]
+    lines = [
+        f"Customer {row['id']}: {row['name']} <{row['email']}>, phone {row['phone']}, "
+        f"tier {row['tier']}, customer since {_day(row['created_at'])}",
+        f"Refunds in the last 90 days: {refunds}",
+        f"Orders ({len(orders)}): "
+        + "; ".join(
+            f"{o['id']} {o['status']} {_money(o['total_cents'])} ({_day(o['created_at'])})"
+            for o in orders
+        ),
+        f"Tickets ({len(tickets)}): "
+        + "; ".join(f'{t["id"]} {t["status"]}/{t["priority"]} "{t["subject"]}"' for t in tickets),
+    ]
+    return "\n".join(lines)
+
+
+def _order(ctx: ToolContext, order_id: str) -> str:
+    oid = _norm_id(order_id, "O")
+    now = datetime.now(UTC)
+    with _connect(ctx) as conn:
+        order = conn.execute(
+            "SELECT o.*, c.name AS customer_name FROM orders o "
+            "JOIN customers c ON c.id=o.customer_id WHERE o.id=?",
+            (oid,),
+        ).fetchone()
+        if order is None:
+            raise ToolInputError(f"no order with id {oid!r}")
+        items = conn.execute(
+            "SELECT * FROM order_items WHERE order_id=? ORDER BY sku", (oid,)
+        ).fetchall()
+        refunds = conn.execute(
+            "SELECT * FROM refunds WHERE order_id=? ORDER BY created_at", (oid,)
+        ).fetchall()
+        tickets = conn.execute("SELECT id, status FROM tickets WHERE order_id=?", (oid,)).fetchall()
+    refunded = sum(r["amount_cents"] for r in refunds)
+    delivered_age = _days_since(order["delivered_at"], now)
+    lines = [
+        f"Order {oid} for {order['customer_id']} ({order['customer_name']}): "
+        f"status {order['status']}, {order['shipping_method']} shipping",
+        f"Placed {_day(order['created_at'])}; shipped {_day(order['shipped_at'])}; "
+        f"delivered {_day(order['delivered_at'])}"
+        + (f" ({delivered_age} days ago)" if delivered_age is not None else "")
+        + (f"; tracking {order['tracking_number']}" if order["tracking_number"] else ""),
+        "Items: "
+        + "; ".join(
+            f"{i['quantity']} x {i['name']} ({i['sku']}) @ {_money(i['unit_price_cents'])}"
+            for i in items
+        ),
+        f"Shipping {_money(order['shipping_cents'])}; total paid {_money(order['total_cents'])}; "
+        f"refunded {_money(refunded)}",
+    ]
+    for r in refunds:
+        lines.append(
+            f"Refund #{r['id']}: {_money(r['amount_cents'])} on {_day(r['created_at'])} — {r['reason']}"
+        )
+    blocker = refund_blocker(order, refunded, len(refunds), now)
+    remaining = order["total_cents"] - refunded
+    if blocker:
+        lines.append(f"Refund by agent: not possible — {blocker}")
+    else:
+        cap = min(remaining, AGENT_REFUND_LIMIT_CENTS)
+        lines.append(
+            f"Refund by agent: up to {_money(cap)}"
+            + (" (above $500 needs a team lead)" if remaining > AGENT_REFUND_LIMIT_CENTS else "")
+        )
+    if tickets:
+        lines.append("Tickets: " + ", ".join(f"{t['id']} ({t['status']})" for t in tickets))
+    return "\n".join(lines)
+
+
+def _ticket(ctx: ToolContext, ticket_id: str) -> str:
+    tid = _norm_id(ticket_id, "T")
+    with _connect(ctx) as conn:
+        t = conn.execute(
+            "SELECT t.*, c.name AS customer_name, c.tier FROM tickets t "
+            "JOIN customers c ON c.id=t.customer_id WHERE t.id=?",
+            (tid,),
+        ).fetchone()
+        if t is None:
+            raise ToolInputError(f"no ticket with id {tid!r}")
+        notes = conn.execute(
+            "SELECT * FROM ticket_notes WHERE ticket_id=? ORDER BY created_at, id", (tid,)
+        ).fetchall()
+    lines = [
+        f'Ticket {tid}: "{t["subject"]}"',
+        f"Status {t['status']}, priority {t['priority']}; customer {t['customer_id']} "
+        f"({t['customer_name']}, tier {t['tier']}); order {t['order_id'] or '—'}",
+        f"Opened {t['created_at'][:16]} UTC; last update {t['updated_at'][:16]} UTC",
+    ]
+    lines += [f"- {n['created_at'][:16]} {n['author']}: {n['body']}" for n in notes[-8:]]
+    return "\n".join(lines)
+
+
+# -- actions -----------------------------------------------------------------------------
+
+
+def _refund(ctx: ToolContext, order_id: str, amount: float, reason: str) -> str:
+    oid = _norm_id(order_id, "O")
+    cents = round(amount * 100)
+    if cents <= 0:
+        raise ToolInputError("amount must be positive")
+    if not reason.strip():
+        raise ToolInputError("give a reason for the refund")
+    now = datetime.now(UTC)
+    with _connect(ctx) as conn:
+        conn.execute("BEGIN IMMEDIATE")  # check and insert atomically
+        order = conn.execute("SELECT * FROM orders WHERE id=?", (oid,)).fetchone()
+        if order is None:
+            conn.rollback()
+            raise ToolInputError(f"no order with id {oid!r}; refund not issued")
+        refunded, count = _refunded_cents(conn, oid)
+        blocker = refund_blocker(order, refunded, count, now)
+        remaining = order["total_cents"] - refunded
+        problem = None
+        if blocker:
+            problem = blocker
+        elif cents > remaining:
+            problem = (
+                f"{_money(cents)} exceeds what is left to refund on {oid} "
+                f"({_money(remaining)} of {_money(order['total_cents'])} paid)"
+            )
+        elif cents > AGENT_REFUND_LIMIT_CENTS:
+            problem = (
+                f"{_money(cents)} is above the agent limit of {_money(AGENT_REFUND_LIMIT_CENTS)}; "
+                "escalate the ticket to a team lead"
+            )
+        if problem:
+            conn.rollback()
+            raise ToolInputError(f"refund not issued: {problem}")
+        cur = conn.execute(
+            "INSERT INTO refunds (order_id, amount_cents, reason, created_at, created_by) "
+            "VALUES (?, ?, ?, ?, 'agent')",
+            (oid, cents, reason.strip(), now.strftime("%Y-%m-%d %H:%M:%S")),
+        )
+        conn.commit()
+    return (
+        f"Refund #{cur.lastrowid} of {_money(cents)} issued for order {oid} "
+        f"(customer {order['customer_id']}). Refunded so far: {_money(refunded + cents)} of "
+        f"{_money(order['total_cents'])}. It reaches the original payment method in 5-10 "
+        "business days."
+    )
+
+
+def _update_ticket(ctx: ToolContext, ticket_id: str, status: str, note: str) -> str:
+    tid = _norm_id(ticket_id, "T")
+    if status not in TICKET_STATUSES:
+        raise ToolInputError(f"status must be one of {', '.join(TICKET_STATUSES)}")
+    if not note.strip():
+        raise ToolInputError("give a note describing the update")
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
+    with _connect(ctx) as conn:
+        conn.execute("BEGIN IMMEDIATE")
+        row = conn.execute("SELECT status FROM tickets WHERE id=?", (tid,)).fetchone()
+        if row is None:
+            conn.rollback()
+            raise ToolInputError(f"no ticket with id {tid!r}; nothing updated")
+        old = row["status"]
+        if old == "closed":
+            conn.rollback()
+            raise ToolInputError(f"ticket {tid} is closed (final); open a new ticket instead")
+        if old == "escalated" and status in ("resolved", "closed"):
+            conn.rollback()
+            raise ToolInputError(
+                f"ticket {tid} is escalated; the team that owns it resolves it, not the agent"
+            )
+        conn.execute("UPDATE tickets SET status=?, updated_at=? WHERE id=?", (status, stamp, tid))
+        conn.execute(
+            "INSERT INTO ticket_notes (ticket_id, created_at, author, body) VALUES (?, ?, 'agent', ?)",
+            (tid, stamp, note.strip()),
+        )
+        conn.commit()
+    return f"Ticket {tid} updated: status {old} -> {status}; note added."
+
+
+# -- tools -------------------------------------------------------------------------------
+
+
+class LookupCustomerArgs(BaseModel):
+    customer_id: str | None = Field(default=None, description="Customer id, e.g. 'C001'.")
+    email: str | None = Field(default=None, description="Customer email (if no id is known).")
+
+
+class LookupOrderArgs(BaseModel):
+    order_id: str = Field(description="Order id, e.g. 'O1001'.")
+
+
+class LookupTicketArgs(BaseModel):
+    ticket_id: str = Field(description="Ticket id, e.g. 'T501'.")
+
+
+class IssueRefundArgs(BaseModel):
+    order_id: str = Field(description="Order id, e.g. 'O1001'.")
+    amount: float = Field(gt=0, description="Amount in dollars, e.g. 49.00.")
+    reason: str = Field(min_length=3, description="Why the refund is issued (recorded).")
+
+
+class UpdateTicketArgs(BaseModel):
+    ticket_id: str = Field(description="Ticket id, e.g. 'T501'.")
+    status: TicketStatus = Field(description="New status.")
+    note: str = Field(min_length=1, description="Note for the ticket history.")
+
+
+def lookup_customer_tool(ctx: ToolContext) -> BaseTool:
+    async def lookup_customer(customer_id: str | None = None, email: str | None = None) -> str:
+        return await asyncio.to_thread(_customer, ctx, customer_id, email)
+
+    return make_tool(
+        name="lookup_customer",
+        description="Look up a customer by id or email: profile, tier, their orders and tickets.",
+        args_schema=LookupCustomerArgs,
+        coroutine=lookup_customer,
+    )
+
+
+def lookup_order_tool(ctx: ToolContext) -> BaseTool:
+    async def lookup_order(order_id: str) -> str:
+        return await asyncio.to_thread(_order, ctx, order_id)
+
+    return make_tool(
+        name="lookup_order",
+        description=(
+            "Look up an order: status, dates, items, amounts, refunds so far and how much "
+            "an agent may still refund."
+        ),
+        args_schema=LookupOrderArgs,
+        coroutine=lookup_order,
+    )
+
+
+def lookup_ticket_tool(ctx: ToolContext) -> BaseTool:
+    async def lookup_ticket(ticket_id: str) -> str:
+        return await asyncio.to_thread(_ticket, ctx, ticket_id)
+
+    return make_tool(
+        name="lookup_ticket",
+        description="Look up a support ticket: subject, status, priority, customer and notes.",
+        args_schema=LookupTicketArgs,
+        coroutine=lookup_ticket,
+    )
+
+
+def issue_refund_tool(ctx: ToolContext) -> BaseTool:
+    async def issue_refund(order_id: str, amount: float, reason: str) -> str:
+        return await asyncio.to_thread(_refund, ctx, order_id, amount, reason)
+
+    return make_tool(
+        name="issue_refund",
+        description=(
+            "Issue a refund on an order (HIGH RISK: needs human approval). Rules: within 30 "
+            "days of delivery, not more than the amount left to refund, at most $500, one "
+            "refund per order. Check the order with lookup_order first."
+        ),
+        args_schema=IssueRefundArgs,
+        coroutine=issue_refund,
+        risk="high",
+    )
+
+
+def update_ticket_tool(ctx: ToolContext) -> BaseTool:
+    async def update_ticket(ticket_id: str, status: str, note: str) -> str:
+        return await asyncio.to_thread(_update_ticket, ctx, ticket_id, status, note)
+
+    return make_tool(
+        name="update_ticket",
+        description=(
+            "Change a ticket's status (open, pending, escalated, resolved, closed) and add a "
+            "note (HIGH RISK: needs human approval)."
+        ),
+        args_schema=UpdateTicketArgs,
+        coroutine=update_ticket,
+        risk="high",
+    )
