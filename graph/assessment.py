@@ -16,7 +16,7 @@ from graph.escalation import AbortRun, escalate
 from graph.execution import status_of
 from graph.planner import adopt_plan, check_tasks
 from graph.runtime import emit, run_context
-from graph.state import OrchestratorState, Task, TaskRecord
+from graph.state import OrchestratorState, Task, TaskRecord, merge_results
 from graph.tracking import track_usage
 from orchestrator.models import StructuredOutputError, ainvoke_structured, chat_model
 
@@ -63,9 +63,9 @@ async def assess(state: OrchestratorState, config: RunnableConfig) -> Command[Li
                 emit("stopped", reason=str(err))
                 return Command(goto="synthesize", update={"results": changed, "stop_reason": str(err)})
             emit("escalation", task_id=task.id, step=changed[task.id]["history"][-1])
-    results.update(changed)
+    results = merge_results(results, changed)
     # A human may have edited a failed task's instruction: the plan follows the record.
-    tasks = [Task.model_validate(changed[t.id]["task"]) if t.id in changed else t for t in tasks]
+    tasks = [Task.model_validate(changed[t.id]["task"]) if "task" in changed.get(t.id, {}) else t for t in tasks]
     update: dict[str, Any] = {"results": changed, "tasks": [t.model_dump() for t in tasks]}
 
     pending = [t for t in tasks if status_of(results, t.id) == "pending"]

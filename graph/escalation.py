@@ -30,22 +30,22 @@ class AbortRun(Exception):
     """A human chose to abort the run at a failure."""
 
 
-def _repeated(record: TaskRecord) -> bool:
-    errors = [h for h in record.get("history", []) if h.startswith("failed: ")]
-    return len(errors) >= 2 and errors[-1] == errors[-2]
-
-
 def escalate(record: TaskRecord, registry: AgentRegistry, settings: Settings) -> TaskRecord:
-    """The record after one escalation step: pending again with guidance, or settled."""
+    """The update after one escalation step: pending again with guidance, or settled.
+
+    Its ``history`` holds only the new entries (the blackboard reducer appends them).
+    """
     task = Task.model_validate(record["task"])
     error = record.get("error") or "unknown error"
-    history = [*record.get("history", []), f"failed: {error}"]
+    earlier = [h for h in record.get("history", []) if h.startswith("failed: ")]
+    history = [f"failed: {error}"]
     failed_agents = sorted({*record.get("failed_agents", []), task.agent})
     attempts = record.get("attempts", 1)
 
-    if attempts == 1 and not _repeated({**record, "history": history}):
+    # Stall guard: the same error twice means retrying as-is will not help.
+    if attempts == 1 and f"failed: {error}" not in earlier:
         return {
-            **record, "status": "pending", "history": [*history, "escalation: adjusted retry"],
+            "status": "pending", "history": [*history, "escalation: adjusted retry"],
             "feedback": f"Your previous attempt failed: {error}. Fix that and try again.",
         }
     if attempts <= 2:
@@ -55,20 +55,20 @@ def escalate(record: TaskRecord, registry: AgentRegistry, settings: Settings) ->
             alternative = None
         if alternative is not None and alternative.name not in failed_agents:
             return {
-                **record, "status": "pending", "failed_agents": failed_agents,
+                "status": "pending", "failed_agents": failed_agents,
                 "history": [*history, f"escalation: reassigned to {alternative.name}"],
                 "feedback": f"Another agent failed this task: {error}.",
             }
     if settings.review.failures:
-        return _ask_human(record, task, error, history)
-    return {**record, "history": [*history, "escalation: exhausted"], "settled": True,
+        return _ask_human(task, error, [*record.get("history", []), *history], history)
+    return {"history": [*history, "escalation: exhausted"], "settled": True,
             "failed_agents": failed_agents}
 
 
-def _ask_human(record: TaskRecord, task: Task, error: str, history: list[str]) -> TaskRecord:
+def _ask_human(task: Task, error: str, full_history: list[str], history: list[str]) -> TaskRecord:
     answer: Any = interrupt(
-        {"type": "task_failure", "task": task.model_dump(), "error": error, "history": history,
-         "actions": ["retry", "edit", "skip", "abort"]}
+        {"type": "task_failure", "task": task.model_dump(), "error": error,
+         "history": full_history, "actions": ["retry", "edit", "skip", "abort"]}
     )
     try:
         decision = FailureDecision.model_validate(answer)
@@ -78,10 +78,10 @@ def _ask_human(record: TaskRecord, task: Task, error: str, history: list[str]) -
     if decision.action == "abort":
         raise AbortRun(f"aborted by a human at task {task.id}: {error}")
     if decision.action == "skip":
-        return {**record, "status": "skipped", "settled": True,
+        return {"status": "skipped", "settled": True,
                 "history": [*history, "escalation: skipped by a human"]}
     new_task = task
     if decision.action == "edit" and decision.instruction.strip():
         new_task = task.model_copy(update={"instruction": decision.instruction})
-    return {**record, "status": "pending", "task": new_task.model_dump(), "failed_agents": [],
+    return {"status": "pending", "task": new_task.model_dump(), "failed_agents": [],
             "history": [*history, f"escalation: {decision.action} by a human"], "feedback": ""}

@@ -21,8 +21,9 @@ from graph import result_cache
 from graph.context import dependency_context
 from graph.runtime import emit, run_context
 from graph.state import OrchestratorState, Task, TaskMetrics, TaskRecord, TaskStatus
-from graph.tracking import TokenBudgetExceeded, track_usage
+from graph.tracking import TokenBudgetExceeded, UsageTracker, cost_usd, track_usage
 from orchestrator.observability.tracing import tracing_config
+from orchestrator.settings import ModelConfig
 
 CONTEXT_SHARE = 0.4
 """Share of a worker model's context window given to its dependencies' results."""
@@ -105,7 +106,6 @@ async def dispatch(
         budget = int(settings.model_for(worker.model_role).context_window * CONTEXT_SHARE)
         update[task.id] = TaskRecord(
             task=task.model_dump(), status="running", attempts=previous.get("attempts", 0) + 1,
-            history=previous.get("history", []),
         )
         sends.append(
             Send(
@@ -162,7 +162,7 @@ async def run_task(payload: WorkerPayload, config: RunnableConfig, runtime: Runt
     metrics = TaskMetrics(
         model=model_name, started_at=started, ended_at=ended, latency_s=round(ended - started, 6),
         retries=attempt - 1, cache_hit=cached is not None,
-        **usage.metrics(settings.model_for(spec.model_role)),
+        **_usage(out, usage, settings.model_for(spec.model_role), cached is not None),
     )
     record = TaskRecord(
         task=task.model_dump(), status=status, output=output,
@@ -173,6 +173,20 @@ async def run_task(payload: WorkerPayload, config: RunnableConfig, runtime: Runt
          latency_s=metrics["latency_s"], tokens=metrics["tokens_in"] + metrics["tokens_out"],
          cache_hit=cached is not None)
     return {"results": {task.id: record}}
+
+
+def _usage(out: dict[str, Any], tracker: UsageTracker, price: ModelConfig, cached: bool) -> TaskMetrics:
+    """The task's usage: the sub-graph's own count, which is checkpointed and so survives a
+    pause for approval (the tracker only sees calls since the last resume)."""
+    if cached:
+        return TaskMetrics(tokens_in=0, tokens_out=0, model_calls=0, cost_usd=0.0)
+    counted = out.get("usage")
+    if not counted:
+        return tracker.metrics(price)
+    tokens_in, tokens_out = int(counted.get("tokens_in", 0)), int(counted.get("tokens_out", 0))
+    return TaskMetrics(tokens_in=tokens_in, tokens_out=tokens_out,
+                       model_calls=int(counted.get("model_calls", 0)),
+                       cost_usd=cost_usd(tokens_in, tokens_out, price))
 
 
 async def _run_specialist(spec: AgentSpec, task: Task, payload: WorkerPayload,

@@ -62,7 +62,7 @@ class TaskRecord(TypedDict, total=False):
     error: str | None
     attempts: int
     history: list[str]
-    """Escalation and verification steps, in order."""
+    """Escalation and verification steps, in order; a write appends its entries."""
     feedback: str
     """Guidance for the next attempt (the previous error, a reviewer's or a human's note)."""
     failed_agents: list[str]
@@ -80,11 +80,29 @@ class PlanVersion(TypedDict):
     tasks: list[dict[str, Any]]
 
 
+SUMMED_METRICS = ("tokens_in", "tokens_out", "cost_usd", "model_calls", "retries")
+"""Task metrics that accumulate over attempts; the others describe the latest attempt."""
+
+
 def merge_results(left: dict[str, TaskRecord], right: dict[str, TaskRecord]) -> dict[str, TaskRecord]:
-    """Reducer for the blackboard: parallel workers each write their own task id."""
+    """Reducer for the blackboard: parallel workers each write their own task id.
+
+    A write updates the task's record; ``history`` entries are appended and usage
+    counters in ``metrics`` are added, so every attempt stays accounted for.
+    """
     merged = dict(left or {})
-    for task_id, record in (right or {}).items():
-        merged[task_id] = {**merged.get(task_id, {}), **record}
+    for task_id, update in (right or {}).items():
+        old = merged.get(task_id, {})
+        record: TaskRecord = {**old, **update}
+        if "history" in update:
+            record["history"] = [*old.get("history", []), *update["history"]]
+        if "metrics" in update and old.get("metrics"):
+            metrics = {**old["metrics"], **update["metrics"]}
+            for key in SUMMED_METRICS:
+                if key in update["metrics"]:
+                    metrics[key] = old["metrics"].get(key, 0) + update["metrics"][key]  # type: ignore[literal-required]
+            record["metrics"] = metrics  # type: ignore[typeddict-item]
+        merged[task_id] = record
     return merged
 
 

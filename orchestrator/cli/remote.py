@@ -30,6 +30,8 @@ ASSISTANT = "orchestrator"
 """The graph id in ``langgraph.json`` (the server's default assistant for it)."""
 STREAM_MODES: list[StreamMode] = ["updates", "custom"]
 """What the CLI streams: node updates and the progress events the task board draws."""
+PREFLIGHT_TIMEOUT_S = 5.0
+"""How long the health check waits for the server before the command gives up."""
 THREAD_NAMESPACE = uuid.UUID("5b1f3c2e-8d4a-4e0b-9a57-6f3d2c1b0a99")
 """Namespace of the UUIDs that stand for ``--thread`` names on a server."""
 
@@ -143,6 +145,21 @@ def _unreachable(url: str, exc: Exception) -> UsageError:
     return UsageError(f"cannot reach the LangGraph server at {url}: {type(exc).__name__}: {exc}")
 
 
+async def check_server(url: str, timeout_s: float = PREFLIGHT_TIMEOUT_S) -> None:
+    """Fail fast with a ``UsageError`` when nothing answers at ``url``.
+
+    The SDK retries refused connections for several seconds; one plain request to the
+    server's health endpoint says at once whether there is a server to talk to.
+    """
+    try:
+        async with httpx.AsyncClient(timeout=timeout_s) as http:
+            response = await http.get(f"{url.rstrip('/')}/ok")
+    except (httpx.HTTPError, OSError) as exc:
+        raise _unreachable(url, exc) from None
+    if response.status_code >= 500 or response.status_code == 404:
+        raise UsageError(f"{url} does not look like a LangGraph server (GET /ok: {response.status_code})")
+
+
 async def run_remote(url: str, goal: str, thread: str | None, options: dict[str, Any],
                      as_json: bool, interactive: bool) -> dict[str, Any]:
     """``orchestrator run GOAL --url URL``: plan and run ``goal`` on a LangGraph server.
@@ -154,6 +171,7 @@ async def run_remote(url: str, goal: str, thread: str | None, options: dict[str,
     goal = goal.strip()
     if not goal:
         raise UsageError("the goal is empty")
+    await check_server(url)
     async with get_client(url=url) as client:
         server_id = server_thread_id(thread) if thread else None
         try:
@@ -179,6 +197,7 @@ async def resume_remote(url: str, thread: str, decision: Decision | None, as_jso
 
     The run continues with the setting overrides it was started with (state ``options``).
     """
+    await check_server(url)
     async with get_client(url=url) as client:
         server_id = server_thread_id(thread)
         try:

@@ -1,0 +1,90 @@
+"""End to end on the embedded model: one goal per scenario through the real CLI.
+
+Each goal runs as ``orchestrator --data-dir TMP run GOAL --model local --auto-approve --json``
+in a fresh data directory, bounded by a timeout; wall time is measured around the process,
+tokens come from the run's own metrics. Failures and timeouts are recorded, not retried.
+
+    .venv/bin/python -m benchmarks.e2e [--timeout 900] [--only software]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import print_table, write_results
+
+SCENARIOS = {
+    "software": "Write a Python function is_palindrome(s) with two tests and run them",
+    "research": "Summarize the difference between full-text search and vector search, with sources",
+    "customer_service": "Customer C001 asks about the status of their latest order; look it up and draft a reply",
+}
+
+
+def run_goal(name: str, goal: str, timeout_s: float) -> dict[str, Any]:
+    """One CLI run; the outcome's metrics, or why there are none."""
+    cli = Path(sys.executable).with_name("orchestrator")
+    data_dir = tempfile.mkdtemp(prefix=f"bench-e2e-{name}-")
+    cmd = [str(cli), "--data-dir", data_dir, "run", goal, "--model", "local", "--auto-approve", "--json"]
+    env = {**os.environ, "LANGSMITH_TRACING": "false"}
+    row: dict[str, Any] = {"scenario": name, "goal": goal, "loadavg_before": os.getloadavg()[0]}
+    start = time.perf_counter()
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, env=env)
+    except subprocess.TimeoutExpired:
+        return {**row, "status": "timeout", "wall_s": round(time.perf_counter() - start, 1)}
+    row["wall_s"] = round(time.perf_counter() - start, 1)
+    row["exit_code"] = proc.returncode
+    try:
+        outcome = json.loads(proc.stdout)
+    except json.JSONDecodeError:
+        return {**row, "status": "no-json", "stderr_tail": proc.stderr[-1500:]}
+    m = outcome["metrics"]
+    wall = row["wall_s"] or 1.0
+    return {
+        **row,
+        "status": outcome["status"],
+        "tasks": f"{m['tasks_completed']}/{m['tasks_total']}",
+        "plan": [f"{t['id']}:{t['agent']}:{t['status']}" for t in outcome.get("plan", [])],
+        "run_latency_s": m["latency_s"],
+        "tokens_in": m["tokens_in"],
+        "tokens_out": m["tokens_out"],
+        "model_calls": m["model_calls"],
+        "completion_tokens_per_s": round(m["tokens_out"] / wall, 2),
+        "total_tokens_per_s": round(m["tokens"] / wall, 2),
+        "answer_head": str(outcome.get("answer", ""))[:400],
+        "error": outcome.get("error") or outcome.get("stop_reason") or "",
+        "stderr_tail": proc.stderr[-800:] if outcome["status"] != "completed" else "",
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--timeout", type=float, default=900.0, help="seconds per goal")
+    parser.add_argument("--only", choices=sorted(SCENARIOS), action="append")
+    args = parser.parse_args()
+    rows = []
+    for name in args.only or SCENARIOS:
+        print(f"running {name} …", file=sys.stderr, flush=True)
+        rows.append(run_goal(name, SCENARIOS[name], args.timeout))
+        print(json.dumps(rows[-1], indent=1), file=sys.stderr, flush=True)
+    print_table(
+        ["scenario", "status", "tasks", "wall s", "calls", "prompt tok", "completion tok",
+         "completion tok/s", "total tok/s"],
+        [[r["scenario"], r["status"], r.get("tasks", "-"), r["wall_s"], r.get("model_calls", "-"),
+          r.get("tokens_in", "-"), r.get("tokens_out", "-"), r.get("completion_tokens_per_s", "-"),
+          r.get("total_tokens_per_s", "-")] for r in rows],
+    )
+    path = write_results("e2e", {"timeout_s": args.timeout, "model": "local", "runs": rows})
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
