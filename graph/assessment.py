@@ -15,10 +15,10 @@ from graph.context import truncate_to_tokens
 from graph.escalation import AbortRun, escalate
 from graph.execution import status_of
 from graph.planner import adopt_plan, check_tasks
-from graph.runtime import emit, run_context
+from graph.runtime import emit, model_for, run_context
 from graph.state import OrchestratorState, Task, TaskRecord, merge_results
 from graph.tracking import track_usage
-from orchestrator.models import StructuredOutputError, ainvoke_structured, chat_model
+from orchestrator.models import StructuredOutputError, ainvoke_structured
 
 RESULT_PREVIEW_TOKENS = 150
 """How much of each done result the assessor sees: enough to judge, cheap to send."""
@@ -49,7 +49,7 @@ def _assessment_prompt(state: OrchestratorState, pending: list[Task]) -> str:
 
 async def assess(state: OrchestratorState, config: RunnableConfig) -> Command[Literal["dispatch", "synthesize"]]:
     """Escalate failures, optionally revise pending tasks, then continue or finish."""
-    settings, registry = run_context(config)
+    settings, registry = await run_context(config)
     results = dict(state.get("results", {}))
     tasks = [Task.model_validate(t) for t in state.get("tasks", [])]
     changed: dict[str, TaskRecord] = {}
@@ -76,7 +76,7 @@ async def assess(state: OrchestratorState, config: RunnableConfig) -> Command[Li
     with track_usage() as usage:
         try:
             result = await ainvoke_structured(
-                chat_model(settings, "supervisor"),
+                await model_for(settings, "supervisor"),
                 Assessment,
                 [SystemMessage(prompts.ASSESSOR.format(catalogue=registry.catalogue())),
                  HumanMessage(_assessment_prompt(state | {"results": results}, pending))],
@@ -97,7 +97,7 @@ async def assess(state: OrchestratorState, config: RunnableConfig) -> Command[Li
                        update={**update, "results": {**changed, **skipped}, "stop_reason": reason})
 
     kept = [t for t in tasks if status_of(results, t.id) != "pending"]
-    check = check_tasks([t.model_dump() for t in verdict.tasks], config, tuple(t.id for t in kept))
+    check = check_tasks([t.model_dump() for t in verdict.tasks], settings, registry, tuple(t.id for t in kept))
     if check.error is not None:
         emit("revision_rejected", error=check.error)
         return Command(goto="dispatch", update=update)

@@ -80,7 +80,7 @@ async def dispatch(
     state: OrchestratorState, config: RunnableConfig
 ) -> Command[Literal["run_task", "synthesize"]]:
     """Start every ready task (up to max_concurrency) in parallel, or move on to synthesis."""
-    settings, registry = run_context(config)
+    settings, registry = await run_context(config)
     tasks = [Task.model_validate(t) for t in state.get("tasks", [])]
     results = dict(state.get("results", {}))
     skipped = blocked_tasks(tasks, results)
@@ -125,7 +125,7 @@ async def dispatch(
 
 async def run_task(payload: WorkerPayload, config: RunnableConfig, runtime: Runtime) -> dict[str, Any]:
     """Run one task on its specialist sub-graph and record the outcome and its cost."""
-    settings, registry = run_context(config)
+    settings, registry = await run_context(config)
     task = Task.model_validate(payload["task"])
     spec = registry.select(task, settings.worker_selection, exclude=frozenset(payload["exclude"]))
     history: list[str] = []

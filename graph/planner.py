@@ -10,19 +10,22 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command, interrupt
 from pydantic import BaseModel, Field, ValidationError
 
+from agents import AgentRegistry
 from graph import prompts
 from graph.planning import PlanCheck, plan_schema, validate_plan
-from graph.runtime import emit, run_context
+from graph.runtime import emit, model_for, run_context
 from graph.state import OrchestratorState, PlanVersion, Task
 from graph.tracking import track_usage
-from orchestrator.models import StructuredOutputError, ainvoke_structured, chat_model
+from orchestrator.models import StructuredOutputError, ainvoke_structured
+from orchestrator.settings import Settings
 
 NodeName = Literal["plan", "review_plan", "dispatch", "synthesize"]
 
 
-def check_tasks(raw: Any, config: RunnableConfig, done_ids: tuple[str, ...] = ()) -> PlanCheck:
+def check_tasks(
+    raw: Any, settings: Settings, registry: AgentRegistry, done_ids: tuple[str, ...] = ()
+) -> PlanCheck:
     """Validate tasks against the run's agents and limits, repairing what is unambiguous."""
-    settings, registry = run_context(config)
     if not isinstance(raw, list):
         return PlanCheck(error="the plan must be a list of tasks")
     return validate_plan(
@@ -36,7 +39,7 @@ def check_tasks(raw: Any, config: RunnableConfig, done_ids: tuple[str, ...] = ()
 
 async def plan(state: OrchestratorState, config: RunnableConfig) -> Command[NodeName]:
     """Ask the supervisor model for a task graph; retry with the error, then fall back."""
-    settings, registry = run_context(config)
+    settings, registry = await run_context(config)
     attempts = state.get("planner_attempts", 0) + 1
     update: dict[str, Any] = {"planner_attempts": attempts, "status": "planning"}
     if attempts == 1 and "started_at" not in state:
@@ -57,9 +60,9 @@ async def plan(state: OrchestratorState, config: RunnableConfig) -> Command[Node
     with track_usage() as usage:
         try:
             result = await ainvoke_structured(
-                chat_model(settings, "supervisor"), plan_schema(registry.names()), messages
+                await model_for(settings, "supervisor"), plan_schema(registry.names()), messages
             )
-            check = check_tasks([t.model_dump() for t in result.value.tasks], config)
+            check = check_tasks([t.model_dump() for t in result.value.tasks], settings, registry)
         except StructuredOutputError as err:
             check = PlanCheck(error=f"the planner's output was invalid: {err}")
     update["usage"] = [usage.metrics(settings.model_for("supervisor"))]
@@ -100,7 +103,7 @@ class PlanDecision(BaseModel):
 
 async def review_plan(state: OrchestratorState, config: RunnableConfig) -> Command[NodeName]:
     """Pause for a human to approve, edit or reject the plan (when review is on)."""
-    settings, _ = run_context(config)
+    settings, registry = await run_context(config)
     if not settings.review.plan:
         return Command(goto="dispatch", update={"status": "running"})
     answer = interrupt(
@@ -126,7 +129,7 @@ async def review_plan(state: OrchestratorState, config: RunnableConfig) -> Comma
             goto="plan",
             update={"feedback": decision.feedback or "the user rejected the plan", "planner_attempts": 0},
         )
-    check = check_tasks(decision.tasks, config)
+    check = check_tasks(decision.tasks, settings, registry)
     if check.error is not None:
         # Ask again, showing the error; the earlier plan is untouched.
         return Command(goto="review_plan", update={"feedback": f"edited plan rejected: {check.error}"})

@@ -2,32 +2,44 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
+from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import RunnableConfig
 from langgraph.config import get_stream_writer
 
 from agents import AgentRegistry
+from orchestrator.models import chat_model
 from orchestrator.runconfig import settings_for
 from orchestrator.settings import Settings
 
 _registries: dict[int, tuple[Settings, AgentRegistry]] = {}
 
 
-def registry_for(settings: Settings) -> AgentRegistry:
-    """The agent registry for these settings, loaded once per settings object."""
+async def registry_for(settings: Settings) -> AgentRegistry:
+    """The agent registry for these settings, loaded once per settings object (off the
+    event loop: an agents file is read from disk)."""
     hit = _registries.get(id(settings))
     if hit is None or hit[0] is not settings:
-        hit = (settings, AgentRegistry.load(settings))
+        hit = (settings, await AgentRegistry.aload(settings))
         _registries[id(settings)] = hit
     return hit[1]
 
 
-def run_context(config: RunnableConfig) -> tuple[Settings, AgentRegistry]:
+async def run_context(config: RunnableConfig) -> tuple[Settings, AgentRegistry]:
     """Settings and agent registry for the run ``config`` belongs to."""
     settings = settings_for(config)
-    return settings, registry_for(settings)
+    return settings, await registry_for(settings)
+
+
+async def model_for(settings: Settings, role: str) -> BaseChatModel:
+    """The role's chat model, resolved without blocking the event loop: for the embedded
+    model, resolving checks (or starts) the llama.cpp server — file locks and HTTP."""
+    if settings.model_for(role).provider == "local":
+        return await asyncio.to_thread(chat_model, settings, role)
+    return chat_model(settings, role)
 
 
 def emit(event: str, **data: Any) -> None:

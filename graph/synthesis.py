@@ -13,10 +13,9 @@ from pydantic import BaseModel, ValidationError
 
 from graph import prompts
 from graph.context import truncate_to_tokens
-from graph.runtime import emit, run_context
+from graph.runtime import emit, model_for, run_context
 from graph.state import OrchestratorState
 from graph.tracking import track_usage
-from orchestrator.models import chat_model
 
 SYNTHESIS_SHARE = 0.6
 """Share of the supervisor model's context window given to the task results."""
@@ -44,7 +43,7 @@ def results_digest(state: OrchestratorState, budget_tokens: int) -> str:
 
 async def synthesize(state: OrchestratorState, config: RunnableConfig) -> dict[str, Any]:
     """Write the final answer from the task results."""
-    settings, _ = run_context(config)
+    settings, _ = await run_context(config)
     results = state.get("results", {})
     done = [r for r in results.values() if r.get("status") == "done"]
     emit("synthesizing", tasks_done=len(done))
@@ -60,7 +59,7 @@ async def synthesize(state: OrchestratorState, config: RunnableConfig) -> dict[s
         + (f"\n\nReviewer's note on your previous answer: {state['feedback']}" if state.get("feedback") else "")
     ))
     with track_usage() as usage:
-        reply = await chat_model(settings, "supervisor").ainvoke(messages, config)
+        reply = await (await model_for(settings, "supervisor")).ainvoke(messages, config)
     answer = str(reply.content).strip() if reply.content else ""
     if not answer:  # an empty synthesis must not lose the work: fall back to the results
         answer = results_digest(state, int(window * SYNTHESIS_SHARE))
@@ -80,7 +79,7 @@ class AnswerDecision(BaseModel):
 
 async def review_answer(state: OrchestratorState, config: RunnableConfig) -> Command[Literal["synthesize", "__end__"]]:
     """Pause on the final answer when review.final_answer is on."""
-    settings, _ = run_context(config)
+    settings, _ = await run_context(config)
     if not settings.review.final_answer or state.get("status") != "completed":
         return Command(goto=END)
     raw = interrupt({"type": "answer_review", "answer": state.get("answer", "")})

@@ -1,0 +1,92 @@
+"""Parallel makespan: DAGs of known shape with a fixed latency per model call.
+
+Shapes: 8 wide, a chain 8 deep, a diamond 1→6→1. The lower bound is the critical path,
+depth × latency; makespan / bound = 1.0 is ideal. Two latency modes:
+
+- ``tasks``: only the workers' calls take ``--latency`` (supervisor calls are instant), so
+  the bound is exact and the ratio is pure scheduling;
+- ``all``: every model call takes ``--latency``, so the ratio also counts the supervisor's
+  own calls (ours: plan and synthesis; the baseline: one call per handoff plus its answer).
+
+Both systems checkpoint to SQLite. Also probes the baseline's parallel handoffs (the
+supervisor asking for every task of a DAG level in one message) and records how many tasks
+really ran.
+
+    .venv/bin/python -m benchmarks.makespan [--latency 0.2] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+from benchmarks.common import (
+    Outcome,
+    Task,
+    chain,
+    diamond,
+    levels,
+    median,
+    print_table,
+    run_baseline,
+    run_ours,
+    wide,
+    write_results,
+)
+
+SHAPES: dict[str, Callable[[], list[Task]]] = {
+    "wide 8": lambda: wide(8), "chain 8": lambda: chain(8), "diamond 1-6-1": lambda: diamond(6),
+}
+
+
+async def once(system: str, tasks: list[Task], latency: float, mode: str) -> Outcome:
+    sup = latency if mode == "all" else 0.0
+    with tempfile.TemporaryDirectory() as tmp:
+        async with AsyncSqliteSaver.from_conn_string(str(Path(tmp) / "cp.sqlite")) as cp:
+            if system == "ours":
+                return await run_ours(tasks, Path(tmp), checkpointer=cp, worker_latency_s=latency,
+                                      supervisor_latency_s=sup)
+            return await run_baseline(tasks, checkpointer=cp, worker_latency_s=latency,
+                                      supervisor_latency_s=sup, parallel=system == "baseline-parallel")
+
+
+async def main(latency: float, repeats: int) -> None:
+    await once("ours", wide(2), 0.0, "tasks")  # warm up
+    await once("baseline", wide(2), 0.0, "tasks")
+    rows: list[dict[str, Any]] = []
+    for mode in ("tasks", "all"):
+        for shape, make in SHAPES.items():
+            tasks = make()
+            depth = len(levels(tasks))
+            bound = depth * latency
+            for system in ("ours", "baseline", "baseline-parallel"):
+                runs = [await once(system, tasks, latency, mode) for _ in range(repeats)]
+                makespan = median([r.wall_s for r in runs])
+                rows.append({"mode": mode, "shape": shape, "system": system, "tasks": len(tasks),
+                             "depth": depth, "bound_s": bound, "makespan_s": makespan,
+                             "ratio": makespan / bound, "model_calls": runs[0].model_calls,
+                             "tasks_run": runs[0].detail.get("tasks_run", runs[0].detail.get("done")),
+                             "all_ok": all(r.ok for r in runs), "walls": [r.wall_s for r in runs]})
+    print_table(
+        ["latency on", "shape", "system", "tasks run", "model calls", "bound s", "makespan s",
+         "makespan / bound"],
+        [[r["mode"], r["shape"], r["system"], f"{r['tasks_run']}/{r['tasks']}", r["model_calls"],
+          r["bound_s"], r["makespan_s"], r["ratio"]] for r in rows],
+    )
+    path = write_results("makespan", {"latency_s": latency, "repeats": repeats, "max_concurrency": 8,
+                                      "checkpointer": "sqlite", "rows": rows})
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--latency", type=float, default=0.2, help="seconds per model call")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    asyncio.run(main(args.latency, args.repeats))
