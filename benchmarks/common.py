@@ -102,6 +102,8 @@ class Meter(BaseCallbackHandler):
         self.tokens_in = 0
         self.tokens_out = 0
         self.calls = 0
+        self.max_in = 0
+        """The largest prompt of any one call."""
 
     def on_llm_end(self, response: LLMResult, **kwargs: Any) -> None:
         gen = response.generations[0][0] if response.generations and response.generations[0] else None
@@ -111,6 +113,7 @@ class Meter(BaseCallbackHandler):
         if usage:
             self.tokens_in += usage["input_tokens"]
             self.tokens_out += usage["output_tokens"]
+            self.max_in = max(self.max_in, usage["input_tokens"])
 
 
 _meter: ContextVar[Meter | None] = ContextVar("benchmark_meter", default=None)
@@ -207,7 +210,8 @@ async def run_ours(tasks: Sequence[Task], data_dir: Path, *,
     results = state.get("results", {})
     done = sum(1 for r in results.values() if r.get("status") == "done")
     return Outcome(wall, cpu, meter.tokens_in, meter.tokens_out, meter.calls, ok=done == len(tasks) and state.get("status") == "completed",
-                   detail={"rounds": state.get("rounds"), "done": done, "state": state})
+                   detail={"rounds": state.get("rounds"), "done": done, "max_prompt": meter.max_in,
+                           "state": state})
 
 
 # -- the baseline: langgraph-supervisor ------------------------------------------------------
@@ -269,7 +273,8 @@ async def run_baseline(tasks: Sequence[Task], *, checkpointer: BaseCheckpointSav
     final = str(state["messages"][-1].content)
     return Outcome(wall, cpu, meter.tokens_in, meter.tokens_out, meter.calls,
                    ok=ran == {t["id"] for t in tasks} and final.startswith("SYNTHESIS"),
-                   detail={"messages": len(state["messages"]), "tasks_run": len(ran)})
+                   detail={"messages": len(state["messages"]), "tasks_run": len(ran),
+                           "max_prompt": meter.max_in})
 
 
 # -- output ----------------------------------------------------------------------------------

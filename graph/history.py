@@ -39,7 +39,9 @@ async def fork_checkpoint(
         )
         changed[key] = checkpoint["channel_versions"][key]
     metadata = {**found.metadata, "source": "fork", "forked_from": found.config["configurable"]["checkpoint_id"]}
-    return await saver.aput(
-        found.config, checkpoint, metadata,  # type: ignore[arg-type]
-        dict(checkpoint["channel_versions"]),
-    )
+    found_cfg = found.config["configurable"]
+    parent: RunnableConfig = {"configurable": {
+        "thread_id": found_cfg["thread_id"], "checkpoint_ns": found_cfg.get("checkpoint_ns", ""),
+        "checkpoint_id": found_cfg["checkpoint_id"],
+    }}
+    return await saver.aput(parent, checkpoint, metadata, dict(checkpoint["channel_versions"]))  # type: ignore[arg-type]

@@ -12,7 +12,15 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -184,6 +192,14 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown role(s) {unknown}; roles are {list(ROLES)}")
         return v
 
+    @model_validator(mode="after")
+    def _known_models(self) -> Settings:
+        known = set(BUILTIN_MODELS) | set(self.models)
+        for role, name in [("model", self.model), *((f"roles.{r}", n) for r, n in self.roles.items())]:
+            if name not in known:
+                raise ValueError(f"{role}: unknown model {name!r}; known: {sorted(known)}")
+        return self
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -248,9 +264,10 @@ def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 def _describe(err: ValidationError, source: str) -> str:
     lines = []
     for e in err.errors():
-        key = ".".join(str(p) for p in e["loc"]) or "(root)"
         msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"]
-        lines.append(f"{source}: {key}: {msg}")
+        msg = msg.removeprefix("Value error, ")
+        key = ".".join(str(p) for p in e["loc"])
+        lines.append(f"{source}: {key}: {msg}" if key else f"{source}: {msg}")
     return "\n".join(lines)
 
 

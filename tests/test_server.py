@@ -399,6 +399,26 @@ async def test_remote_cli_run_and_resume(server_url: str) -> None:
     assert state["values"]["options"] == options
 
 
+async def test_remote_cli_interactive(server_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Interactive: each pause is answered at the prompt and the run goes on to the end."""
+    from graph.review import Decision, resume_value
+    from orchestrator.cli import remote
+
+    asked: list[str] = []
+
+    def approve_all(interrupts: Any) -> dict[str, Any]:
+        asked.extend(i.value["type"] for i in interrupts)
+        return {i.id: resume_value(i.value, Decision("approve")) for i in interrupts}
+
+    monkeypatch.setattr(remote, "ask_human", approve_all)
+    options = {"model": "test", "review": PLAN_ONLY}
+    done = await remote.run_remote(server_url, "Outline a study plan for linear algebra.", None, options,
+                                   as_json=False, interactive=True)
+    assert asked == ["plan_review"]
+    assert done["status"] == "completed" and done["answer"].strip()
+    assert "resume" not in done
+
+
 async def test_remote_cli_errors(server_url: str) -> None:
     from orchestrator.cli.commands import UsageError
     from orchestrator.cli.remote import resume_remote, run_remote

@@ -19,6 +19,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.types import Interrupt, StateSnapshot
 from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
+from langgraph_sdk.errors import APIConnectionError
 from langgraph_sdk.schema import Command, Config, StreamMode
 
 from graph.review import Decision, resume_value
@@ -179,6 +180,8 @@ async def run_remote(url: str, goal: str, thread: str | None, options: dict[str,
                 thread_id=server_id, if_exists="raise", graph_id=ASSISTANT,
                 metadata={"name": thread} if thread else None,
             )
+        except APIConnectionError as exc:
+            raise _unreachable(url, exc) from None
         except httpx.HTTPStatusError as exc:
             if exc.response.status_code == 409:
                 raise UsageError(f"thread {thread} already exists; use resume, or a new --thread") from None
@@ -202,6 +205,8 @@ async def resume_remote(url: str, thread: str, decision: Decision | None, as_jso
         server_id = server_thread_id(thread)
         try:
             state = dict(await client.threads.get_state(server_id))
+        except APIConnectionError as exc:
+            raise _unreachable(url, exc) from None
         except httpx.HTTPStatusError as exc:
             if exc.response.status_code == 404:
                 raise UsageError(f"no thread {thread!r} on {url}") from None

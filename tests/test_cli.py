@@ -1,0 +1,101 @@
+"""The ``orchestrator`` CLI in-process on the test model: output, exit codes, review, fork."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from orchestrator.cli import main
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, Any] | list[Any] | None, str]:
+    code = main(list(args))
+    captured = capsys.readouterr()
+    try:
+        data = json.loads(captured.out) if captured.out.strip() else None
+    except json.JSONDecodeError:
+        data = None
+    return code, data, captured.err + captured.out
+
+
+def test_run_completes_with_the_json_contract(capsys):
+    code, out, _ = run_cli(capsys, "run", "Summarize the refund policy", "--model", "test", "--auto-approve", "--json")
+    assert code == 0 and isinstance(out, dict)
+    assert out["status"] == "completed" and out["answer"]
+    assert {"thread_id", "plan", "metrics"} <= set(out)
+    assert all({"id", "agent", "depends_on", "status"} <= set(t) for t in out["plan"])
+    assert {"tasks_completed", "tasks_failed", "tokens", "latency_s"} <= set(out["metrics"])
+
+
+def test_review_pause_resume_history_fork_and_show(capsys, tmp_path: Path):
+    code, out, _ = run_cli(capsys, "run", "Write a haiku about SQLite", "--model", "test", "--thread", "t1", "--json")
+    assert code == 3 and out["status"] == "interrupted"
+    assert out["interrupts"][0]["value"]["type"] == "plan_review"
+    assert out["resume"].startswith("orchestrator resume t1")
+
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps([{"id": "w", "agent": "writer", "instruction": "Write the haiku"}]))
+    code, out, _ = run_cli(capsys, "resume", "t1", "--edit", str(plan), "--json")
+    assert [t["id"] for t in out["plan"]] == ["w"]
+    # Tool approvals may follow with the test model's random tool choices; approve them all.
+    while code == 3:
+        code, out, _ = run_cli(capsys, "resume", "t1", "--approve", "--json")
+    assert code == 0 and out["status"] == "completed"
+
+    code, history, _ = run_cli(capsys, "history", "t1", "--json")
+    assert code == 0 and isinstance(history, list) and len(history) > 3
+    at_review = next(h for h in history if h["next"] == ["review_plan"])
+
+    code, out, _ = run_cli(capsys, "fork", "t1", "--checkpoint", at_review["checkpoint_id"], "--json")
+    assert code == 3 and out["interrupts"][0]["value"]["type"] == "plan_review"  # asked again
+    assert out["forked_from"] == at_review["checkpoint_id"]
+    code, history_after, _ = run_cli(capsys, "history", "t1", "--json")
+    ids = {h["checkpoint_id"] for h in history_after}
+    assert {h["checkpoint_id"] for h in history} <= ids  # the original branch is intact
+
+    code, out, _ = run_cli(capsys, "show", "t1", "--json")
+    assert code == 3 and out["thread_id"] == "t1"
+
+
+def test_resume_without_a_decision_at_a_review_is_a_usage_error(capsys):
+    run_cli(capsys, "run", "g", "--model", "test", "--thread", "t2", "--json")
+    code, _, text = run_cli(capsys, "resume", "t2", "--json")
+    assert code == 2 and "--approve" in text
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "   ", "--model", "test"], "the goal is empty"),
+        (["run", "x" * 9000, "--model", "test"], "limits.max_goal_chars"),
+        (["run", "g", "--model", "nope"], "unknown model 'nope'"),
+        (["show", "missing-thread"], "no thread 'missing-thread'"),
+        (["fork", "missing-thread", "--checkpoint", "x"], "no thread 'missing-thread'"),
+    ],
+)
+def test_bad_input_gets_a_clear_error_and_exit_code_2(capsys, args, message):
+    code, _, text = run_cli(capsys, *args)
+    assert code == 2 and message in text
+
+
+def test_bad_config_file_names_the_key(capsys, tmp_path: Path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[limits]\nmax_concurrency = 0\nbogus = 1\n")
+    code, _, text = run_cli(capsys, "--config", str(bad), "models")
+    assert code == 2
+    assert "limits.max_concurrency" in text and "limits.bogus: unknown key" in text
+    broken = tmp_path / "broken.toml"
+    broken.write_text("model = \n")
+    code, _, text = run_cli(capsys, "--config", str(broken), "models")
+    assert code == 2 and str(broken) in text
+
+
+def test_models_lists_providers_and_readiness(capsys):
+    code, out, _ = run_cli(capsys, "models", "--json")
+    assert code == 0 and isinstance(out, list)
+    by_name = {m["name"]: m for m in out}
+    assert by_name["test"]["ready"] is True
+    assert {"local", "test"} <= set(by_name)

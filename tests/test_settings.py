@@ -1,0 +1,66 @@
+"""Settings: sources in order, validation errors that name the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from orchestrator.runconfig import settings_for
+from orchestrator.settings import ConfigError, load_settings
+
+
+def test_defaults_use_the_embedded_model():
+    settings = load_settings()
+    assert settings.model == "local" and settings.model_for("coder").provider == "local"
+    assert settings.review.plan and settings.limits.max_concurrency == 4
+
+
+def test_file_then_env_then_overrides(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    config = tmp_path / "orchestrator.toml"
+    config.write_text('model = "test"\n[limits]\nmax_tasks = 5\nmax_rounds = 7\n')
+    monkeypatch.setenv("ORCHESTRATOR_CONFIG", str(config))
+    monkeypatch.setenv("ORCHESTRATOR_LIMITS__MAX_ROUNDS", "9")
+    settings = load_settings()
+    assert settings.model == "test" and settings.limits.max_tasks == 5 and settings.limits.max_rounds == 9
+    assert load_settings(model="local").model == "local"
+
+
+@pytest.mark.parametrize(
+    ("toml", "key"),
+    [
+        ("[limits]\nmax_concurrency = 0\n", "limits.max_concurrency"),
+        ("[budgets]\nrun_tokens = -5\n", "budgets.run_tokens"),
+        ("colour = 'blue'\n", "colour: unknown key"),
+        ("[models.x]\nprovider = 'magic'\n", "models.x.provider"),
+        ("[roles]\nchef = 'test'\n", "unknown role"),
+        ("model = 'gpt-9'\n", "model: unknown model 'gpt-9'"),
+    ],
+)
+def test_errors_name_the_bad_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, toml: str, key: str):
+    config = tmp_path / "bad.toml"
+    config.write_text(toml)
+    monkeypatch.setenv("ORCHESTRATOR_CONFIG", str(config))
+    with pytest.raises(ConfigError) as err:
+        load_settings()
+    assert key in str(err.value) and str(config) in str(err.value)
+
+
+def test_env_errors_name_the_key(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("ORCHESTRATOR_LIMITS__MAX_TASKS", "many")
+    with pytest.raises(ConfigError, match="limits.max_tasks"):
+        load_settings()
+
+
+def test_missing_config_file_is_an_error(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("ORCHESTRATOR_CONFIG", "/nonexistent/orchestrator.toml")
+    with pytest.raises(ConfigError, match="no such file"):
+        load_settings()
+
+
+def test_run_configurable_overrides_are_validated():
+    base = load_settings()
+    run = settings_for({"configurable": {"settings": {"model": "test", "budgets": {"run_tokens": 10}}}}, base)
+    assert run.model == "test" and run.budgets.run_tokens == 10 and base.model == "local"
+    with pytest.raises(ConfigError, match="limits.max_rounds"):
+        settings_for({"configurable": {"settings": {"limits": {"max_rounds": 0}}}}, base)
