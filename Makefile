@@ -7,7 +7,8 @@ export LANGGRAPH_NO_VERSION_CHECK := true
 export LANGSMITH_TRACING ?= false
 export LANGSMITH_TEST_TRACKING ?= false
 
-.PHONY: setup run test lint bench clean
+.PHONY: setup run test lint serve clean
+PORT ?= 8123
 
 setup: $(VENV)/.installed
 
@@ -19,6 +20,9 @@ run: setup  ## plan and run GOAL on the embedded model
 
 test: setup  ## the whole suite, including the marked set on the embedded model
 	$(VENV)/bin/pytest -q
+
+serve: setup  ## the LangGraph dev server, offline (port 2024 is often taken: PORT=…)
+	$(VENV)/bin/langgraph dev --port $(PORT) --no-browser --no-reload --n-jobs-per-worker 8
 
 lint: setup
 	$(VENV)/bin/ruff check . && $(VENV)/bin/mypy orchestrator graph agents tools evals

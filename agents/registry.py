@@ -25,6 +25,8 @@ SelectionStrategy = Literal["as_planned", "best_match", "fallback"]
 
 BUILTIN_FILE = Path(__file__).with_name("definitions.toml")
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
+MCP_PREFIX = "mcp:"
+"""``tools = ["mcp:<server>"]``: every tool of the server named in ``settings.mcp_servers``."""
 
 
 class UnknownAgentError(LookupError):
@@ -42,7 +44,11 @@ class AgentSpec(BaseModel):
 
     name: str = Field(description="Unique agent name, lowercase, e.g. 'researcher'.")
     description: str = Field(min_length=1, description="Capabilities; the planner reads this.")
-    tools: list[str] = Field(default_factory=list, description="Tool names from tools.registry.")
+    tools: list[str] = Field(
+        default_factory=list,
+        description="Tool names from tools.registry, or 'mcp:<server>' for all the tools of "
+        "an MCP server in settings.mcp_servers.",
+    )
     model_role: str = Field(
         default="",
         description="Role in settings.ROLES whose model the agent uses; "
@@ -79,12 +85,30 @@ class AgentSpec(BaseModel):
     @field_validator("tools")
     @classmethod
     def _known_tools(cls, v: list[str]) -> list[str]:
-        unknown = [t for t in v if t not in TOOL_NAMES]
+        # Whether an MCP server is configured depends on settings: checked at load time.
+        unknown = [
+            t
+            for t in v
+            if t not in TOOL_NAMES and not (t.startswith(MCP_PREFIX) and t[len(MCP_PREFIX) :])
+        ]
         if unknown:
-            raise ValueError(f"unknown tool(s) {unknown}; known tools: {sorted(TOOL_NAMES)}")
+            raise ValueError(
+                f"unknown tool(s) {unknown}; known tools: {sorted(TOOL_NAMES)} "
+                f"or '{MCP_PREFIX}<server>'"
+            )
         if len(set(v)) != len(v):
             raise ValueError("duplicate tool names")
         return v
+
+    @property
+    def builtin_tools(self) -> list[str]:
+        """The built-in tool names (no ``mcp:`` entries)."""
+        return [t for t in self.tools if not t.startswith(MCP_PREFIX)]
+
+    @property
+    def mcp_servers(self) -> list[str]:
+        """The MCP server names whose tools the agent uses (from ``mcp:<server>`` entries)."""
+        return [t[len(MCP_PREFIX) :] for t in self.tools if t.startswith(MCP_PREFIX)]
 
 
 # -- loading ---------------------------------------------------------------------------
@@ -194,7 +218,7 @@ class AgentRegistry:
         """
         path = settings.agents_file
         if path is None:
-            return cls.builtin()
+            return cls.builtin()._check_mcp(settings, f"{BUILTIN_FILE} (built-in)")
         try:
             st = path.stat()
         except FileNotFoundError:
@@ -207,14 +231,29 @@ class AgentRegistry:
             if len(_file_cache) > 32:
                 _file_cache.clear()
             _file_cache[key] = hit
-        return hit
+        return hit._check_mcp(settings, str(path))
 
     @classmethod
     async def aload(cls, settings: Settings) -> AgentRegistry:
         """:meth:`load` without blocking the event loop."""
         if settings.agents_file is None:
-            return cls.builtin()
+            return cls.load(settings)  # no I/O
         return await asyncio.to_thread(cls.load, settings)
+
+    def _check_mcp(self, settings: Settings, label: str) -> AgentRegistry:
+        """``self``, if every ``mcp:<server>`` names a server in ``settings.mcp_servers``.
+
+        Not part of the file cache: the same file may be loaded with other settings.
+        """
+        for spec in self._specs.values():
+            for server in spec.mcp_servers:
+                if server not in settings.mcp_servers:
+                    known = ", ".join(sorted(settings.mcp_servers)) or "none configured"
+                    raise ConfigError(
+                        f"{label}: agents.{spec.name}.tools: unknown MCP server {server!r} "
+                        f"in '{MCP_PREFIX}{server}'; known servers (mcp_servers): {known}"
+                    )
+        return self
 
     # -- lookup ---------------------------------------------------------------------------
 

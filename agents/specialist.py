@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import time
 from collections.abc import Callable, Sequence
 from pathlib import PurePosixPath
 from typing import Any, Literal, Required, TypedDict, cast
@@ -61,7 +63,10 @@ from orchestrator.models.structured import Usage
 from orchestrator.runconfig import run_id_for, settings_for
 from orchestrator.settings import Settings
 from tools.context import ToolContext
+from tools.mcp import load_mcp_tools
 from tools.registry import build_tools, is_high_risk
+
+log = logging.getLogger(__name__)
 
 ModelFactory = Callable[[Settings, str], BaseChatModel]
 """``(settings, role) -> chat model``; the default is ``orchestrator.models.chat_model``."""
@@ -144,12 +149,67 @@ class SpecialistState(SpecialistInput, SpecialistOutput, total=False):
 # -- per-run resources --------------------------------------------------------------------
 
 
-def _tools(spec: AgentSpec, settings: Settings, config: RunnableConfig) -> list[BaseTool]:
-    # Cheap and I/O-free (tools create directories and databases lazily, in threads), so
-    # they are rebuilt per node rather than cached across runs with different settings.
-    if not spec.tools:
-        return []
-    return build_tools(spec.tools, ToolContext.from_settings(settings, run_id_for(config)))
+MCP_RETRY_SECONDS = 30.0
+"""How long an MCP server that gave no tools is not asked again (per process)."""
+
+_mcp_cache: dict[tuple[str, str], list[BaseTool]] = {}
+"""(server name, its config as JSON) -> its tools, for the process: listing a server's tools
+spawns or connects to it, so it is done once, not per step. The tools themselves are
+loop-independent (each call opens its own session)."""
+_mcp_down: dict[tuple[str, str], float] = {}
+"""(server name, config JSON) -> monotonic time until which the server is not retried."""
+
+
+async def _server_tools(name: str, config: dict[str, Any]) -> list[BaseTool] | None:
+    """One MCP server's tools (cached), or None when it is unreachable or offers none."""
+    key = (name, json.dumps(config, sort_keys=True, default=str))
+    hit = _mcp_cache.get(key)
+    if hit is not None:
+        return hit
+    if _mcp_down.get(key, 0.0) > time.monotonic():
+        return None
+    # load_mcp_tools logs and skips a server it cannot reach, so "no tools" means "down".
+    # Concurrent first uses may both list the server; the results are the same.
+    tools = await load_mcp_tools({name: config})
+    if not tools:
+        _mcp_down[key] = time.monotonic() + MCP_RETRY_SECONDS
+        return None
+    _mcp_down.pop(key, None)
+    _mcp_cache[key] = tools
+    return tools
+
+
+def _mcp_unavailable_note(server: str) -> str:
+    return (
+        f"The tools of MCP server {server!r} are unavailable (it could not be reached or "
+        "offers no tools). Continue with your other tools."
+    )
+
+
+async def _tools(
+    spec: AgentSpec, settings: Settings, config: RunnableConfig
+) -> tuple[list[BaseTool], list[str]]:
+    """The agent's tools, built-in then MCP, and a note per MCP server that is unavailable."""
+    # Built-ins are cheap and I/O-free (they create directories and databases lazily, in
+    # threads), so they are rebuilt per node rather than cached across runs.
+    names = spec.builtin_tools
+    ctx = ToolContext.from_settings(settings, run_id_for(config)) if names else None
+    tools = build_tools(names, ctx) if ctx is not None else []
+    notes: list[str] = []
+    taken = {t.name for t in tools}
+    for server in spec.mcp_servers:
+        server_config = settings.mcp_servers.get(server)
+        loaded = None if server_config is None else await _server_tools(server, server_config)
+        if loaded is None:
+            notes.append(_mcp_unavailable_note(server))
+            continue
+        for tool in loaded:
+            if tool.name in taken:  # a built-in or an earlier server's tool wins
+                log.warning("MCP tool %r of server %r skipped: name taken", tool.name, server)
+                continue
+            taken.add(tool.name)
+            tools.append(tool)
+    return tools, notes
 
 
 def _mode(settings: Settings, role: str) -> ToolMode:
@@ -164,11 +224,21 @@ def _budget(settings: Settings, role: str, tools: Sequence[Any] = ()) -> int:
 def _observation(value: Any) -> str:
     if isinstance(value, str):
         text = value
+    elif _is_text_blocks(value):  # MCP tools return content blocks: keep just the text
+        text = "\n".join(str(block["text"]) for block in value)
     elif isinstance(value, BaseModel):
         text = value.model_dump_json()
     else:
         text = json.dumps(value, ensure_ascii=False, default=str)
     return truncate(text.strip() or "(no output)", OBSERVATION_MAX_CHARS)
+
+
+def _is_text_blocks(value: Any) -> bool:
+    return (
+        isinstance(value, list)
+        and bool(value)
+        and all(isinstance(b, dict) and b.get("type") == "text" and "text" in b for b in value)
+    )
 
 
 def _note(step: int, text: str) -> TraceEntry:
@@ -202,13 +272,16 @@ class _Nodes:
     async def act(self, state: SpecialistState, config: RunnableConfig) -> dict[str, Any]:
         """One model step: choose tool calls or give the final answer."""
         settings = settings_for(config)
-        tools = _tools(self.spec, settings, config)
+        tools, unavailable = await _tools(self.spec, settings, config)
         by_name = {t.name: t for t in tools}
         mode = _mode(settings, self.spec.model_role)
         model = await self._model(settings, self.spec.model_role)
         steps = state.get("steps", 0) + 1
         round_steps = state.get("round_steps", 0) + 1
         trace = list(state.get("trace") or [])
+        # An unreachable MCP server is noted once per task; the agent goes on without it.
+        noted = {e.get("text") for e in trace if e.get("kind") == "note"}
+        trace.extend(_note(steps, n) for n in unavailable if n not in noted)
 
         if mode == "structured":
             schema = step_schema([t.name for t in tools])
@@ -309,7 +382,8 @@ class _Nodes:
     async def tools(self, state: SpecialistState, config: RunnableConfig) -> dict[str, Any]:
         """Run the pending calls in order; every outcome becomes an observation."""
         settings = settings_for(config)
-        by_name = {t.name: t for t in _tools(self.spec, settings, config)}
+        tools, _ = await _tools(self.spec, settings, config)
+        by_name = {t.name: t for t in tools}
         trace = list(state.get("trace") or [])
         artifacts = list(state.get("artifacts") or [])
         step = state.get("steps", 0)
@@ -336,8 +410,9 @@ class _Nodes:
                 entry["observation"] = _repeat_observation(trace, call)
             elif status == "needs_approval":  # unreachable via the graph; never run unasked
                 entry["observation"] = "Error: this action needs approval and did not run."
+            elif (tool := by_name.get(call["tool"])) is None:  # e.g. its MCP server went away
+                entry["observation"] = f"Error: the tool {call['tool']!r} is unavailable now."
             else:
-                tool = by_name[call["tool"]]
                 entry["observation"], entry["ok"] = await _run_tool(tool, call, config)
                 path = call.get("args", {}).get(WRITE_TOOLS.get(call["tool"], ""), None)
                 if entry["ok"] and isinstance(path, str):
@@ -352,7 +427,7 @@ class _Nodes:
     async def finalize(self, state: SpecialistState, config: RunnableConfig) -> dict[str, Any]:
         """The forced final answer once the step limit is reached."""
         settings = settings_for(config)
-        tools = _tools(self.spec, settings, config)
+        tools, _ = await _tools(self.spec, settings, config)
         model = await self._model(settings, self.spec.model_role)
         messages = worker_messages(
             self.spec,

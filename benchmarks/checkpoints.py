@@ -46,6 +46,7 @@ def analyse(db: Path, channel: str) -> dict[str, Any]:
             "SELECT checkpoint_ns, checkpoint_id, SUM(LENGTH(value)) FROM writes GROUP BY 1, 2"):
         writes[(ns, cid)] = int(size or 0)
     steps: list[dict[str, Any]] = []
+    last: dict[str, Any] = {}
     sub = {"checkpoints": 0, "bytes": 0}
     rows = con.execute("SELECT checkpoint_ns, checkpoint_id, type, checkpoint, metadata FROM checkpoints "
                        "ORDER BY checkpoint_id").fetchall()
@@ -55,7 +56,7 @@ def analyse(db: Path, channel: str) -> dict[str, Any]:
             sub["checkpoints"] += 1
             sub["bytes"] += size
             continue
-        values = serde.loads_typed((typ, blob))["channel_values"]
+        values = last = serde.loads_typed((typ, blob))["channel_values"]
         value = values.get(channel)
         steps.append({"step": json.loads(meta).get("step"), "checkpoint_bytes": len(blob),
                       "metadata_bytes": len(meta), "writes_bytes": writes.get((ns, cid), 0), "bytes": size,
@@ -72,7 +73,8 @@ def analyse(db: Path, channel: str) -> dict[str, Any]:
             "max_step_bytes": max(s["bytes"] for s in steps),
             "mean_step_bytes": root_total / len(steps),
             "checkpoint_bytes_per_item": slope, "checkpoint_bytes_at_zero_items": intercept,
-            "channel": channel, "steps": steps}
+            "channel": channel, "steps": steps,
+            "last_step_channel_bytes": {k: len(serde.dumps_typed(v)[1]) for k, v in last.items()}}
 
 
 async def measure(name: str, answer_words: int) -> dict[str, Any]:
@@ -105,6 +107,7 @@ async def main(answer_words: int) -> None:
         print(f"{r['run']}: " + "; ".join(
             f"step {s['step']}: {s['items']} {r['channel']}, {s['bytes']} B ({s['channel_bytes']} B {r['channel']})"
             for s in picks))
+        print(f"  channels at the last step (bytes): {r['last_step_channel_bytes']}")
     path = write_results("checkpoints", {"tasks": N, "answer_words": answer_words, "backend": "sqlite",
                                          "durability": "sync", "runs": runs})
     print(f"wrote {path}")

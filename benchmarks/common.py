@@ -9,6 +9,7 @@ off once per task (``transfer_to_writer``) and then answer.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import platform
@@ -17,7 +18,7 @@ import subprocess
 import time
 import uuid
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -29,11 +30,13 @@ os.environ.setdefault("LANGSMITH_TRACING", "false")
 os.environ.setdefault("LANGSMITH_TEST_TRACKING", "false")
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 
-from langchain_core.callbacks import BaseCallbackHandler  # noqa: E402
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, BaseCallbackHandler  # noqa: E402
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage  # noqa: E402
-from langchain_core.outputs import ChatGeneration, LLMResult  # noqa: E402
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult, LLMResult  # noqa: E402
+from langchain_core.runnables import RunnableConfig  # noqa: E402
 from langchain_core.tracers.context import register_configure_hook  # noqa: E402
 from langgraph.checkpoint.base import BaseCheckpointSaver  # noqa: E402
+from pydantic import Field  # noqa: E402
 
 from orchestrator.models import TestChatModel  # noqa: E402
 
@@ -80,6 +83,14 @@ def levels(tasks: Sequence[Task]) -> list[list[str]]:
     return out
 
 
+def critical_path(tasks: Sequence[Task], latency: Callable[[str], float]) -> float:
+    """The longest path through the DAG, weighting each task by its latency."""
+    finish: dict[str, float] = {}
+    for t in tasks:  # topological order
+        finish[t["id"]] = latency(t["id"]) + max((finish[d] for d in t["depends_on"]), default=0.0)
+    return max(finish.values())
+
+
 def answer_text(marker: str, words: int) -> str:
     """A worker's answer: its marker, then ``words`` words of filler (sizes the context)."""
     return f"result-{marker} " + " ".join(FILLER[:words])
@@ -87,6 +98,29 @@ def answer_text(marker: str, words: int) -> str:
 
 def text_of(messages: Sequence[BaseMessage]) -> str:
     return "\n".join(str(m.content) for m in messages)
+
+
+class TaskTimedModel(TestChatModel):
+    """A worker model whose simulated latency depends on the task it is answering."""
+
+    task_latency: dict[str, float] = Field(default_factory=dict)
+    default_latency_s: float = 0.0
+    find_task: Callable[[list[BaseMessage]], str] = lambda messages: "?"
+
+    async def _pause(self, messages: list[BaseMessage]) -> None:
+        await asyncio.sleep(self.task_latency.get(self.find_task(messages), self.default_latency_s))
+
+    async def _agenerate(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                         run_manager: AsyncCallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
+        await self._pause(messages)
+        return await super()._agenerate(messages, stop, run_manager, **kwargs)
+
+    async def _astream(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                       run_manager: AsyncCallbackManagerForLLMRun | None = None,
+                       **kwargs: Any) -> AsyncIterator[ChatGenerationChunk]:
+        await self._pause(messages)
+        async for chunk in super()._astream(messages, stop, run_manager, **kwargs):
+            yield chunk
 
 
 # -- metering -------------------------------------------------------------------------------
@@ -152,8 +186,10 @@ def options(data_dir: Path, max_concurrency: int = 8, **overrides: Any) -> dict[
 
 def ours_models(tasks: Sequence[Task], *, worker_latency_s: float = 0.0,
                 supervisor_latency_s: float = 0.0, answer_words: int = 0,
-                tokens: tuple[int, int] | None = None) -> dict[str, TestChatModel]:
-    """Role -> model for ``use_model``: the supervisor plans and synthesizes, workers answer."""
+                tokens: tuple[int, int] | None = None,
+                task_latency: dict[str, float] | None = None) -> dict[str, TestChatModel]:
+    """Role -> model for ``use_model``: the supervisor plans and synthesizes, workers answer
+    (after ``task_latency[task id]`` seconds, if given, else ``worker_latency_s``)."""
     plan = {"tasks": list(tasks), "rationale": "benchmark"}
 
     def marker(messages: Sequence[BaseMessage]) -> str:
@@ -173,7 +209,8 @@ def ours_models(tasks: Sequence[Task], *, worker_latency_s: float = 0.0,
     kw: dict[str, Any] = {"tokens_in": tokens[0], "tokens_out": tokens[1]} if tokens else {}
     return {
         "supervisor": TestChatModel(latency_s=supervisor_latency_s, responses=responses, text=synthesis, **kw),
-        "*": TestChatModel(latency_s=worker_latency_s, responses=responses, text=synthesis, **kw),
+        "*": TaskTimedModel(task_latency=task_latency or {}, default_latency_s=worker_latency_s,
+                            find_task=marker, responses=responses, text=synthesis, **kw),
     }
 
 
@@ -198,14 +235,14 @@ async def run_ours(tasks: Sequence[Task], data_dir: Path, *,
     from orchestrator.models.factory import use_model
 
     graph = build_graph(checkpointer=checkpointer)
-    config = {"configurable": {"thread_id": thread_id or uuid.uuid4().hex,
-                               "settings": options(data_dir, max_concurrency)},
-              "recursion_limit": 1000}
+    config: RunnableConfig = {"configurable": {"thread_id": thread_id or uuid.uuid4().hex,
+                                               "settings": options(data_dir, max_concurrency)},
+                              "recursion_limit": 1000}
     models = ours_models(tasks, **model_kw)
     with use_model(models), metered() as meter:
         wall, cpu = time.perf_counter(), time.process_time()
         state = await graph.ainvoke({"goal": f"Complete the {len(tasks)}-part report."}, config,
-                                    durability="sync" if checkpointer else None)
+                                    durability="sync" if checkpointer else "exit")
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     results = state.get("results", {})
     done = sum(1 for r in results.values() if r.get("status") == "done")
@@ -237,18 +274,21 @@ def baseline_script(tasks: Sequence[Task], parallel: bool) -> list[AIMessage | s
 
 def baseline_graph(tasks: Sequence[Task], *, parallel: bool = False, worker_latency_s: float = 0.0,
                    supervisor_latency_s: float = 0.0, answer_words: int = 0,
+                   task_latency: dict[str, float] | None = None,
                    checkpointer: BaseCheckpointSaver | None = None) -> Any:
     """create_supervisor over one create_react_agent worker, both on scripted test models."""
     from langgraph.prebuilt import create_react_agent
     from langgraph_supervisor import create_supervisor
 
-    def worker_text(messages: list[BaseMessage]) -> str:
+    def find_task(messages: list[BaseMessage]) -> str:
         handoff = next(m for m in reversed(messages) if isinstance(m, ToolMessage)
                        and m.tool_call_id.startswith("call_"))
-        return answer_text(handoff.tool_call_id.removeprefix("call_"), answer_words)
+        return handoff.tool_call_id.removeprefix("call_")
 
+    model = TaskTimedModel(task_latency=task_latency or {}, default_latency_s=worker_latency_s,
+                           find_task=find_task, text=lambda m: answer_text(find_task(m), answer_words))
     worker = create_react_agent(
-        TestChatModel(latency_s=worker_latency_s, text=worker_text), tools=[], name="writer",
+        model, tools=[], name="writer",
         prompt="You are the writer. Write the text the task asks for.",
     )
     supervisor = TestChatModel(latency_s=supervisor_latency_s, script=baseline_script(tasks, parallel))
@@ -262,11 +302,11 @@ async def run_baseline(tasks: Sequence[Task], *, checkpointer: BaseCheckpointSav
                        **kw: Any) -> Outcome:
     """One goal on the baseline; wall and CPU time of the whole ``ainvoke``."""
     app = baseline_graph(tasks, checkpointer=checkpointer, **kw)
-    config = {"configurable": {"thread_id": uuid.uuid4().hex}, "recursion_limit": 1000}
+    config: RunnableConfig = {"configurable": {"thread_id": uuid.uuid4().hex}, "recursion_limit": 1000}
     goal = {"messages": [{"role": "user", "content": f"Complete the {len(tasks)}-part report."}]}
     with metered() as meter:
         wall, cpu = time.perf_counter(), time.process_time()
-        state = await app.ainvoke(goal, config, durability="sync" if checkpointer else None)
+        state = await app.ainvoke(goal, config, durability="sync" if checkpointer else "exit")
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     ran = {m.group(1) for msg in state["messages"] if isinstance(msg, AIMessage)
            if (m := re.match(r"result-(\w+)", str(msg.content)))}

@@ -1,7 +1,8 @@
 """Parallel makespan: DAGs of known shape with a fixed latency per model call.
 
-Shapes: 8 wide, a chain 8 deep, a diamond 1→6→1. The lower bound is the critical path,
-depth × latency; makespan / bound = 1.0 is ideal. Two latency modes:
+Shapes: 8 wide, a chain 8 deep, a diamond 1→6→1, and "skewed": a chain of 4 beside one task
+4× as slow. The lower bound is the critical path (the longest latency-weighted path; depth ×
+latency for uniform tasks); makespan / bound = 1.0 is ideal. Two latency modes:
 
 - ``tasks``: only the workers' calls take ``--latency`` (supervisor calls are instant), so
   the bound is exact and the ratio is pure scheduling;
@@ -30,30 +31,34 @@ from benchmarks.common import (
     Outcome,
     Task,
     chain,
+    critical_path,
     diamond,
     levels,
     median,
     print_table,
     run_baseline,
     run_ours,
+    task,
     wide,
     write_results,
 )
 
 SHAPES: dict[str, Callable[[], list[Task]]] = {
     "wide 8": lambda: wide(8), "chain 8": lambda: chain(8), "diamond 1-6-1": lambda: diamond(6),
+    "skewed": lambda: [*chain(4), task("slow")],
 }
+SLOW = {"slow": 4.0}
+"""Latency multipliers: in "skewed", one task takes as long as the 4-task chain beside it."""
 
 
 async def once(system: str, tasks: list[Task], latency: float, mode: str) -> Outcome:
-    sup = latency if mode == "all" else 0.0
+    kw: dict[str, Any] = {"worker_latency_s": latency, "supervisor_latency_s": latency if mode == "all" else 0.0,
+                          "task_latency": {tid: latency * k for tid, k in SLOW.items()}}
     with tempfile.TemporaryDirectory() as tmp:
         async with AsyncSqliteSaver.from_conn_string(str(Path(tmp) / "cp.sqlite")) as cp:
             if system == "ours":
-                return await run_ours(tasks, Path(tmp), checkpointer=cp, worker_latency_s=latency,
-                                      supervisor_latency_s=sup)
-            return await run_baseline(tasks, checkpointer=cp, worker_latency_s=latency,
-                                      supervisor_latency_s=sup, parallel=system == "baseline-parallel")
+                return await run_ours(tasks, Path(tmp), checkpointer=cp, **kw)
+            return await run_baseline(tasks, checkpointer=cp, parallel=system == "baseline-parallel", **kw)
 
 
 async def main(latency: float, repeats: int) -> None:
@@ -64,7 +69,7 @@ async def main(latency: float, repeats: int) -> None:
         for shape, make in SHAPES.items():
             tasks = make()
             depth = len(levels(tasks))
-            bound = depth * latency
+            bound = critical_path(tasks, lambda tid: latency * SLOW.get(tid, 1.0))
             for system in ("ours", "baseline", "baseline-parallel"):
                 runs = [await once(system, tasks, latency, mode) for _ in range(repeats)]
                 makespan = median([r.wall_s for r in runs])

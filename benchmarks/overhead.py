@@ -21,7 +21,15 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
-from benchmarks.common import Outcome, median, print_table, run_baseline, run_ours, wide, write_results
+from benchmarks.common import (
+    Outcome,
+    median,
+    print_table,
+    run_baseline,
+    run_ours,
+    wide,
+    write_results,
+)
 
 SIZES = (1, 10, 50)
 

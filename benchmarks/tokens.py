@@ -17,7 +17,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import Task, chain, diamond, print_table, run_baseline, run_ours, wide, write_results
+from benchmarks.common import (
+    Task,
+    chain,
+    diamond,
+    print_table,
+    run_baseline,
+    run_ours,
+    wide,
+    write_results,
+)
 
 GOALS: dict[str, Callable[[], list[Task]]] = {
     "1 task": lambda: wide(1), "10 independent": lambda: wide(10), "chain 8": lambda: chain(8),
@@ -40,8 +49,9 @@ async def main(answer_words: int) -> None:
                          "largest_prompt": o.detail["max_prompt"], "ok": o.ok})
     ratio = {}
     for goal in GOALS:
-        ours, base = (next(r for r in rows if r["goal"] == goal and r["system"] == s) for s in ("ours", "baseline"))
-        ratio[goal] = base["total_tokens"] / ours["total_tokens"]
+        ours_row, base_row = (next(r for r in rows if r["goal"] == goal and r["system"] == s)
+                              for s in ("ours", "baseline"))
+        ratio[goal] = base_row["total_tokens"] / ours_row["total_tokens"]
     print_table(
         ["goal", "system", "model calls", "prompt tok", "completion tok", "total", "tok/task",
          "largest prompt", "baseline/ours", "ok"],

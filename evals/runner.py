@@ -26,12 +26,12 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from langchain_core.language_models import BaseChatModel
 
 from evals.datasets import Dataset, load_dataset
-from evals.evaluators import EVALUATOR_NAMES, JUDGE_EVALUATORS, build_evaluators
+from evals.evaluators import EVALUATOR_NAMES, JUDGE_EVALUATORS, JudgeSource, build_evaluators
 from evals.evaluators.metrics import METRIC_KEYS
 from evals.target import TargetConfig, make_target
 from orchestrator.settings import Settings
@@ -252,6 +252,7 @@ async def run_eval(
     timeout_s: float | None = None,
     offline: bool | None = None,
     keep_runs: bool = False,
+    checkpointer: Literal["memory", "sqlite"] = "memory",
     work_dir: Path | None = None,
     experiment_prefix: str | None = None,
 ) -> EvalReport:
@@ -259,7 +260,9 @@ async def run_eval(
 
     ``judge`` is used as the judge model when given (tests pass a scripted one); otherwise
     it is built from the settings (``judge_name`` or the ``judge`` role). ``offline`` None
-    means: offline unless ``LANGSMITH_API_KEY`` is set.
+    means: offline unless ``LANGSMITH_API_KEY`` is set. Each example runs in its own data
+    directory under ``work_dir`` (default ``data_dir/evals/runs/…``), removed afterwards
+    unless ``keep_runs``; ``checkpointer="sqlite"`` keeps a checkpoint file in each.
     """
     from langsmith.evaluation import aevaluate
 
@@ -271,18 +274,32 @@ async def run_eval(
         or Path(settings.data_dir) / "evals" / "runs" / f"{dataset.name}-{stamp}-{os.getpid()}"
     )
     target_config = TargetConfig(
-        root=root, model=model, plan_only=dataset.kind == "planning", timeout_s=timeout_s
+        root=root,
+        model=model,
+        plan_only=dataset.kind == "planning",
+        timeout_s=timeout_s,
+        checkpointer=checkpointer,
     )
     run_settings = target_config.settings(settings)  # validates the model name first
     names = [n for n in EVALUATOR_NAMES if n in dataset.entry.evaluators]
     needs_judge = bool(JUDGE_EVALUATORS & set(names))
+    judge_source: JudgeSource | None = judge
     if needs_judge and judge is None:
-        judge = judge_model(run_settings, judge_name)
+        judge_model(run_settings, judge_name)  # fail early on a bad judge model name
+
+        def judge_source() -> BaseChatModel:  # per verdict: survives a restarted local server
+            return judge_model(run_settings, judge_name)
+
+    judge_label = (
+        (getattr(judge, "model_name", None) or type(judge).__name__)
+        if judge is not None
+        else (judge_name or run_settings.model_name_for("judge"))
+    )
     from agents.registry import AgentRegistry
 
     evaluators = build_evaluators(
         names,
-        judge=judge,
+        judge=judge_source,
         agents=AgentRegistry.load(run_settings).names(),
         max_tasks=run_settings.limits.max_tasks,
     )
@@ -296,11 +313,6 @@ async def run_eval(
         client = offline_client()
         examples = dataset.to_langsmith()
     model_name = run_settings.model_name_for("supervisor")
-    judge_label = (
-        getattr(judge, "model_name", None)
-        or getattr(judge, "model", None)
-        or (type(judge).__name__ if judge else None)
-    )
     begin = time.monotonic()
     try:
         # langsmith prints "Starting evaluation…" (with the experiment URL when uploading)

@@ -206,3 +206,41 @@ def test_db_changes_sees_refunds_and_ticket_updates(tmp_path: Path) -> None:
 def test_report_json_round_trips() -> None:
     report = EvalReport("d", "v1-x", "run", "test", None, "exp", False, "t", 1.0, [], {}, [])
     assert report.passed and json.loads(json.dumps(report.to_json()))["passed"] is True
+
+
+class FakeLangSmith:
+    """Records what the runner asks of a LangSmith client."""
+
+    def __init__(self, existing: bool, present: int = 0) -> None:
+        self.existing, self.present = existing, present
+        self.created: list[Any] = []
+        self.dataset_id = "00000000-0000-4000-8000-000000000001"
+        self.uploaded: list[dict[str, Any]] = []
+
+    def has_dataset(self, *, dataset_name: str) -> bool:
+        return self.existing
+
+    def read_dataset(self, *, dataset_name: str) -> Any:
+        return argparse.Namespace(id=self.dataset_id)
+
+    def create_dataset(self, name: str, **kwargs: Any) -> Any:
+        self.created.append((name, kwargs))
+        return argparse.Namespace(id=self.dataset_id)
+
+    def list_examples(self, *, dataset_id: Any) -> list[Any]:
+        ids = [e.id for e in load_dataset("planning").to_langsmith()]
+        return [argparse.Namespace(id=i) for i in ids[: self.present]]
+
+    def create_examples(self, *, dataset_id: Any, examples: list[dict[str, Any]]) -> None:
+        self.uploaded += examples
+
+
+def test_sync_to_langsmith_creates_the_version_once() -> None:
+    dataset = load_dataset("planning")
+    fresh = FakeLangSmith(existing=False)
+    assert runner.sync_to_langsmith(fresh, dataset) == fresh.dataset_id
+    assert fresh.created[0][0] == f"agent-orchestrator/planning@{dataset.version}"
+    assert len(fresh.uploaded) == len(dataset.examples)
+    partial = FakeLangSmith(existing=True, present=5)
+    runner.sync_to_langsmith(partial, dataset)
+    assert not partial.created and len(partial.uploaded) == len(dataset.examples) - 5

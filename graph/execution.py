@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, TypedDict, cast
 
 from langchain_core.runnables import RunnableConfig
 from langchain_core.runnables.config import merge_configs
@@ -195,7 +195,7 @@ async def _run_specialist(spec: AgentSpec, task: Task, payload: WorkerPayload,
     run = build_specialist(spec).ainvoke(
         {"task": task.model_dump(), "goal": payload["goal"], "context": payload["context"],
          "feedback": payload["feedback"]},
-        merge_configs(config, tracing_config(task, spec, config)),  # names the trace per task
+        merge_configs(config, cast(RunnableConfig, tracing_config(task, spec, config))),  # names the trace per task
     )
     try:
         return dict(await asyncio.wait_for(run, timeout=wall_s))

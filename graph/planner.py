@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from langchain_core.messages import HumanMessage, SystemMessage
 from langchain_core.runnables import RunnableConfig
@@ -14,7 +14,7 @@ from agents import AgentRegistry
 from graph import prompts
 from graph.planning import PlanCheck, plan_schema, validate_plan
 from graph.runtime import emit, model_for, run_context
-from graph.state import OrchestratorState, PlanVersion, Task
+from graph.state import OrchestratorState, Plan, PlanVersion, Task
 from graph.tracking import track_usage
 from orchestrator.models import StructuredOutputError, ainvoke_structured
 from orchestrator.settings import Settings
@@ -62,7 +62,8 @@ async def plan(state: OrchestratorState, config: RunnableConfig) -> Command[Node
             result = await ainvoke_structured(
                 await model_for(settings, "supervisor"), plan_schema(registry.names()), messages
             )
-            check = check_tasks([t.model_dump() for t in result.value.tasks], settings, registry)
+            planned = cast(Plan, result.value)
+            check = check_tasks([t.model_dump() for t in planned.tasks], settings, registry)
         except StructuredOutputError as err:
             check = PlanCheck(error=f"the planner's output was invalid: {err}")
     update["usage"] = [usage.metrics(settings.model_for("supervisor"))]

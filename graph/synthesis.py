@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any, Literal
 
-from langchain_core.messages import HumanMessage, SystemMessage
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END
 from langgraph.types import Command, interrupt
@@ -53,7 +53,7 @@ async def synthesize(state: OrchestratorState, config: RunnableConfig) -> dict[s
         return {"answer": answer, "status": "failed", "finished_at": time.time()}
 
     window = settings.model_for("supervisor").context_window
-    messages = [SystemMessage(prompts.SYNTHESIZER)]
+    messages: list[BaseMessage] = [SystemMessage(prompts.SYNTHESIZER)]
     messages.append(HumanMessage(
         f"Goal: {state['goal']}\n\nTask results:\n{results_digest(state, int(window * SYNTHESIS_SHARE))}"
         + (f"\n\nReviewer's note on your previous answer: {state['feedback']}" if state.get("feedback") else "")
@@ -77,7 +77,7 @@ class AnswerDecision(BaseModel):
     feedback: str = ""
 
 
-async def review_answer(state: OrchestratorState, config: RunnableConfig) -> Command[Literal["synthesize", "__end__"]]:
+async def review_answer(state: OrchestratorState, config: RunnableConfig) -> Command[str]:
     """Pause on the final answer when review.final_answer is on."""
     settings, _ = await run_context(config)
     if not settings.review.final_answer or state.get("status") != "completed":

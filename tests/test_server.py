@@ -289,6 +289,39 @@ async def test_reject_replans_with_the_feedback(server_url: str) -> None:
     assert len(values["plan_versions"]) == 2
 
 
+async def test_several_pending_interrupts_resume_by_id(server_url: str) -> None:
+    """Parallel support tasks each pause before a side effect; one resume map answers them all."""
+    from graph.review import Decision, resume_value
+
+    client = client_for(server_url)
+    review = {**PLAN_ONLY, "high_risk_tools": True}
+    config = settings(review=review, limits={"max_concurrency": 6})
+    thread_id, pending, _ = await start_paused(client, "Handle the refund requests in the queue.")
+    tasks = [
+        {"id": f"t{i}", "agent": "support", "instruction": f"Issue a refund for order O-100{i} and update ticket T-{i}."}
+        for i in range(1, 7)
+    ]
+    command: dict[str, Any] = {"resume": {pending["id"]: {"action": "edit", "tasks": tasks}}}
+    most_at_once, answered = 0, 0
+    for _ in range(12):
+        await stream(client, thread_id, command=command, config=config)
+        state = await client.threads.get_state(thread_id)
+        if not state["interrupts"]:
+            break
+        assert {i["value"]["type"] for i in state["interrupts"]} == {"tool_approval"}
+        most_at_once = max(most_at_once, len(state["interrupts"]))
+        # Approve every other side effect and refuse the rest, each by its interrupt id.
+        decisions = [Decision("approve") if n % 2 == 0 else Decision("reject", text="not now")
+                     for n in range(len(state["interrupts"]))]
+        command = {"resume": {i["id"]: resume_value(i["value"], d)
+                              for i, d in zip(state["interrupts"], decisions, strict=True)}}
+        answered += len(state["interrupts"])
+    values = state["values"]
+    assert not state["interrupts"] and values["status"] == "completed", values.get("status")
+    assert most_at_once >= 2, "no two tasks were waiting for approval at the same time"
+    assert answered >= most_at_once and set(values["results"]) == {t["id"] for t in tasks}
+
+
 async def test_history_fork_and_replay(server_url: str) -> None:
     client = client_for(server_url)
     goal = "Describe the water cycle."

@@ -48,7 +48,7 @@ def test_errors_name_the_bad_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 
 def test_env_errors_name_the_key(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("ORCHESTRATOR_LIMITS__MAX_TASKS", "many")
-    with pytest.raises(ConfigError, match="limits.max_tasks"):
+    with pytest.raises(ConfigError, match=r"limits\.max_tasks"):
         load_settings()
 
 
@@ -62,5 +62,5 @@ def test_run_configurable_overrides_are_validated():
     base = load_settings()
     run = settings_for({"configurable": {"settings": {"model": "test", "budgets": {"run_tokens": 10}}}}, base)
     assert run.model == "test" and run.budgets.run_tokens == 10 and base.model == "local"
-    with pytest.raises(ConfigError, match="limits.max_rounds"):
+    with pytest.raises(ConfigError, match=r"limits\.max_rounds"):
         settings_for({"configurable": {"settings": {"limits": {"max_rounds": 0}}}}, base)

@@ -19,13 +19,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from langchain_core.language_models import BaseChatModel
-
 from evals.evaluators.actions import actions
 from evals.evaluators.answer import key_facts
 from evals.evaluators.base import Score, Scores, not_applicable, score
 from evals.evaluators.code import code_tests
-from evals.evaluators.judge import make_correctness, make_groundedness, source_recall
+from evals.evaluators.judge import JudgeSource, make_correctness, make_groundedness, source_recall
 from evals.evaluators.metrics import METRIC_KEYS, run_cost
 from evals.evaluators.plan import make_plan_validity, plan_properties, planner_clean
 from evals.evaluators.trajectory import make_trajectory
@@ -71,12 +69,13 @@ class UnknownEvaluatorError(ValueError):
 def build_evaluators(
     names: Sequence[str],
     *,
-    judge: BaseChatModel | None = None,
+    judge: JudgeSource | None = None,
     kb_dir: Path | None = None,
     agents: Sequence[str] | None = None,
     max_tasks: int | None = None,
 ) -> list[Callable[..., Any]]:
-    """The evaluator callables for ``names``; ``judge`` is required for the LLM judges."""
+    """The evaluator callables for ``names``; ``judge`` (a model, or a factory called per
+    verdict) is required for the LLM judges."""
     unknown = [n for n in names if n not in EVALUATOR_NAMES]
     if unknown:
         raise UnknownEvaluatorError(
@@ -105,6 +104,7 @@ __all__ = [
     "JUDGE_EVALUATORS",
     "METRIC_KEYS",
     "SCORE_KEYS",
+    "JudgeSource",
     "Score",
     "Scores",
     "UnknownEvaluatorError",

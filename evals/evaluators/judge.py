@@ -13,7 +13,7 @@ resolved to the cited lines of the knowledge base so the judge sees what was cit
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,10 @@ from langchain_core.language_models import BaseChatModel
 from openevals.llm import create_async_llm_as_judge
 
 from evals.evaluators.base import Score, not_applicable, score, section
+
+JudgeSource = BaseChatModel | Callable[[], BaseChatModel]
+"""A judge model, or a factory called for each verdict (so a restarted local server, which
+may come back on another port, is picked up: ``chat_model`` checks it on every call)."""
 
 STRUCTURED_OUTPUT_KWARGS: dict[str, Any] = {"method": "function_calling"}
 """How the judge is asked for its verdict: a forced named tool call."""
@@ -168,15 +172,28 @@ def _verdict(result: Any, key: str) -> Score:
     return score(key, None, f"judge gave no score: {result!r}")
 
 
-def make_correctness(judge: BaseChatModel, *, use_reasoning: bool = True) -> Any:
+def _grader(judge: JudgeSource, prompt: str, key: str, use_reasoning: bool) -> Callable[[], Any]:
+    """A function returning the openevals grader, on the judge as it is now."""
+    fixed = judge if isinstance(judge, BaseChatModel) else None
+
+    def make() -> Any:
+        return create_async_llm_as_judge(
+            prompt=prompt,
+            judge=fixed or judge(),  # type: ignore[operator]
+            feedback_key=key,
+            use_reasoning=use_reasoning,
+            structured_output_kwargs=STRUCTURED_OUTPUT_KWARGS,
+        )
+
+    if fixed is not None:
+        built = make()
+        return lambda: built
+    return make
+
+
+def make_correctness(judge: JudgeSource, *, use_reasoning: bool = True) -> Any:
     """Evaluator ``correctness`` (0/1): the answer against the example's ``answer``/``rubric``."""
-    grade = create_async_llm_as_judge(
-        prompt=CORRECTNESS_PROMPT,
-        judge=judge,
-        feedback_key="correctness",
-        use_reasoning=use_reasoning,
-        structured_output_kwargs=STRUCTURED_OUTPUT_KWARGS,
-    )
+    grader = _grader(judge, CORRECTNESS_PROMPT, "correctness", use_reasoning)
 
     async def correctness(
         inputs: dict[str, Any], outputs: dict[str, Any], reference_outputs: dict[str, Any]
@@ -188,7 +205,7 @@ def make_correctness(judge: BaseChatModel, *, use_reasoning: bool = True) -> Any
         if not answer:
             return score("correctness", 0.0, "no answer")
         try:
-            result = await grade(
+            result = await grader()(
                 inputs=str((inputs or {}).get("goal", "")),
                 outputs=clip(answer, MAX_ANSWER_CHARS),
                 reference_outputs=reference,
@@ -201,17 +218,11 @@ def make_correctness(judge: BaseChatModel, *, use_reasoning: bool = True) -> Any
 
 
 def make_groundedness(
-    judge: BaseChatModel, *, kb_dir: Path | None = None, use_reasoning: bool = True
+    judge: JudgeSource, *, kb_dir: Path | None = None, use_reasoning: bool = True
 ) -> Any:
     """Evaluator ``groundedness`` (0/1): the answer against the passages it cites (or,
     when it cites none, the example's reference ``sources``)."""
-    grade = create_async_llm_as_judge(
-        prompt=GROUNDEDNESS_PROMPT,
-        judge=judge,
-        feedback_key="groundedness",
-        use_reasoning=use_reasoning,
-        structured_output_kwargs=STRUCTURED_OUTPUT_KWARGS,
-    )
+    grader = _grader(judge, GROUNDEDNESS_PROMPT, "groundedness", use_reasoning)
 
     async def groundedness(outputs: dict[str, Any], reference_outputs: dict[str, Any]) -> Score:
         answer = str((outputs or {}).get("answer") or "").strip()
@@ -223,7 +234,7 @@ def make_groundedness(
         if not context:
             return not_applicable("groundedness", "no resolvable citation and no reference sources")
         try:
-            result = await grade(outputs=clip(answer, MAX_ANSWER_CHARS), context=context)
+            result = await grader()(outputs=clip(answer, MAX_ANSWER_CHARS), context=context)
         except Exception as exc:
             return score("groundedness", None, f"judge failed: {type(exc).__name__}: {exc}"[:300])
         verdict = _verdict(result, "groundedness")

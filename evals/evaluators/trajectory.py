@@ -77,11 +77,12 @@ def ordering_problems(
     steps: Sequence[Mapping[str, Any]], orderings: Sequence[Sequence[str]]
 ) -> list[str]:
     """Required orderings the run broke: ``(a, b)`` fails when a ``b`` task started before
-    any ``a`` task had ended, or when either agent never ran."""
+    any ``a`` task had ended, or when either agent never ran (with recorded times)."""
+    timed = [s for s in steps if s.get("started_at") is not None and s.get("ended_at") is not None]
     problems = []
     for first, then in orderings:
-        ends = [float(s.get("ended_at") or 0.0) for s in steps if s["agent"] == first]
-        starts = [float(s.get("started_at") or 0.0) for s in steps if s["agent"] == then]
+        ends = [float(s["ended_at"]) for s in timed if s["agent"] == first]
+        starts = [float(s["started_at"]) for s in timed if s["agent"] == then]
         if not ends or not starts:
             problems.append(f"{first} -> {then}: {first if not ends else then} never ran")
         elif min(starts) < min(ends) - _EPS:

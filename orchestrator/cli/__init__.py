@@ -27,6 +27,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--thread", help="thread id (default: a new one)")
     run.add_argument("--auto-approve", action="store_true", help="skip every human review")
     run.add_argument("--json", action="store_true", help="print one JSON object")
+    run.add_argument("--url", help="run on a LangGraph server (langgraph dev) at this URL")
 
     resume = sub.add_parser("resume", help="answer a pause, or continue after a crash")
     resume.add_argument("thread")
@@ -35,6 +36,7 @@ def _parser() -> argparse.ArgumentParser:
     group.add_argument("--edit", metavar="PLAN.json", help="replace the plan with this one")
     group.add_argument("--reject", metavar="FEEDBACK")
     resume.add_argument("--json", action="store_true")
+    resume.add_argument("--url", help="the LangGraph server the thread lives on")
 
     for name, text in (("history", "list a thread's checkpoints"), ("show", "show a thread's state")):
         s = sub.add_parser(name, help=text)
@@ -82,11 +84,23 @@ def _decision(args: argparse.Namespace) -> Decision | None:
 async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     from orchestrator.cli import commands as c
 
+    interactive = sys.stdin.isatty() and not getattr(args, "json", False)
     if args.command == "run":
         options = _overrides(args)
+        if args.url:  # the server validates the options against its own configuration
+            from orchestrator.cli.remote import run_remote
+
+            goal = c.validate_goal(args.goal, settings)
+            outcome = await run_remote(args.url, goal, args.thread, options, args.json, interactive)
+            return c.print_outcome(outcome, args.json)
         settings = settings.with_overrides(options)  # validate flags before anything runs
         return await c.cmd_run(settings, args.goal, args.thread, options, args.json)
     if args.command == "resume":
+        if args.url:
+            from orchestrator.cli.remote import resume_remote
+
+            outcome = await resume_remote(args.url, args.thread, _decision(args), args.json, interactive)
+            return c.print_outcome(outcome, args.json)
         return await c.cmd_resume(settings, args.thread, _decision(args), args.json)
     if args.command == "history":
         return await c.cmd_history(settings, args.thread, args.json)

@@ -66,6 +66,12 @@ def add_parsers(subparsers: Any) -> None:
         "--offline", action="store_true", help="never upload, even with LANGSMITH_API_KEY set"
     )
     p.add_argument("--keep-runs", action="store_true", help="keep each example's data directory")
+    p.add_argument(
+        "--checkpointer",
+        choices=("memory", "sqlite"),
+        default="memory",
+        help="checkpoint eval runs in memory (default) or in a SQLite file per example",
+    )
     p.add_argument("--list", action="store_true", help="list the datasets and exit")
     p.add_argument("--json", action="store_true", help="print the results as JSON on stdout")
 
@@ -144,6 +150,7 @@ async def dispatch(args: argparse.Namespace, settings: Settings) -> int | None:
                 timeout_s=args.timeout,
                 offline=True if args.offline else None,
                 keep_runs=args.keep_runs,
+                checkpointer=args.checkpointer,
             )
         except DatasetError as exc:
             raise _usage(str(exc)) from None

@@ -80,8 +80,9 @@ def snapshot_from(state: dict[str, Any]) -> StateSnapshot:
 def error_text(data: Any) -> str:
     """An ``error`` stream event as ``Type: message``, like a local run reports a raise."""
     if isinstance(data, dict):
-        kind = data.get("error") or "Error"
-        return f"{kind}: {data.get('message', '')}".rstrip(": ")
+        kind = str(data.get("error") or "Error")
+        message = str(data.get("message") or "")
+        return f"{kind}: {message}" if message else kind
     return str(data)
 
 
@@ -118,7 +119,11 @@ async def stream_remote(
 async def outcome_of(client: LangGraphClient, url: str, server_id: str, label: str,
                      error: str | None = None) -> tuple[dict[str, Any], StateSnapshot]:
     """The thread's outcome as ``summarise`` gives it, with a resume hint naming the server."""
-    snapshot = snapshot_from(dict(await client.threads.get_state(server_id)))
+    try:
+        state = dict(await client.threads.get_state(server_id))
+    except (httpx.HTTPError, OSError) as exc:  # the server went away during the run
+        raise _unreachable(url, exc) from None
+    snapshot = snapshot_from(state)
     outcome = summarise(snapshot, label, error)
     if "resume" in outcome:
         command = f"orchestrator resume {label}"
