@@ -282,6 +282,7 @@ class _Nodes:
         # An unreachable MCP server is noted once per task; the agent goes on without it.
         noted = {e.get("text") for e in trace if e.get("kind") == "note"}
         trace.extend(_note(steps, n) for n in unavailable if n not in noted)
+        view = {**state, "trace": trace}  # the model sees the note in this very step
 
         if mode == "structured":
             schema = step_schema([t.name for t in tools])
@@ -289,7 +290,7 @@ class _Nodes:
                 self.spec,
                 tools,
                 mode,
-                dict(state),
+                view,
                 budget_tokens=_budget(settings, self.spec.model_role, [schema]),
             )
             try:
@@ -305,7 +306,7 @@ class _Nodes:
                 self.spec,
                 tools,
                 mode,
-                dict(state),
+                view,
                 budget_tokens=_budget(settings, self.spec.model_role, bound),
             )
             reply = await model.bind_tools(bound, tool_choice="any").ainvoke(messages, config)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -19,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import print_table, write_results
+from benchmarks.common import RESULTS_DIR, print_table, write_results
 
 SCENARIOS = {
     "software": "Write a Python function is_palindrome(s) with two tests and run them",
@@ -28,24 +29,51 @@ SCENARIOS = {
 }
 
 
+def partial(data_dir: str) -> dict[str, Any]:
+    """What a run that did not finish got done: from its last root checkpoint."""
+    from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+
+    from graph.metrics import run_metrics
+
+    db = Path(data_dir) / "checkpoints.sqlite"
+    if not db.exists():
+        return {}
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    row = con.execute("SELECT type, checkpoint FROM checkpoints WHERE checkpoint_ns = '' "
+                      "ORDER BY checkpoint_id DESC LIMIT 1").fetchone()
+    con.close()
+    if row is None:
+        return {}
+    values = JsonPlusSerializer().loads_typed((row[0], row[1]))["channel_values"]
+    m = run_metrics(values)
+    results = values.get("results") or {}
+    return {"tasks": f"{m['tasks_completed']}/{m['tasks_total']}", "tokens_in": m["tokens_in"],
+            "tokens_out": m["tokens_out"], "model_calls": m["model_calls"],
+            "plan": [f"{t['id']}:{t['agent']}:{results.get(t['id'], {}).get('status', 'pending')}"
+                     for t in values.get("tasks") or []],
+            "note": "partial: finished tasks and supervisor calls only"}
+
+
 def run_goal(name: str, goal: str, timeout_s: float) -> dict[str, Any]:
     """One CLI run; the outcome's metrics, or why there are none."""
     cli = Path(sys.executable).with_name("orchestrator")
     data_dir = tempfile.mkdtemp(prefix=f"bench-e2e-{name}-")
     cmd = [str(cli), "--data-dir", data_dir, "run", goal, "--model", "local", "--auto-approve", "--json"]
     env = {**os.environ, "LANGSMITH_TRACING": "false"}
-    row: dict[str, Any] = {"scenario": name, "goal": goal, "loadavg_before": os.getloadavg()[0]}
+    row: dict[str, Any] = {"scenario": name, "goal": goal, "timeout_s": timeout_s,
+                           "loadavg_before": os.getloadavg()[0]}
     start = time.perf_counter()
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, env=env)
     except subprocess.TimeoutExpired:
-        return {**row, "status": "timeout", "wall_s": round(time.perf_counter() - start, 1)}
+        return {**row, "status": "timeout", "wall_s": round(time.perf_counter() - start, 1),
+                **partial(data_dir)}
     row["wall_s"] = round(time.perf_counter() - start, 1)
     row["exit_code"] = proc.returncode
     try:
         outcome = json.loads(proc.stdout)
     except json.JSONDecodeError:
-        return {**row, "status": "no-json", "stderr_tail": proc.stderr[-1500:]}
+        return {**row, "status": "no-json", "stderr_tail": proc.stderr[-1500:], **partial(data_dir)}
     m = outcome["metrics"]
     wall = row["wall_s"] or 1.0
     return {
@@ -75,6 +103,11 @@ def main() -> None:
         print(f"running {name} …", file=sys.stderr, flush=True)
         rows.append(run_goal(name, SCENARIOS[name], args.timeout))
         print(json.dumps(rows[-1], indent=1), file=sys.stderr, flush=True)
+    previous = RESULTS_DIR / "e2e.json"
+    if args.only and previous.exists():  # keep the other scenarios' last results
+        ran = {r["scenario"] for r in rows}
+        rows = [r for r in json.loads(previous.read_text())["runs"] if r["scenario"] not in ran] + rows
+        rows.sort(key=lambda r: list(SCENARIOS).index(r["scenario"]))
     print_table(
         ["scenario", "status", "tasks", "wall s", "calls", "prompt tok", "completion tok",
          "completion tok/s", "total tok/s"],
@@ -82,7 +115,7 @@ def main() -> None:
           r.get("tokens_in", "-"), r.get("tokens_out", "-"), r.get("completion_tokens_per_s", "-"),
           r.get("total_tokens_per_s", "-")] for r in rows],
     )
-    path = write_results("e2e", {"timeout_s": args.timeout, "model": "local", "runs": rows})
+    path = write_results("e2e", {"model": "local", "runs": rows})
     print(f"wrote {path}")
 
 

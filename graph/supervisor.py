@@ -10,7 +10,7 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import RetryPolicy
 
 from graph.assessment import assess
-from graph.execution import dispatch, run_task
+from graph.execution import dispatch, run_task, task_crashed
 from graph.planner import plan, review_plan
 from graph.state import OrchestratorInput, OrchestratorState
 from graph.synthesis import review_answer, synthesize
@@ -44,8 +44,12 @@ def build_graph(
     builder.add_node("plan", plan, destinations=("plan", "review_plan"))
     builder.add_node("review_plan", review_plan, destinations=("plan", "review_plan", "dispatch"))
     builder.add_node("dispatch", dispatch, destinations=("run_task", "synthesize"))
+    # run_task takes a Send payload, not the state: hence the ignore.
     builder.add_node(
-        "run_task", run_task,  # type: ignore[arg-type]  # takes a Send payload, not the state retry_policy=TRANSIENT_RETRY, error_handler=task_crashed,
+        "run_task",
+        run_task,  # type: ignore[arg-type]
+        retry_policy=TRANSIENT_RETRY,
+        error_handler=task_crashed,
         destinations=("assess",),
     )
     builder.add_node("assess", assess, destinations=("dispatch", "synthesize"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import pytest
 from langchain_core.messages import BaseMessage
@@ -41,10 +41,12 @@ def math_server(**extra: Any) -> dict[str, Any]:
     return {"transport": "stdio", "command": sys.executable, "args": [str(SERVER)], **extra}
 
 
-def setup(tmp_path: Path, math: dict[str, Any]) -> tuple[AgentSpec, RunnableConfig]:
+def setup(
+    tmp_path: Path, math: dict[str, Any], agents_toml: str = AGENTS_TOML
+) -> tuple[AgentSpec, RunnableConfig]:
     """The calculator spec (loaded and checked like the supervisor does) and a run config."""
     path = tmp_path / "agents.toml"
-    path.write_text(AGENTS_TOML)
+    path.write_text(agents_toml)
     settings: dict[str, Any] = {
         "model": "ts",
         "models": {"ts": {"provider": "test", "model": "ts", "tool_mode": "structured"}},
@@ -76,6 +78,11 @@ ADD = {"thought": "add them", "action": "add", "action_input": {"a": 1234, "b": 
 ANSWER = {"thought": "done", "action": "final_answer", "action_input": {}, "answer": "5555"}
 
 
+class Parent(TypedDict, total=False):
+    task: dict[str, Any]
+    result: dict[str, Any]
+
+
 def factory(script: Script) -> Any:
     model = TestChatModel(responses={STEP_SCHEMA_NAME: script})
     return lambda settings, role: model
@@ -93,13 +100,14 @@ async def test_agent_calls_mcp_tool_without_blocking(
         return await real(servers)
 
     monkeypatch.setattr(specialist, "load_mcp_tools", counting)
+    monkeypatch.setattr(specialist, "_mcp_cache", {})  # a fresh process
     spec, config = setup(tmp_path, math_server())
     script = Script(ADD, ANSWER)
     graph = build_specialist(spec, model_factory=factory(script))
     with blockbuster.blockbuster_ctx():  # like the LangGraph dev server
         out = await graph.ainvoke({"task": TASK}, config)
     assert out["output"] == "5555" and out["error"] is None
-    assert "add(a, b)" in script.prompts[0]  # listed among the agent's tools
+    assert "- add(a: integer, b: integer): Add two integers" in script.prompts[0]  # a tool
     assert "Result of add:\n5555" in script.prompts[1]  # the observation holds the sum
     assert listings == ["math"]  # listed once, then cached across steps and nodes
 
@@ -109,10 +117,10 @@ async def test_high_risk_mcp_tool_needs_approval(tmp_path: Path) -> None:
     script = Script(ADD, ANSWER)
     sub = build_specialist(spec, model_factory=factory(script))
 
-    async def run_task(state: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
+    async def run_task(state: Parent, config: RunnableConfig) -> dict[str, Any]:
         return {"result": await sub.ainvoke({"task": state["task"]}, config)}
 
-    builder = StateGraph(dict)
+    builder = StateGraph(Parent)
     builder.add_node("run_task", run_task)
     builder.add_edge(START, "run_task")
     graph = builder.compile(checkpointer=InMemorySaver())
@@ -125,15 +133,19 @@ async def test_high_risk_mcp_tool_needs_approval(tmp_path: Path) -> None:
 
 
 async def test_unreachable_server_is_noted_once(tmp_path: Path) -> None:
-    spec, config = setup(tmp_path, {"command": str(tmp_path / "missing")})
-    script = Script(ADD, ANSWER)  # the model tries the missing tool anyway, then answers
+    toml = AGENTS_TOML.replace('["mcp:math"]', '["list_files", "mcp:math"]')
+    spec, config = setup(tmp_path, {"command": str(tmp_path / "missing")}, toml)
+    list_files = {"thought": "look", "action": "list_files", "action_input": {}}
+    script = Script(list_files, ANSWER)  # the agent goes on with its other tools
     out = await build_specialist(spec, model_factory=factory(script)).ainvoke(
         {"task": TASK}, config
     )
-    assert out["output"] == "5555" and out["error"] is None
+    assert out["output"] == "5555" and out["error"] is None and out["steps"] == 2
     note = "MCP server 'math' are unavailable"
-    assert "(no tools)" in script.prompts[0] and script.prompts[0].count(note) == 1
-    assert script.prompts[-1].count(note) == 1  # noted once, not once per step
+    assert "- list_files(" in script.prompts[0] and "- add(" not in script.prompts[0]
+    assert script.prompts[0].count(note) == 1
+    assert "Result of list_files:" in script.prompts[1]
+    assert script.prompts[1].count(note) == 1  # noted once, not once per step
 
 
 async def test_unknown_mcp_server_is_a_config_error(tmp_path: Path) -> None:

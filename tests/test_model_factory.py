@@ -19,7 +19,7 @@ from orchestrator.models.factory import (
     tool_mode,
 )
 from orchestrator.models.test_model import TestChatModel
-from orchestrator.settings import ConfigError, ModelConfig, Settings
+from orchestrator.settings import ConfigError, ModelConfig, Settings, load_settings
 
 
 @pytest.fixture(autouse=True)
@@ -98,11 +98,16 @@ def test_openai_without_key_names_the_key(tmp_path: Path) -> None:
 
 
 def test_unknown_model_names_the_key(tmp_path: Path) -> None:
+    # Settings reject unknown names when loaded; chat_model still names the key for settings
+    # changed without validation.
+    with pytest.raises(ConfigError, match=r"model: unknown model 'nope'"):
+        load_settings(_file=False, cache_dir=tmp_path, model="nope")
+    stale = _settings(tmp_path, model="test").model_copy(update={"model": "nope"})
     with pytest.raises(ConfigError, match=r"^model: unknown model 'nope'"):
-        chat_model(_settings(tmp_path, model="nope"), "writer")
-    settings = _settings(tmp_path, model="test", roles={"judge": "missing"})
+        chat_model(stale, "writer")
+    stale = stale.model_copy(update={"model": "test", "roles": {"judge": "missing"}})
     with pytest.raises(ConfigError, match=r"roles\.judge: unknown model 'missing'"):
-        chat_model(settings, "judge")
+        chat_model(stale, "judge")
 
 
 def test_tool_mode() -> None:

@@ -121,3 +121,15 @@ def test_bad_arguments() -> None:
         invoke_structured(TestChatModel(), Verdict, "x", attempts=0)
     with pytest.raises(TypeError, match="pydantic model class"):
         invoke_structured(TestChatModel(), dict, "x")  # type: ignore[type-var]
+
+
+async def test_semantic_check_is_retried_like_a_schema_error() -> None:
+    answers = iter([{**GOOD, "reasons": []}, GOOD])
+    model = TestChatModel(responses={"Verdict": lambda msgs: next(answers)})
+
+    def check(v: Verdict) -> str | None:
+        return None if v.reasons else "give at least one reason"
+
+    result = await ainvoke_structured(model, Verdict, "grade", check=check)
+    assert result.attempts == 2 and "give at least one reason" in result.errors[0]
+    assert result.value.reasons == ["complete"]

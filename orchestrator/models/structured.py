@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -120,8 +120,13 @@ def invoke_structured(
     *,
     attempts: int = 3,
     config: RunnableConfig | None = None,
+    check: Callable[[M], str | None] | None = None,
 ) -> StructuredResult[M]:
-    """Ask ``model`` for a ``schema`` object; retry with the error shown, at most ``attempts``."""
+    """Ask ``model`` for a ``schema`` object; retry with the error shown, at most ``attempts``.
+
+    ``check`` adds a semantic check on the validated object (e.g. "unknown agent 'x'"): it
+    returns an error message, or None if the object is acceptable; errors are retried too.
+    """
     runnable, name, conversation = _prepare(model, schema, messages, attempts)
     usage, errors = Usage(), list[str]()
     raw: AIMessage | None = None
@@ -129,7 +134,7 @@ def invoke_structured(
         out = runnable.invoke(conversation, config=config)
         raw = _raw(out)
         usage.add(raw, conversation)
-        value, error = _evaluate(out, schema, name)
+        value, error = _evaluate(out, schema, name, check)
         if value is not None:
             return StructuredResult(value, usage, raw, len(errors) + 1, errors)
         errors.append(error)
@@ -144,6 +149,7 @@ async def ainvoke_structured(
     *,
     attempts: int = 3,
     config: RunnableConfig | None = None,
+    check: Callable[[M], str | None] | None = None,
 ) -> StructuredResult[M]:
     """Async ``invoke_structured``."""
     runnable, name, conversation = _prepare(model, schema, messages, attempts)
@@ -153,7 +159,7 @@ async def ainvoke_structured(
         out = await runnable.ainvoke(conversation, config=config)
         raw = _raw(out)
         usage.add(raw, conversation)
-        value, error = _evaluate(out, schema, name)
+        value, error = _evaluate(out, schema, name, check)
         if value is not None:
             return StructuredResult(value, usage, raw, len(errors) + 1, errors)
         errors.append(error)
@@ -187,8 +193,19 @@ def _raw(out: Any) -> AIMessage:
     return raw
 
 
-def _evaluate(out: dict[str, Any], schema: type[M], name: str) -> tuple[M | None, str]:
-    """The validated value, or None and a description of what was wrong."""
+def _evaluate(
+    out: dict[str, Any], schema: type[M], name: str, check: Callable[[M], str | None] | None
+) -> tuple[M | None, str]:
+    """The validated (and checked) value, or None and a description of what was wrong."""
+    value, error = _validate(out, schema, name)
+    if value is not None and check is not None:
+        problem = check(value)
+        if problem:
+            return None, f"the arguments for {name!r} are not acceptable: {problem}"
+    return value, error
+
+
+def _validate(out: dict[str, Any], schema: type[M], name: str) -> tuple[M | None, str]:
     raw: AIMessage = out["raw"]
     parsed, error = out.get("parsed"), out.get("parsing_error")
     if isinstance(parsed, schema) and error is None:
