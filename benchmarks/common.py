@@ -242,7 +242,7 @@ async def run_ours(tasks: Sequence[Task], data_dir: Path, *,
     with use_model(models), metered() as meter:
         wall, cpu = time.perf_counter(), time.process_time()
         state = await graph.ainvoke({"goal": f"Complete the {len(tasks)}-part report."}, config,
-                                    durability="sync" if checkpointer else "exit")
+                                    durability="sync" if checkpointer else None)
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     results = state.get("results", {})
     done = sum(1 for r in results.values() if r.get("status") == "done")
@@ -306,7 +306,7 @@ async def run_baseline(tasks: Sequence[Task], *, checkpointer: BaseCheckpointSav
     goal = {"messages": [{"role": "user", "content": f"Complete the {len(tasks)}-part report."}]}
     with metered() as meter:
         wall, cpu = time.perf_counter(), time.process_time()
-        state = await app.ainvoke(goal, config, durability="sync" if checkpointer else "exit")
+        state = await app.ainvoke(goal, config, durability="sync" if checkpointer else None)
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     ran = {m.group(1) for msg in state["messages"] if isinstance(msg, AIMessage)
            if (m := re.match(r"result-(\w+)", str(msg.content)))}

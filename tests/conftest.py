@@ -39,7 +39,9 @@ def _isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Itera
     from orchestrator.runconfig import base_settings
 
     monkeypatch.setenv("ORCHESTRATOR_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.delenv("ORCHESTRATOR_CONFIG", raising=False)
+    # setenv first so the teardown restores it even if the CLI (--config) sets it.
+    monkeypatch.setenv("ORCHESTRATOR_CONFIG", "")
+    monkeypatch.delenv("ORCHESTRATOR_CONFIG")
     monkeypatch.chdir(tmp_path)
     base_settings.cache_clear()
     yield

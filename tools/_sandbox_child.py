@@ -152,6 +152,12 @@ def _build_chroot(libc: _Libc, ws: str, tmp_mb: int) -> None:
             fds[path] = os.open(path, os.O_PATH | os.O_CLOEXEC)
         root = "/tmp"
         libc.mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=755")
+        # The private /tmp first: binds of paths under /tmp (a virtualenv or workspace in a
+        # checkout under /tmp) then sit on top of it instead of being hidden by it.
+        os.makedirs(root + "/tmp", exist_ok=True)
+        libc.mount(
+            "tmpfs", root + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={tmp_mb}m,mode=1777"
+        )
         for path in ro_dirs:
             _bind(libc, fds[path], root + path, is_dir=True, readonly=True)
         for path in files:
@@ -162,10 +168,6 @@ def _build_chroot(libc: _Libc, ws: str, tmp_mb: int) -> None:
         for path, target in links.items():
             if not os.path.lexists(root + path):
                 os.symlink(target, root + path)
-        os.makedirs(root + "/tmp", exist_ok=True)
-        libc.mount(
-            "tmpfs", root + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={tmp_mb}m,mode=1777"
-        )
         _bind(libc, fds[ws], root + ws, is_dir=True, readonly=False)
     finally:
         for fd in fds.values():
