@@ -18,7 +18,6 @@ Nodes:
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
@@ -58,7 +57,13 @@ from agents.steps import (
     from_structured,
     step_schema,
 )
-from orchestrator.models import StructuredOutputError, ainvoke_structured, chat_model, tool_mode
+from orchestrator.models import (
+    StructuredOutputError,
+    achat_model,
+    ainvoke_structured,
+    chat_model,
+    tool_mode,
+)
 from orchestrator.models.structured import Usage
 from orchestrator.runconfig import run_id_for, settings_for
 from orchestrator.settings import Settings
@@ -261,11 +266,7 @@ class _Nodes:
         self.model_factory = model_factory
 
     async def _model(self, settings: Settings, role: str) -> BaseChatModel:
-        if settings.model_for(role).provider == "local":
-            # chat_model() checks (or starts) the llama.cpp server: file locks and HTTP, so
-            # it runs in a thread. Other providers are served from an in-memory cache.
-            return await asyncio.to_thread(self.model_factory, settings, role)
-        return self.model_factory(settings, role)
+        return await achat_model(settings, role, self.model_factory)
 
     # act ---------------------------------------------------------------------------------
 

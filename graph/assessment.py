@@ -15,10 +15,10 @@ from graph.context import truncate_to_tokens
 from graph.escalation import AbortRun, escalate
 from graph.execution import status_of
 from graph.planner import adopt_plan, check_tasks
-from graph.runtime import emit, model_for, run_context
+from graph.runtime import emit, run_context
 from graph.state import OrchestratorState, Task, TaskRecord, merge_results
 from graph.tracking import track_usage
-from orchestrator.models import StructuredOutputError, ainvoke_structured
+from orchestrator.models import StructuredOutputError, achat_model, ainvoke_structured
 
 RESULT_PREVIEW_TOKENS = 150
 """How much of each done result the assessor sees: enough to judge, cheap to send."""
@@ -76,7 +76,7 @@ async def assess(state: OrchestratorState, config: RunnableConfig) -> Command[Li
     with track_usage() as usage:
         try:
             result = await ainvoke_structured(
-                await model_for(settings, "supervisor"),
+                await achat_model(settings, "supervisor"),
                 Assessment,
                 [SystemMessage(prompts.ASSESSOR.format(catalogue=registry.catalogue())),
                  HumanMessage(_assessment_prompt(state | {"results": results}, pending))],

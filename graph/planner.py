@@ -13,10 +13,10 @@ from pydantic import BaseModel, Field, ValidationError
 from agents import AgentRegistry
 from graph import prompts
 from graph.planning import PlanCheck, plan_schema, validate_plan
-from graph.runtime import emit, model_for, run_context
+from graph.runtime import emit, run_context
 from graph.state import OrchestratorState, Plan, PlanVersion, Task
 from graph.tracking import track_usage
-from orchestrator.models import StructuredOutputError, ainvoke_structured
+from orchestrator.models import StructuredOutputError, achat_model, ainvoke_structured
 from orchestrator.settings import Settings
 
 NodeName = Literal["plan", "review_plan", "dispatch", "synthesize"]
@@ -60,7 +60,7 @@ async def plan(state: OrchestratorState, config: RunnableConfig) -> Command[Node
     with track_usage() as usage:
         try:
             result = await ainvoke_structured(
-                await model_for(settings, "supervisor"), plan_schema(registry.names()), messages
+                await achat_model(settings, "supervisor"), plan_schema(registry.names()), messages
             )
             planned = cast(Plan, result.value)
             check = check_tasks([t.model_dump() for t in planned.tasks], settings, registry)

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any
 
-from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import RunnableConfig
 from langgraph.config import get_stream_writer
 
 from agents import AgentRegistry
-from orchestrator.models import chat_model
 from orchestrator.runconfig import settings_for
 from orchestrator.settings import Settings
 
@@ -33,13 +30,6 @@ async def run_context(config: RunnableConfig) -> tuple[Settings, AgentRegistry]:
     settings = settings_for(config)
     return settings, await registry_for(settings)
 
-
-async def model_for(settings: Settings, role: str) -> BaseChatModel:
-    """The role's chat model, resolved without blocking the event loop: for the embedded
-    model, resolving checks (or starts) the llama.cpp server — file locks and HTTP."""
-    if settings.model_for(role).provider == "local":
-        return await asyncio.to_thread(chat_model, settings, role)
-    return chat_model(settings, role)
 
 
 def emit(event: str, **data: Any) -> None:

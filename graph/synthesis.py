@@ -13,9 +13,10 @@ from pydantic import BaseModel, ValidationError
 
 from graph import prompts
 from graph.context import truncate_to_tokens
-from graph.runtime import emit, model_for, run_context
+from graph.runtime import emit, run_context
 from graph.state import OrchestratorState
 from graph.tracking import track_usage
+from orchestrator.models import achat_model
 
 SYNTHESIS_SHARE = 0.6
 """Share of the supervisor model's context window given to the task results."""
@@ -59,7 +60,7 @@ async def synthesize(state: OrchestratorState, config: RunnableConfig) -> dict[s
         + (f"\n\nReviewer's note on your previous answer: {state['feedback']}" if state.get("feedback") else "")
     ))
     with track_usage() as usage:
-        reply = await (await model_for(settings, "supervisor")).ainvoke(messages, config)
+        reply = await (await achat_model(settings, "supervisor")).ainvoke(messages, config)
     answer = str(reply.content).strip() if reply.content else ""
     if not answer:  # an empty synthesis must not lose the work: fall back to the results
         answer = results_digest(state, int(window * SYNTHESIS_SHARE))

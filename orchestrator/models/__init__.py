@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from orchestrator.models.factory import (
         LocalChatOpenAI,
         ModelStatus,
+        achat_model,
         chat_model,
         model_statuses,
         tool_mode,
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
     from orchestrator.models.test_model import TestChatModel, sample_from_schema
 
 _EXPORTS = {
-    "factory": ["LocalChatOpenAI", "ModelStatus", "chat_model", "model_statuses", "tool_mode"],
+    "factory": ["LocalChatOpenAI", "ModelStatus", "achat_model", "chat_model", "model_statuses", "tool_mode"],
     "gguf": [
         "ARTIFACTS",
         "GGUFArtifact",
@@ -83,6 +84,7 @@ __all__ = [
     "StructuredResult",
     "TestChatModel",
     "Usage",
+    "achat_model",
     "ainvoke_structured",
     "chat_model",
     "ensure_gguf",

@@ -6,6 +6,7 @@ makes sure the embedded llama.cpp server is running and points the client at it.
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import os
 import threading
@@ -176,6 +177,20 @@ def chat_model(settings: Settings, role: str) -> BaseChatModel:
         ("local", cfg.model_dump_json(), info.base_url),
         lambda: _openai_model(cfg, info.base_url, SecretStr("local"), info.alias),
     )
+
+
+async def achat_model(
+    settings: Settings,
+    role: str,
+    factory: Callable[[Settings, str], BaseChatModel] | None = None,
+) -> BaseChatModel:
+    """``chat_model`` (or ``factory``) without blocking the event loop: for the embedded
+    model, resolving checks (or starts) the llama.cpp server — file locks and HTTP — so it
+    runs in a thread. Other providers come from an in-memory cache."""
+    build = factory or chat_model
+    if settings.model_for(role).provider == "local":
+        return await asyncio.to_thread(build, settings, role)
+    return build(settings, role)
 
 
 def _cached(key: tuple[str, ...], build: Callable[[], BaseChatModel]) -> BaseChatModel:
