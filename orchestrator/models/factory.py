@@ -35,6 +35,7 @@ from orchestrator.models.gguf import (
     locate_chunks,
     verify_file,
 )
+from orchestrator.models.limits import LimitedChatOpenAI
 from orchestrator.models.test_model import TestChatModel
 from orchestrator.settings import ConfigError, ModelConfig, Settings
 
@@ -51,7 +52,7 @@ _cache: dict[tuple[str, ...], BaseChatModel] = {}
 _cache_lock = threading.Lock()
 
 
-class LocalChatOpenAI(ChatOpenAI):
+class LocalChatOpenAI(LimitedChatOpenAI):
     """ChatOpenAI adjusted to llama-cpp-python's server.
 
     That server ignores ``max_completion_tokens`` (what ChatOpenAI sends), so generation
@@ -230,8 +231,9 @@ def _openai_model(
         else None
     )
     local = cfg.provider == "local"
-    cls = LocalChatOpenAI if local else ChatOpenAI
+    cls = LocalChatOpenAI if local else LimitedChatOpenAI
     return cls(
+        max_concurrent_calls=cfg.max_concurrent_calls,
         model=model or cfg.model,
         base_url=base_url,
         api_key=api_key,
