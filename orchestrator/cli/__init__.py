@@ -53,9 +53,10 @@ def _parser() -> argparse.ArgumentParser:
     models = sub.add_parser("models", help="list the configured models and whether each is ready")
     models.add_argument("--json", action="store_true")
 
-    from orchestrator.cli import reporting
+    from orchestrator.cli import eval_command, reporting
 
     reporting.add_parsers(sub)
+    eval_command.add_parsers(sub)
     return p
 
 
@@ -114,10 +115,11 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return await c.cmd_fork(settings, args.thread, args.checkpoint, values, not args.no_run, args.json)
     if args.command == "models":
         return c.cmd_models(settings, args.json)
-    from orchestrator.cli import reporting
+    from orchestrator.cli import eval_command, reporting
 
-    if (code := await reporting.dispatch(args, settings)) is not None:
-        return code
+    for extension in (reporting, eval_command):
+        if (code := await extension.dispatch(args, settings)) is not None:
+            return code
     raise c.UsageError(f"unknown command {args.command}")
 
 
