@@ -9,6 +9,7 @@ from __future__ import annotations
 import operator
 from typing import Annotated, Any, Literal, TypedDict
 
+from langgraph.channels.delta import DeltaChannel
 from pydantic import BaseModel, Field
 
 TaskStatus = Literal["pending", "running", "done", "failed", "skipped"]
@@ -106,6 +107,16 @@ def merge_results(left: dict[str, TaskRecord], right: dict[str, TaskRecord]) -> 
     return merged
 
 
+def merge_result_batches(
+    state: dict[str, TaskRecord] | None, writes: list[dict[str, TaskRecord]]
+) -> dict[str, TaskRecord]:
+    """``merge_results`` over a batch of writes, as a ``DeltaChannel`` reducer wants it."""
+    merged = dict(state or {})
+    for write in writes:
+        merged = merge_results(merged, write)
+    return merged
+
+
 class OrchestratorInput(TypedDict, total=False):
     """What a run starts from."""
 
@@ -122,8 +133,10 @@ class OrchestratorState(TypedDict, total=False):
     tasks: list[dict[str, Any]]
     """The current plan's tasks (Task dicts)."""
     plan_versions: Annotated[list[PlanVersion], operator.add]
-    results: Annotated[dict[str, TaskRecord], merge_results]
-    """The blackboard: task id -> record."""
+    results: Annotated[dict[str, TaskRecord], DeltaChannel(merge_result_batches)]
+    """The blackboard: task id -> record. A delta channel: each checkpoint stores only the
+    new writes (and a full snapshot now and then), so checkpoint size per step does not
+    grow with the number of results."""
     feedback: str
     """Human or validator feedback for the next planning attempt."""
     planner_attempts: int

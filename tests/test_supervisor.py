@@ -5,9 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import pytest
 from langgraph.types import Command
 
-from graph.history import fork_checkpoint
+from graph.history import ForkEditError, fork_checkpoint
 from graph.review import Decision, resume_value
 from graph.supervisor import build_graph
 from orchestrator.models.factory import use_model
@@ -156,3 +157,28 @@ async def test_fork_from_an_earlier_checkpoint_leaves_the_original_intact(saver,
     original = await graph.aget_state(done.config)
     assert original.values["answer"] == done.values["answer"]
     assert set(original.values["results"]) == {"a"}
+
+
+async def test_fork_mid_run_copies_exactly_that_state_and_continues(saver, options):
+    plan = {"tasks": [task("a"), task("b", deps=["a"]), task("c", deps=["b"])]}
+    team = ScriptedTeam([plan])
+    cfg = config("midfork", options())
+    graph = build_graph(checkpointer=saver)
+    with use_model(team.model):
+        await graph.ainvoke({"goal": "g"}, cfg, durability="sync")
+        history = [s async for s in graph.aget_state_history(cfg)]
+        # A checkpoint after a finished, before b started: the blackboard holds a only.
+        middle = next(s for s in history if s.next == ("dispatch",)
+                      and {k for k, r in s.values["results"].items() if r["status"] == "done"} == {"a"})
+        fork_cfg = await fork_checkpoint(saver, middle.config, {"feedback": "edited at the fork"})
+        forked = await graph.aget_state(fork_cfg)
+        assert forked.values["results"] == middle.values["results"]
+        assert forked.next == middle.next and forked.values["feedback"] == "edited at the fork"
+        calls_before = dict(team.calls)
+        await graph.ainvoke(None, fork_cfg, durability="sync")
+        final = await graph.aget_state(cfg)
+    assert final.values["status"] == "completed"
+    assert team.calls["a"] == calls_before["a"]  # a is not run again on the branch
+    assert team.calls["b"] == calls_before["b"] + 1 and team.calls["c"] == calls_before["c"] + 1
+    with pytest.raises(ForkEditError):
+        await fork_checkpoint(saver, middle.config, {"results": {}})

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.prompt import Prompt
 from rich.table import Table
 
-from graph.history import CheckpointNotFound, fork_checkpoint
+from graph.history import CheckpointNotFound, ForkEditError, fork_checkpoint
 from graph.review import Decision, resume_value
 from orchestrator.cli.session import open_graph, run_config, stream_run, summarise
 from orchestrator.cli.view import TaskBoard
@@ -217,7 +217,7 @@ async def cmd_fork(settings: Settings, thread_id: str, checkpoint_id: str, value
             fork_config = await fork_checkpoint(
                 graph.checkpointer, run_config(thread_id, options, checkpoint_id), values  # type: ignore[arg-type]
             )
-        except CheckpointNotFound as exc:
+        except (CheckpointNotFound, ForkEditError) as exc:
             raise UsageError(str(exc)) from None
         fork_id = fork_config["configurable"]["checkpoint_id"]
         outcome = summarise(await graph.aget_state(fork_config), thread_id)
