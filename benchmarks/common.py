@@ -275,6 +275,7 @@ def baseline_script(tasks: Sequence[Task], parallel: bool) -> list[AIMessage | s
 def baseline_graph(tasks: Sequence[Task], *, parallel: bool = False, worker_latency_s: float = 0.0,
                    supervisor_latency_s: float = 0.0, answer_words: int = 0,
                    task_latency: dict[str, float] | None = None,
+                   tokens: tuple[int, int] | None = None,
                    checkpointer: BaseCheckpointSaver | None = None) -> Any:
     """create_supervisor over one create_react_agent worker, both on scripted test models."""
     from langgraph.prebuilt import create_react_agent
@@ -285,13 +286,14 @@ def baseline_graph(tasks: Sequence[Task], *, parallel: bool = False, worker_late
                        and m.tool_call_id.startswith("call_"))
         return handoff.tool_call_id.removeprefix("call_")
 
+    kw: dict[str, Any] = {"tokens_in": tokens[0], "tokens_out": tokens[1]} if tokens else {}
     model = TaskTimedModel(task_latency=task_latency or {}, default_latency_s=worker_latency_s,
-                           find_task=find_task, text=lambda m: answer_text(find_task(m), answer_words))
+                           find_task=find_task, text=lambda m: answer_text(find_task(m), answer_words), **kw)
     worker = create_react_agent(
         model, tools=[], name="writer",
         prompt="You are the writer. Write the text the task asks for.",
     )
-    supervisor = TestChatModel(latency_s=supervisor_latency_s, script=baseline_script(tasks, parallel))
+    supervisor = TestChatModel(latency_s=supervisor_latency_s, script=baseline_script(tasks, parallel), **kw)
     return create_supervisor(
         [worker], model=supervisor,
         prompt="You are a supervisor managing a writer. Hand off one task at a time.",

@@ -117,10 +117,18 @@ def validate_plan(
         check.tasks.append(task)
 
     all_ids = {t.id for t in check.tasks} | set(done_ids)
+    # Small models often name the agent of the task they mean ("depends_on": ["researcher"]).
+    by_agent: dict[str, list[str]] = {}
+    for task in check.tasks:
+        by_agent.setdefault(task.agent, []).append(task.id)
     fixed: list[Task] = []
     for task in check.tasks:
         deps: list[str] = []
         for dep in task.depends_on:
+            meant = by_agent.get(dep, [])
+            if dep not in all_ids and len(meant) == 1 and meant[0] != task.id:
+                check.repairs.append(f"task {task.id}: dependency on agent {dep!r} read as task {meant[0]!r}")
+                dep = meant[0]
             if dep == task.id:
                 check.repairs.append(f"task {task.id}: dropped dependency on itself")
             elif dep not in all_ids:

@@ -33,7 +33,7 @@ def is_transient(exc: Exception) -> bool:
 TRANSIENT_RETRY = RetryPolicy(
     max_attempts=3, initial_interval=1.0, backoff_factor=2.0, max_interval=20.0, retry_on=is_transient
 )
-"""Backoff for transient model/tool errors in a task; anything else fails the task at once."""
+"""Backoff for transient model/tool errors; anything else fails a task at once."""
 
 
 def build_graph(
@@ -41,7 +41,8 @@ def build_graph(
 ) -> CompiledStateGraph:
     """Compile the supervisor. Without a checkpointer, as the LangGraph server requires."""
     builder = StateGraph(OrchestratorState, input_schema=OrchestratorInput)
-    builder.add_node("plan", plan, destinations=("plan", "review_plan"))
+    # Every node that calls a model retries transient errors (a restarted server, a 503).
+    builder.add_node("plan", plan, retry_policy=TRANSIENT_RETRY, destinations=("plan", "review_plan"))
     builder.add_node("review_plan", review_plan, destinations=("plan", "review_plan", "dispatch"))
     builder.add_node("dispatch", dispatch, destinations=("run_task", "synthesize"))
     # run_task takes a Send payload, not the state: hence the ignore.
@@ -52,8 +53,8 @@ def build_graph(
         error_handler=task_crashed,
         destinations=("assess",),
     )
-    builder.add_node("assess", assess, destinations=("dispatch", "synthesize"))
-    builder.add_node("synthesize", synthesize)
+    builder.add_node("assess", assess, retry_policy=TRANSIENT_RETRY, destinations=("dispatch", "synthesize"))
+    builder.add_node("synthesize", synthesize, retry_policy=TRANSIENT_RETRY)
     builder.add_node("review_answer", review_answer, destinations=("synthesize", "__end__"))
     builder.add_edge(START, "plan")
     builder.add_edge("run_task", "assess")

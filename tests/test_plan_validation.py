@@ -64,3 +64,11 @@ def test_revisions_may_depend_on_done_tasks():
 def test_plan_schema_constrains_agents_to_the_registry():
     schema = plan_schema(AGENTS).model_json_schema()
     assert schema["$defs"]["PlannedTask"]["properties"]["agent"]["enum"] == AGENTS
+
+
+def test_dependency_naming_an_agent_means_that_agents_only_task():
+    result = check([task("t1", "researcher"), task("t2", "writer", ["researcher", "coder"])])
+    assert result.error is None
+    assert result.tasks[1].depends_on == ["t1"]  # one researcher task: unambiguous
+    assert any("read as task 't1'" in r for r in result.repairs)
+    assert any("dropped unknown dependency 'coder'" in r for r in result.repairs)  # no coder task
