@@ -104,9 +104,12 @@ def main() -> None:
         rows.append(run_goal(name, SCENARIOS[name], args.timeout))
         print(json.dumps(rows[-1], indent=1), file=sys.stderr, flush=True)
     previous = RESULTS_DIR / "e2e.json"
+    earlier: list[dict[str, Any]] = []
     if args.only and previous.exists():  # keep the other scenarios' last results
         ran = {r["scenario"] for r in rows}
-        rows = [r for r in json.loads(previous.read_text())["runs"] if r["scenario"] not in ran] + rows
+        old = json.loads(previous.read_text())
+        earlier = old.get("earlier_attempts", []) + [r for r in old["runs"] if r["scenario"] in ran]
+        rows = [r for r in old["runs"] if r["scenario"] not in ran] + rows
         rows.sort(key=lambda r: list(SCENARIOS).index(r["scenario"]))
     print_table(
         ["scenario", "status", "tasks", "wall s", "calls", "prompt tok", "completion tok",
@@ -115,7 +118,7 @@ def main() -> None:
           r.get("tokens_in", "-"), r.get("tokens_out", "-"), r.get("completion_tokens_per_s", "-"),
           r.get("total_tokens_per_s", "-")] for r in rows],
     )
-    path = write_results("e2e", {"model": "local", "runs": rows})
+    path = write_results("e2e", {"model": "local", "runs": rows, "earlier_attempts": earlier})
     print(f"wrote {path}")
 
 

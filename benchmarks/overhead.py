@@ -80,9 +80,10 @@ async def main(repeats: int) -> None:
                 "cpu_ms_per_extra_task": 1000 * (by_n[50]["cpu_s"] - by_n[10]["cpu_s"]) / 40,
             }
     print_table(
-        ["checkpointer", "tasks", "system", "model calls", "wall s", "CPU s", "wall ms/task",
+        ["checkpointer", "tasks", "system", "model calls", "wall s (min–max)", "CPU s", "wall ms/task",
          "CPU ms/task", "ok"],
-        [[r["checkpointer"], r["tasks"], r["system"], r["model_calls"], r["wall_s"], r["cpu_s"],
+        [[r["checkpointer"], r["tasks"], r["system"], r["model_calls"],
+          f"{r['wall_s']:.3f} ({min(r['walls']):.3f}–{max(r['walls']):.3f})", r["cpu_s"],
           r["wall_ms_per_task"], r["cpu_ms_per_task"], r["all_ok"]] for r in rows],
     )
     print()

@@ -17,6 +17,7 @@ from graph.history import CheckpointNotFound, ForkEditError, fork_checkpoint
 from graph.review import Decision, resume_value
 from orchestrator.cli.session import open_graph, run_config, stream_run, summarise
 from orchestrator.cli.view import TaskBoard
+from orchestrator.observability.tracing import trace_run
 from orchestrator.settings import ConfigError, Settings
 
 out = Console()
@@ -46,7 +47,7 @@ async def drive(settings: Settings, thread_id: str, options: dict[str, Any], pay
     async with open_graph(settings) as graph:
         config = run_config(thread_id, options, checkpoint_id)
         while True:
-            with TaskBoard(err, live=not as_json and err.is_terminal) as board:
+            with TaskBoard(err, live=not as_json and err.is_terminal) as board, trace_run(settings, thread_id):
                 error = await stream_run(graph, payload, config, board)
             snapshot = await graph.aget_state(run_config(thread_id, options))
             outcome = summarise(snapshot, thread_id, error)
