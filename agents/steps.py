@@ -13,7 +13,9 @@ Two tool modes share one representation (:class:`Decision`):
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Literal, TypedDict
 
 from langchain_core.messages import AIMessage
@@ -56,8 +58,18 @@ class Verdict(BaseModel):
     )
 
 
-def step_schema(tool_names: list[str]) -> type[BaseModel]:
+def step_schema(tool_names: Sequence[str]) -> type[BaseModel]:
     """The ``AgentStep`` schema for an agent with ``tool_names`` (structured tool mode).
+
+    One class per tool set, built once: generating a schema is a large share of the
+    per-step CPU cost, and a stable class lets pydantic reuse its cached validators.
+    """
+    return _step_schema(tuple(tool_names))
+
+
+@lru_cache(maxsize=256)
+def _step_schema(tool_names: tuple[str, ...]) -> type[BaseModel]:
+    """See ``step_schema``.
 
     Field order matters for small models: think, choose, fill arguments, then answer.
     """

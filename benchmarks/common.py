@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -246,7 +247,8 @@ async def run_ours(tasks: Sequence[Task], data_dir: Path, *,
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     results = state.get("results", {})
     done = sum(1 for r in results.values() if r.get("status") == "done")
-    return Outcome(wall, cpu, meter.tokens_in, meter.tokens_out, meter.calls, ok=done == len(tasks) and state.get("status") == "completed",
+    ok = done == len(tasks) and state.get("status") == "completed"
+    return Outcome(wall, cpu, meter.tokens_in, meter.tokens_out, meter.calls, ok=ok,
                    detail={"rounds": state.get("rounds"), "done": done, "max_prompt": meter.max_in,
                            "state": state})
 
@@ -331,10 +333,8 @@ def machine() -> dict[str, Any]:
     versions = {}
     for pkg in ("langgraph", "langgraph-supervisor", "langgraph-checkpoint-sqlite", "langchain-core"):
         try:
-            from importlib.metadata import version
-
             versions[pkg] = version(pkg)
-        except Exception:
+        except PackageNotFoundError:
             versions[pkg] = "not installed"
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                             cwd=Path(__file__).parent).stdout.strip()

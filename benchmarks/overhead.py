@@ -96,5 +96,5 @@ async def main(repeats: int) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=7)
     asyncio.run(main(parser.parse_args().repeats))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError, create_model
@@ -17,7 +18,14 @@ from graph.state import Plan, Task
 
 
 def plan_schema(agent_names: Sequence[str]) -> type[BaseModel]:
-    """A Plan schema whose ``agent`` field only admits registered agents.
+    """A Plan schema whose ``agent`` field only admits registered agents (one class per
+    agent set, built once)."""
+    return _plan_schema(tuple(agent_names))
+
+
+@lru_cache(maxsize=64)
+def _plan_schema(agent_names: tuple[str, ...]) -> type[BaseModel]:
+    """See ``plan_schema``.
 
     The enum reaches the model as part of the tool schema, so constrained decoders (the
     llama.cpp server turns schemas into grammars) cannot name an unknown agent at all.
