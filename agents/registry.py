@@ -21,12 +21,16 @@ from graph.state import Task
 from orchestrator.settings import ROLES, ConfigError, Settings
 from tools.registry import TOOL_NAMES
 
-SelectionStrategy = Literal["as_planned", "best_match", "fallback"]
+SelectionStrategy = Literal["as_planned", "best_match", "fallback", "checked"]
 
 BUILTIN_FILE = Path(__file__).with_name("definitions.toml")
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 MCP_PREFIX = "mcp:"
 """``tools = ["mcp:<server>"]``: every tool of the server named in ``settings.mcp_servers``."""
+
+
+CLEAR_MATCH = 2.0
+"""A capability score that means a real match (about two uncommon shared terms)."""
 
 
 class UnknownAgentError(LookupError):
@@ -335,8 +339,19 @@ class AgentRegistry:
         ``best_match``: the best capability match among agents not in ``exclude``.
         ``fallback``: the planned agent unless it is unknown or in ``exclude`` (it already
         failed this task); then the best-matching other agent.
+        ``checked``: ``fallback``, and also the best match when the planned agent plainly
+        lacks the capability — it matches the task less than half as well as the best agent,
+        which matches clearly. Small planners misroute; strong ones rarely trip this.
         """
         t = _as_task(task)
+        if strategy == "checked":
+            chosen = self.select(t, "fallback", exclude)
+            best = self.best_alternative(t, set(exclude))
+            text = f"{t.instruction} {t.acceptance_criteria}"
+            best_score = self.score(text, best.name)
+            if best_score >= CLEAR_MATCH and self.score(text, chosen.name) < best_score / 2:
+                return best
+            return chosen
         if strategy == "as_planned":
             return self.get(t.agent)
         if strategy == "best_match":

@@ -169,9 +169,11 @@ class Settings(BaseSettings):
     """Customer-service SQLite database; unset = a copy of the shipped sample in ``data_dir``."""
     agents_file: Path | None = None
     """TOML file of agent definitions that add to or replace the built-in specialists."""
-    worker_selection: Literal["as_planned", "best_match", "fallback"] = "fallback"
-    """How a task's agent is chosen: as planned, best capability match, or as planned with a
-    capable alternative when the planned agent is unknown or failed."""
+    worker_selection: Literal["as_planned", "best_match", "fallback", "checked"] = "checked"
+    """How a task's agent is chosen: ``as_planned``; ``best_match`` (best capability match);
+    ``fallback`` (as planned, or a capable alternative when the planned agent is unknown or
+    already failed the task); ``checked`` (fallback, and the best match when the planned
+    agent plainly lacks the capability — a guard against small planners' misrouting)."""
     adaptive_replanning: bool = True
     """Let the supervisor revise the remaining plan after each round of results."""
     verify_results: bool = True

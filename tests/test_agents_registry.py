@@ -192,3 +192,16 @@ def test_select_accepts_task_dicts() -> None:
     assert (
         REG.select({"id": "t1", "agent": "coder", "instruction": "x"}, "as_planned").name == "coder"
     )
+
+
+def test_checked_selection_overrides_a_planned_agent_that_lacks_the_capability():
+    registry = AgentRegistry.builtin()
+    misrouted = {"id": "t1", "agent": "support",
+                 "instruction": "Write a Python function that checks for palindromes, with tests"}
+    assert registry.select(misrouted, "fallback").name == "support"
+    assert registry.select(misrouted, "checked").name == "coder"
+    # A plausible planned choice stands, even when another agent scores a little higher.
+    fine = {"id": "t2", "agent": "writer", "instruction": "Write a short report summarizing the findings"}
+    assert registry.select(fine, "checked").name == "writer"
+    # Excluded agents (they already failed the task) are not chosen again.
+    assert registry.select(misrouted, "checked", exclude={"coder"}).name != "coder"
