@@ -126,9 +126,11 @@ def ensure_server(
         _take_lease(root, key)
         info = _read_state(root, key)
         if info is not None and _alive(info.pid, info.pid_start):
-            if _wait_healthy(info, timeout_s=20.0):
-                return info
-            _terminate(info.pid, info.pid_start)  # alive but not answering for 20 s: hung
+            # The state file is written only once the server answered, so a live process is
+            # a ready server. It is never killed for answering slowly: llama.cpp serves one
+            # request at a time, so a long generation for another task looks exactly like
+            # a hang, and killing it would fail that task (requests have their own timeout).
+            return info
         _remove_state(root, key)
         verified = ensure_gguf(os.fspath(model), cache_dir)
         last_error: ServerStartError | None = None
@@ -268,16 +270,6 @@ def _healthy(info: ServerInfo, timeout_s: float = 5.0) -> bool:
     except (OSError, ValueError):
         return False
     return any(m.get("id") == info.alias for m in data.get("data", []))
-
-
-def _wait_healthy(info: ServerInfo, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        if _healthy(info):
-            return True
-        if time.monotonic() >= deadline or not _alive(info.pid, info.pid_start):
-            return False
-        time.sleep(0.5)
 
 
 def _terminate(pid: int, pid_start: int, timeout_s: float = 15.0) -> None:
