@@ -43,8 +43,9 @@ async def test_independent_tasks_run_in_parallel(saver, options):
 async def test_max_concurrency_bounds_each_round(saver, options):
     team = ScriptedTeam([{"tasks": [task(x) for x in "abcd"]}])
     state = await run(saver, team, {"goal": "g"}, config("cap", options(limits={"max_concurrency": 2})))
-    assert state.values["rounds"] == 2
-    assert all(r["status"] == "done" for r in state.values["results"].values())
+    results = state.values["results"]
+    assert state.values["rounds"] == 2, {k: (r["status"], r.get("history")) for k, r in results.items()}
+    assert all(r["status"] == "done" for r in results.values())
 
 
 async def test_dependencies_run_in_order_and_see_results(saver, options):
