@@ -10,6 +10,7 @@ tokens come from the run's own metrics. Failures and timeouts are recorded, not 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import sqlite3
@@ -20,7 +21,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
 from benchmarks.common import RESULTS_DIR, print_table, write_results
+from graph.metrics import run_metrics
+from graph.supervisor import build_graph
 
 SCENARIOS = {
     "software": "Write a Python function is_palindrome(s) with two tests and run them",
@@ -30,21 +35,17 @@ SCENARIOS = {
 
 
 def partial(data_dir: str) -> dict[str, Any]:
-    """What a run that did not finish got done: from its last root checkpoint."""
-    from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
-
-    from graph.metrics import run_metrics
-
+    """What a run that did not finish got done: its last state, read through the graph
+    (the blackboard is a delta channel, so the raw checkpoint does not hold it)."""
     db = Path(data_dir) / "checkpoints.sqlite"
     if not db.exists():
         return {}
     con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    row = con.execute("SELECT type, checkpoint FROM checkpoints WHERE checkpoint_ns = '' "
-                      "ORDER BY checkpoint_id DESC LIMIT 1").fetchone()
+    row = con.execute("SELECT thread_id FROM checkpoints WHERE checkpoint_ns = '' LIMIT 1").fetchone()
     con.close()
     if row is None:
         return {}
-    values = JsonPlusSerializer().loads_typed((row[0], row[1]))["channel_values"]
+    values = asyncio.run(_last_state(db, row[0]))
     m = run_metrics(values)
     results = values.get("results") or {}
     return {"tasks": f"{m['tasks_completed']}/{m['tasks_total']}", "tokens_in": m["tokens_in"],
@@ -54,14 +55,20 @@ def partial(data_dir: str) -> dict[str, Any]:
             "note": "partial: finished tasks and supervisor calls only"}
 
 
+async def _last_state(db: Path, thread_id: str) -> dict[str, Any]:
+    async with AsyncSqliteSaver.from_conn_string(str(db)) as saver:
+        snapshot = await build_graph(checkpointer=saver).aget_state({"configurable": {"thread_id": thread_id}})
+    return dict(snapshot.values or {})
+
+
 def run_goal(name: str, goal: str, timeout_s: float) -> dict[str, Any]:
     """One CLI run; the outcome's metrics, or why there are none."""
     cli = Path(sys.executable).with_name("orchestrator")
     data_dir = tempfile.mkdtemp(prefix=f"bench-e2e-{name}-")
     cmd = [str(cli), "--data-dir", data_dir, "run", goal, "--model", "local", "--auto-approve", "--json"]
     env = {**os.environ, "LANGSMITH_TRACING": "false"}
-    row: dict[str, Any] = {"scenario": name, "goal": goal, "timeout_s": timeout_s,
-                           "loadavg_before": os.getloadavg()[0]}
+    row: dict[str, Any] = {"scenario": name, "goal": goal, "timeout_s": timeout_s, "data_dir": data_dir,
+                           "started": time.strftime("%H:%M:%S"), "loadavg_before": os.getloadavg()[0]}
     start = time.perf_counter()
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, env=env)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+import warnings
 from typing import Any
 
 import pytest
@@ -44,8 +45,15 @@ async def test_max_concurrency_bounds_each_round(saver, options):
     team = ScriptedTeam([{"tasks": [task(x) for x in "abcd"]}])
     state = await run(saver, team, {"goal": "g"}, config("cap", options(limits={"max_concurrency": 2})))
     results = state.values["results"]
-    assert state.values["rounds"] == 2, {k: (r["status"], r.get("history")) for k, r in results.items()}
     assert all(r["status"] == "done" for r in results.values())
+    # At no moment were more than two tasks running.
+    spans = [(r["metrics"]["started_at"], r["metrics"]["ended_at"]) for r in results.values()]
+    peak = max(sum(1 for s, e in spans if s <= t < e) for t, _ in spans)
+    assert peak <= 2
+    retried = {k: r.get("history") for k, r in results.items() if r.get("history")}
+    if retried:  # seen twice in full-suite CI runs on PostgreSQL; keep the evidence visible
+        warnings.warn(f"tasks were retried: {retried}", stacklevel=1)
+    assert state.values["rounds"] == 2 + len(retried), retried
 
 
 async def test_dependencies_run_in_order_and_see_results(saver, options):
