@@ -12,7 +12,7 @@ INTERRUPT_TYPES = ("plan_review", "tool_approval", "answer_review", "task_failur
 
 
 @dataclass(frozen=True)
-class Decision:
+class ReviewDecision:
     """What a human decided at a pause."""
 
     action: Literal["approve", "edit", "reject"]
@@ -22,7 +22,7 @@ class Decision:
     """Feedback (reject), or the edited answer / instruction (edit)."""
 
 
-def resume_value(interrupt_value: Any, decision: Decision) -> dict[str, Any]:
+def resume_value(interrupt_value: Any, decision: ReviewDecision) -> dict[str, Any]:
     """The resume payload the interrupted node expects for ``decision``."""
     kind = interrupt_value.get("type") if isinstance(interrupt_value, dict) else None
     if kind == "plan_review":

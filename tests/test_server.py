@@ -291,7 +291,7 @@ async def test_reject_replans_with_the_feedback(server_url: str) -> None:
 
 async def test_several_pending_interrupts_resume_by_id(server_url: str) -> None:
     """Parallel support tasks each pause before a side effect; one resume map answers them all."""
-    from graph.review import Decision, resume_value
+    from graph.review import ReviewDecision, resume_value
 
     client = client_for(server_url)
     review = {**PLAN_ONLY, "high_risk_tools": True}
@@ -311,7 +311,7 @@ async def test_several_pending_interrupts_resume_by_id(server_url: str) -> None:
         assert {i["value"]["type"] for i in state["interrupts"]} == {"tool_approval"}
         most_at_once = max(most_at_once, len(state["interrupts"]))
         # Approve every other side effect and refuse the rest, each by its interrupt id.
-        decisions = [Decision("approve") if n % 2 == 0 else Decision("reject", text="not now")
+        decisions = [ReviewDecision("approve") if n % 2 == 0 else ReviewDecision("reject", text="not now")
                      for n in range(len(state["interrupts"]))]
         command = {"resume": {i["id"]: resume_value(i["value"], d)
                               for i, d in zip(state["interrupts"], decisions, strict=True)}}
@@ -406,7 +406,7 @@ async def test_one_server_many_configurations(server_url: str) -> None:
 
 
 async def test_remote_cli_run_and_resume(server_url: str) -> None:
-    from graph.review import Decision
+    from graph.review import ReviewDecision
     from orchestrator.cli.commands import print_outcome
     from orchestrator.cli.remote import resume_remote, run_remote, server_thread_id
 
@@ -419,7 +419,7 @@ async def test_remote_cli_run_and_resume(server_url: str) -> None:
     assert f"--url {server_url}" in outcome["resume"]
     assert print_outcome(outcome, as_json=True) == 3
 
-    done = await resume_remote(server_url, "cli-remote-1", Decision("approve"), as_json=True, interactive=False)
+    done = await resume_remote(server_url, "cli-remote-1", ReviewDecision("approve"), as_json=True, interactive=False)
     assert done["status"] == "completed"
     assert done["answer"].strip()
     assert done["metrics"]["tasks_total"] > 0 and done["metrics"]["tasks_completed"] > 0
@@ -434,14 +434,14 @@ async def test_remote_cli_run_and_resume(server_url: str) -> None:
 
 async def test_remote_cli_interactive(server_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Interactive: each pause is answered at the prompt and the run goes on to the end."""
-    from graph.review import Decision, resume_value
+    from graph.review import ReviewDecision, resume_value
     from orchestrator.cli import remote
 
     asked: list[str] = []
 
     def approve_all(interrupts: Any) -> dict[str, Any]:
         asked.extend(i.value["type"] for i in interrupts)
-        return {i.id: resume_value(i.value, Decision("approve")) for i in interrupts}
+        return {i.id: resume_value(i.value, ReviewDecision("approve")) for i in interrupts}
 
     monkeypatch.setattr(remote, "ask_human", approve_all)
     options = {"model": "test", "review": PLAN_ONLY}

@@ -10,7 +10,7 @@ import pytest
 from langgraph.types import Command
 
 from graph.history import ForkEditError, fork_checkpoint
-from graph.review import Decision, resume_value
+from graph.review import ReviewDecision, resume_value
 from graph.supervisor import build_graph
 from orchestrator.models.factory import use_model
 from tests.scripting import ScriptedTeam, task
@@ -105,7 +105,7 @@ async def test_plan_review_edit_then_resume(saver, options):
     assert pending.value["type"] == "plan_review" and len(pending.value["tasks"]) == 2
 
     edited = [task("x"), task("y", agent="poet", deps=["x"])]  # unknown agent: repaired
-    answer = resume_value(pending.value, Decision("edit", tasks=edited))
+    answer = resume_value(pending.value, ReviewDecision("edit", tasks=edited))
     state = await run(saver, team, Command(resume={pending.id: answer}), cfg)
     assert [t["id"] for t in state.values["tasks"]] == ["x", "y"]
     assert set(state.values["results"]) == {"x", "y"}
@@ -120,7 +120,7 @@ async def test_plan_review_reject_replans_with_feedback(saver, options):
     cfg = config("reject", options(review={"plan": True}))
     state = await run(saver, team, {"goal": "g"}, cfg)
     pending = state.interrupts[0]
-    answer = resume_value(pending.value, Decision("reject", text="use a writer for part b"))
+    answer = resume_value(pending.value, ReviewDecision("reject", text="use a writer for part b"))
     state = await run(saver, team, Command(resume={pending.id: answer}), cfg)
     assert "use a writer for part b" in team.planner_prompts[-1]
     assert state.interrupts and state.interrupts[0].value["tasks"][0]["id"] == "b"
@@ -132,7 +132,7 @@ async def test_invalid_edited_plan_asks_again_and_keeps_the_plan(saver, options)
     state = await run(saver, team, {"goal": "g"}, cfg)
     pending = state.interrupts[0]
     cyclic = [task("x", deps=["x2"]), task("x2", deps=["x"])]
-    state = await run(saver, team, Command(resume={pending.id: resume_value(pending.value, Decision("edit", tasks=cyclic))}), cfg)
+    state = await run(saver, team, Command(resume={pending.id: resume_value(pending.value, ReviewDecision("edit", tasks=cyclic))}), cfg)
     assert state.interrupts and "cycle" in state.interrupts[0].value["error"]
     assert [t["id"] for t in state.values["tasks"]] == ["a"]
 

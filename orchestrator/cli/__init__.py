@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from graph.review import Decision
+from graph.review import ReviewDecision
 from orchestrator.settings import CONFIG_ENV, ConfigError, Settings, load_settings
 
 
@@ -70,15 +70,15 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     return options
 
 
-def _decision(args: argparse.Namespace) -> Decision | None:
+def _decision(args: argparse.Namespace) -> ReviewDecision | None:
     from orchestrator.cli.commands import load_tasks
 
     if args.approve:
-        return Decision("approve")
+        return ReviewDecision("approve")
     if args.edit:
-        return Decision("edit", tasks=load_tasks(Path(args.edit)))
+        return ReviewDecision("edit", tasks=load_tasks(Path(args.edit)))
     if args.reject is not None:
-        return Decision("reject", text=args.reject)
+        return ReviewDecision("reject", text=args.reject)
     return None
 
 

@@ -14,7 +14,7 @@ from rich.prompt import Prompt
 from rich.table import Table
 
 from graph.history import CheckpointNotFound, ForkEditError, fork_checkpoint
-from graph.review import Decision, resume_value
+from graph.review import ReviewDecision, resume_value
 from orchestrator.cli.session import open_graph, run_config, stream_run, summarise
 from orchestrator.cli.view import TaskBoard
 from orchestrator.observability.tracing import trace_run
@@ -70,24 +70,24 @@ def ask_human(interrupts: Any) -> dict[str, Any]:
             choice = Prompt.ask("Plan: [a]pprove, [e]dit, [r]eject", choices=["a", "e", "r"], default="a", console=err)
             if choice == "e":
                 path = Prompt.ask("Path of the edited plan JSON (a list of tasks)", console=err)
-                decision = Decision("edit", tasks=load_tasks(Path(path)))
+                decision = ReviewDecision("edit", tasks=load_tasks(Path(path)))
             elif choice == "r":
-                decision = Decision("reject", text=Prompt.ask("What should change?", console=err))
+                decision = ReviewDecision("reject", text=Prompt.ask("What should change?", console=err))
             else:
-                decision = Decision("approve")
+                decision = ReviewDecision("approve")
         elif kind == "tool_approval":
             err.print(f"Task {value.get('task_id')} ({value.get('agent')}) wants to run "
                       f"[bold]{value.get('tool')}[/bold] with {json.dumps(value.get('args'))}")
             ok = Prompt.ask("Allow it?", choices=["y", "n"], default="n", console=err) == "y"
-            decision = Decision("approve") if ok else Decision("reject", text=Prompt.ask("Why not?", console=err))
+            decision = ReviewDecision("approve") if ok else ReviewDecision("reject", text=Prompt.ask("Why not?", console=err))
         elif kind == "answer_review":
             err.print(value.get("answer", ""))
             choice = Prompt.ask("Answer: [a]pprove, [r]eject", choices=["a", "r"], default="a", console=err)
-            decision = Decision("approve") if choice == "a" else Decision("reject", text=Prompt.ask("What is wrong?", console=err))
+            decision = ReviewDecision("approve") if choice == "a" else ReviewDecision("reject", text=Prompt.ask("What is wrong?", console=err))
         else:
             err.print(f"Task failed: {json.dumps(value, default=str)[:500]}")
             choice = Prompt.ask("[r]etry, [s]kip", choices=["r", "s"], default="s", console=err)
-            decision = Decision("approve" if choice == "r" else "reject")
+            decision = ReviewDecision("approve" if choice == "r" else "reject")
         answers[pending.id] = resume_value(value, decision)
     return answers
 
@@ -164,7 +164,7 @@ async def thread_options(settings: Settings, thread_id: str) -> dict[str, Any]:
     return dict(snapshot.values.get("options") or {})
 
 
-async def cmd_resume(settings: Settings, thread_id: str, decision: Decision | None, as_json: bool) -> int:
+async def cmd_resume(settings: Settings, thread_id: str, decision: ReviewDecision | None, as_json: bool) -> int:
     options = await thread_options(settings, thread_id)
     async with open_graph(settings) as graph:
         snapshot = await graph.aget_state(run_config(thread_id, options))

@@ -22,7 +22,7 @@ from langgraph_sdk.client import LangGraphClient
 from langgraph_sdk.errors import APIConnectionError
 from langgraph_sdk.schema import Command, Config, StreamMode
 
-from graph.review import Decision, resume_value
+from graph.review import ReviewDecision, resume_value
 from orchestrator.cli.commands import UsageError, ask_human, err
 from orchestrator.cli.session import run_config, summarise
 from orchestrator.cli.view import TaskBoard
@@ -199,7 +199,7 @@ async def run_remote(url: str, goal: str, thread: str | None, options: dict[str,
                                   as_json=as_json, interactive=interactive)
 
 
-async def resume_remote(url: str, thread: str, decision: Decision | None, as_json: bool,
+async def resume_remote(url: str, thread: str, decision: ReviewDecision | None, as_json: bool,
                         interactive: bool) -> dict[str, Any]:
     """``orchestrator resume THREAD --url URL``: answer a pause, or continue after a failure.
 
