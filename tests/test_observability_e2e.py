@@ -12,7 +12,6 @@ import io
 import json
 import sqlite3
 from collections.abc import Iterator
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from rich.console import Console
 
 from orchestrator.runconfig import base_settings
 from orchestrator.settings import ModelConfig, Settings
+from tests.html_text import parse_svgs
 
 ENV_MODEL_SECRET = "sk-test-SECRET-123"
 ENV_OPENAI_SECRET = "sk-env-SECRET-456"
@@ -133,26 +133,7 @@ async def test_secrets_stay_out_of_checkpoints_and_reports(
     if len(roots) >= 2:  # independent tasks are dispatched together and overlap in time
         assert report["summary"]["peak_parallelism"] >= 2
 
-    class SvgText(HTMLParser):
-        def __init__(self) -> None:
-            super().__init__()
-            self.svg: str | None = None
-            self.text: dict[str, str] = {}
-
-        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-            if tag == "svg":
-                self.svg = dict(attrs).get("id") or "?"
-
-        def handle_endtag(self, tag: str) -> None:
-            if tag == "svg":
-                self.svg = None
-
-        def handle_data(self, data: str) -> None:
-            if self.svg:
-                self.text[self.svg] = self.text.get(self.svg, "") + "\n" + data
-
-    parser = SvgText()
-    parser.feed(html)
+    parser = parse_svgs(html)
     for task_id in ids:
-        assert task_id in parser.text["task-graph"]
-        assert f"{task_id} ·" in parser.text["timeline"]
+        assert task_id in parser.svg_text("task-graph")
+        assert f"{task_id} ·" in parser.svg_text("timeline")

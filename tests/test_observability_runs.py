@@ -11,7 +11,6 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ from orchestrator.observability import runs as runs_module
 from orchestrator.observability.redact import MASK
 from orchestrator.observability.runs import list_threads, read_run, read_runs
 from orchestrator.settings import ModelConfig, Settings
+from tests.html_text import parse_svgs
 
 SECRET = "sk-test-SECRET-123"
 OPTION_SECRET = "sk-option-SECRET-000"
@@ -163,29 +163,10 @@ async def test_report_text_and_html(database: Settings, tmp_path: Path, capsys: 
     assert SECRET not in page and OPTION_SECRET not in page and MASK in page
     assert OPTION_SECRET not in text
 
-    class Texts(HTMLParser):
-        def __init__(self) -> None:
-            super().__init__()
-            self.svg: str | None = None
-            self.by_svg: dict[str, str] = {}
-
-        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-            if tag == "svg":
-                self.svg = dict(attrs).get("id") or "?"
-
-        def handle_endtag(self, tag: str) -> None:
-            if tag == "svg":
-                self.svg = None
-
-        def handle_data(self, data: str) -> None:
-            if self.svg:
-                self.by_svg[self.svg] = self.by_svg.get(self.svg, "") + " " + data
-
-    parser = Texts()
-    parser.feed(page)
+    parser = parse_svgs(page)
     for task_id in ("a", "b", "c"):
-        assert f" {task_id} " in parser.by_svg["task-graph"] + " " or task_id in parser.by_svg["task-graph"].split()
-        assert f"{task_id} ·" in parser.by_svg["timeline"]
+        assert f" {task_id} " in parser.svg_text("task-graph") + " " or task_id in parser.svg_text("task-graph").split()
+        assert f"{task_id} ·" in parser.svg_text("timeline")
 
 
 async def test_report_of_unknown_thread_is_a_usage_error(database: Settings) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-from html.parser import HTMLParser
 from typing import Any
 
 import pytest
@@ -37,6 +36,7 @@ from orchestrator.observability.timeline import (
     concurrency_profile,
     timeline_table,
 )
+from tests.html_text import parse_svgs
 
 T0 = 1_000.0
 
@@ -229,53 +229,13 @@ def test_render_report_text_shows_metrics_graph_and_answer() -> None:
         assert needle in text, needle
 
 
-class _SvgText(HTMLParser):
-    """Collects text, attributes and tags per top-level svg id."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.svg: str | None = None
-        self.text: dict[str, list[str]] = {}
-        self.tags: list[str] = []
-        self.attrs: list[tuple[str, str | None]] = []
-        self.elements: dict[str, list[tuple[str, dict[str, str | None]]]] = {}
-        self.pre: list[str] = []
-        self._in_pre = False
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.append(tag)
-        self.attrs += attrs
-        if tag == "svg":
-            self.svg = dict(attrs).get("id") or "?"
-            self.text.setdefault(self.svg, [])
-        elif self.svg:
-            self.elements.setdefault(self.svg, []).append((tag, dict(attrs)))
-        self._in_pre = self._in_pre or tag == "pre"
-
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.handle_starttag(tag, attrs)
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "svg":
-            self.svg = None
-        if tag == "pre":
-            self._in_pre = False
-
-    def handle_data(self, data: str) -> None:
-        if self.svg:
-            self.text[self.svg].append(data)
-        if self._in_pre:
-            self.pre.append(data)
-
-
 def test_html_page_is_self_contained_with_graph_timeline_and_escaped_answer() -> None:
     report = build_report("th1", sample_state())
     page = render_html(report)
-    parser = _SvgText()
-    parser.feed(page)
+    parser = parse_svgs(page)
     parser.close()
-    graph_text = " ".join(parser.text["task-graph"])
-    timeline_text = " ".join(parser.text["timeline"])
+    graph_text = parser.svg_text("task-graph")
+    timeline_text = parser.svg_text("timeline")
     for task_id in ("t1", "t2", "t3", "t4", "t5"):
         assert task_id in graph_text.split() or f"{task_id} ·" in graph_text
         assert f"{task_id} ·" in timeline_text
