@@ -570,6 +570,9 @@ def _invalid_step(err: StructuredOutputError) -> Decision:
     )
 
 
+REPEAT_NOTICE = "You already made this exact call"
+
+
 def _repeat_of(call: ToolCallRecord, trace: Sequence[TraceEntry]) -> TraceEntry | None:
     """The earlier identical call, unless a state-changing tool has run since."""
     key = call_key(call["tool"], call.get("args", {}))
@@ -577,6 +580,8 @@ def _repeat_of(call: ToolCallRecord, trace: Sequence[TraceEntry]) -> TraceEntry 
         if entry.get("kind") != "call":
             continue
         if call_key(entry.get("tool", ""), entry.get("args", {})) == key:
+            if str(entry.get("observation", "")).startswith(REPEAT_NOTICE):
+                continue  # an earlier repeat: quote the real result, not the notice
             return entry
         if entry.get("ok") and entry.get("tool") in MUTATING_TOOLS:
             return None
@@ -587,7 +592,7 @@ def _repeat_observation(trace: Sequence[TraceEntry], call: ToolCallRecord) -> st
     earlier = _repeat_of(call, trace)
     previous = truncate(earlier.get("observation", ""), 400) if earlier else ""
     return (
-        "You already made this exact call; it was not repeated. Its result was:\n"
+        f"{REPEAT_NOTICE}; it was not repeated. Its result was:\n"
         f"{previous}\nUse it, try something different, or give the final answer."
     )
 

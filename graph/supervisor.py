@@ -31,8 +31,8 @@ def is_transient(exc: Exception) -> bool:
 
 
 TRANSIENT_RETRY = RetryPolicy(
-    max_attempts=3, initial_interval=1.0, backoff_factor=2.0, max_interval=20.0, retry_on=is_transient
-)
+    max_attempts=4, initial_interval=1.0, backoff_factor=2.0, max_interval=20.0, retry_on=is_transient
+)  # 1 + 2 + 4 s of backoff: longer than the embedded model's server takes to restart
 """Backoff for transient model/tool errors; anything else fails a task at once."""
 
 

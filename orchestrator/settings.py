@@ -81,9 +81,14 @@ class ModelConfig(_Strict):
 
 
 BUILTIN_MODELS: dict[str, ModelConfig] = {
-    "local": ModelConfig(provider="local", model="local", context_window=8192, max_concurrent_calls=1),
+    # max_tokens 512: small local models sometimes loop inside a JSON string until the cap;
+    # a step or answer never needs more, and each runaway costs minutes on a CPU.
+    "local": ModelConfig(
+        provider="local", model="local", context_window=8192, max_tokens=512, max_concurrent_calls=1
+    ),
     "local-1.5b": ModelConfig(
-        provider="local", model="local-1.5b", context_window=8192, max_concurrent_calls=1
+        provider="local", model="local-1.5b", context_window=8192, max_tokens=512,
+        max_concurrent_calls=1,
     ),
     "test": ModelConfig(provider="test", model="test", context_window=32768),
 }
