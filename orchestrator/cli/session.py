@@ -61,7 +61,13 @@ def summarise(snapshot: StateSnapshot, thread_id: str, error: str | None = None)
     else:
         status = "failed"
     plan = [
-        {**task, "status": results.get(task["id"], {}).get("status", "pending")}
+        {
+            **task,
+            # The agent that ran it, when worker selection or escalation chose another.
+            "agent": results.get(task["id"], {}).get("task", {}).get("agent", task["agent"]),
+            "planned_agent": task["agent"],
+            "status": results.get(task["id"], {}).get("status", "pending"),
+        }
         for task in values.get("tasks", [])
     ]
     outcome: dict[str, Any] = {
