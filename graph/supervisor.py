@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from langgraph.cache.base import BaseCache
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.errors import NodeTimeoutError
 from langgraph.graph import START, StateGraph
@@ -36,9 +35,7 @@ TRANSIENT_RETRY = RetryPolicy(
 """Backoff for transient model/tool errors; anything else fails a task at once."""
 
 
-def build_graph(
-    *, checkpointer: BaseCheckpointSaver | bool | None = None, cache: BaseCache | None = None
-) -> CompiledStateGraph:
+def build_graph(*, checkpointer: BaseCheckpointSaver | bool | None = None) -> CompiledStateGraph:
     """Compile the supervisor. Without a checkpointer, as the LangGraph server requires."""
     builder = StateGraph(OrchestratorState, input_schema=OrchestratorInput)
     # Every node that calls a model retries transient errors (a restarted server, a 503).
@@ -59,7 +56,7 @@ def build_graph(
     builder.add_edge(START, "plan")
     builder.add_edge("run_task", "assess")
     builder.add_edge("synthesize", "review_answer")
-    return builder.compile(checkpointer=checkpointer, cache=cache, name="orchestrator")
+    return builder.compile(checkpointer=checkpointer, name="orchestrator")
 
 
 graph = build_graph()
