@@ -18,14 +18,15 @@ $(VENV)/.installed: pyproject.toml constraints.txt requirements/model-local.txt 
 run: setup  ## plan and run GOAL on the embedded model
 	$(VENV)/bin/orchestrator run "$(GOAL)"
 
-test: setup  ## the whole suite, including the marked set on the embedded model
+test: setup  ## the layer contract, then the whole suite (with the marked set on the embedded model)
+	$(VENV)/bin/lint-imports --no-cache
 	$(VENV)/bin/pytest -q
 
 serve: setup  ## the LangGraph dev server, offline (port 2024 is often taken: PORT=…)
 	$(VENV)/bin/langgraph dev --port $(PORT) --no-browser --no-reload --n-jobs-per-worker 8
 
 lint: setup
-	$(VENV)/bin/ruff check . && $(VENV)/bin/mypy orchestrator graph agents tools evals
+	$(VENV)/bin/ruff check . && $(VENV)/bin/lint-imports --no-cache && $(VENV)/bin/mypy core tools agents graph evals orchestrator
 
 clean:
 	rm -rf .orchestrator .langgraph_api .pytest_cache

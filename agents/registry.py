@@ -17,8 +17,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from graph.state import Task
-from orchestrator.settings import ROLES, ConfigError, Settings
+from core.settings import ROLES, ConfigError, Settings
+from core.types import Task
 from tools.registry import TOOL_NAMES
 
 SelectionStrategy = Literal["as_planned", "best_match", "fallback", "checked"]

@@ -57,16 +57,16 @@ from agents.steps import (
     from_structured,
     step_schema,
 )
-from orchestrator.models import (
+from core.models import (
     StructuredOutputError,
     achat_model,
     ainvoke_structured,
     chat_model,
     tool_mode,
 )
-from orchestrator.models.structured import Usage
-from orchestrator.runconfig import run_id_for, settings_for
-from orchestrator.settings import Settings
+from core.models.structured import Usage
+from core.runconfig import run_id_for, settings_for
+from core.settings import Settings
 from tools.context import ToolContext
 from tools.mcp import load_mcp_tools
 from tools.registry import build_tools, is_high_risk
@@ -74,7 +74,7 @@ from tools.registry import build_tools, is_high_risk
 log = logging.getLogger(__name__)
 
 ModelFactory = Callable[[Settings, str], BaseChatModel]
-"""``(settings, role) -> chat model``; the default is ``orchestrator.models.chat_model``."""
+"""``(settings, role) -> chat model``; the default is ``core.models.chat_model``."""
 
 WRITE_TOOLS = {"write_file": "path"}
 """Tools whose successful calls produce workspace artifacts, and the argument naming the file."""

@@ -39,7 +39,7 @@ from langchain_core.tracers.context import register_configure_hook  # noqa: E402
 from langgraph.checkpoint.base import BaseCheckpointSaver  # noqa: E402
 from pydantic import Field  # noqa: E402
 
-from orchestrator.models import TestChatModel  # noqa: E402
+from core.models import TestChatModel  # noqa: E402
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 MARK = re.compile(r"\[\[(\w+)\]\]")
@@ -232,8 +232,8 @@ async def run_ours(tasks: Sequence[Task], data_dir: Path, *,
                    checkpointer: BaseCheckpointSaver | None = None, max_concurrency: int = 8,
                    thread_id: str | None = None, **model_kw: Any) -> Outcome:
     """One goal on our supervisor; wall and CPU time of the whole ``ainvoke``."""
+    from core.models.factory import use_model
     from graph.supervisor import build_graph
-    from orchestrator.models.factory import use_model
 
     graph = build_graph(checkpointer=checkpointer)
     config: RunnableConfig = {"configurable": {"thread_id": thread_id or uuid.uuid4().hex,

@@ -30,11 +30,11 @@ from typing import Any, Literal
 
 from langchain_core.language_models import BaseChatModel
 
+from core.settings import Settings
 from evals.datasets import Dataset, load_dataset
 from evals.evaluators import EVALUATOR_NAMES, JUDGE_EVALUATORS, JudgeSource, build_evaluators
 from evals.evaluators.metrics import METRIC_KEYS
 from evals.target import TargetConfig, make_target
-from orchestrator.settings import Settings
 
 OFFLINE_API_KEY = "offline-no-upload"
 """Placeholder key of the offline client (never sent: nothing is uploaded)."""
@@ -169,9 +169,9 @@ def score_order(keys: Sequence[str]) -> list[str]:
 
 
 def judge_model(settings: Settings, name: str | None = None) -> BaseChatModel:
-    """The judge: ``orchestrator.models.chat_model(settings, "judge")``, optionally with the
+    """The judge: ``core.models.chat_model(settings, "judge")``, optionally with the
     judge role pointed at model ``name``."""
-    from orchestrator.models import chat_model
+    from core.models import chat_model
 
     if name:
         settings = settings.with_overrides({"roles": {"judge": name}})

@@ -23,9 +23,9 @@ from typing import Any, Literal
 
 from langchain_core.runnables import RunnableConfig
 
+from core.runconfig import SETTINGS_KEY, base_settings
+from core.settings import Settings
 from graph.metrics import run_metrics
-from orchestrator.runconfig import SETTINGS_KEY, base_settings
-from orchestrator.settings import Settings
 
 MAX_FILE_CHARS = 100_000
 MAX_FILES = 20

@@ -30,7 +30,7 @@ APPROVE: dict[str, dict[str, Any]] = {
     "answer_review": {"action": "approve"},
     "task_failure": {"action": "skip"},
 }
-"""The resume value that says "go ahead" for each kind of pause (see graph/review.py)."""
+"""The resume value that says "go ahead" for each kind of pause (see core/review.py)."""
 
 
 def log(text: str) -> None:

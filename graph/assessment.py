@@ -10,6 +10,8 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command
 from pydantic import BaseModel, Field
 
+from core.models import StructuredOutputError, achat_model, ainvoke_structured
+from core.usage import track_usage
 from graph import prompts
 from graph.context import truncate_to_tokens
 from graph.escalation import AbortRun, escalate
@@ -17,8 +19,6 @@ from graph.execution import status_of
 from graph.planner import adopt_plan, check_tasks
 from graph.runtime import emit, run_context
 from graph.state import OrchestratorState, Task, TaskRecord, merge_results
-from graph.tracking import track_usage
-from orchestrator.models import StructuredOutputError, achat_model, ainvoke_structured
 
 RESULT_PREVIEW_TOKENS = 150
 """How much of each done result the assessor sees: enough to judge, cheap to send."""

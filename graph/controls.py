@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 
+from core.settings import Settings
 from graph.metrics import run_metrics
 from graph.state import OrchestratorState
-from orchestrator.settings import Settings
 
 
 def stop_reason(state: OrchestratorState, settings: Settings, now: float | None = None) -> str | None:

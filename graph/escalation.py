@@ -15,8 +15,8 @@ from langgraph.types import interrupt
 from pydantic import BaseModel, ValidationError
 
 from agents import AgentRegistry, UnknownAgentError
+from core.settings import Settings
 from graph.state import Task, TaskRecord
-from orchestrator.settings import Settings
 
 
 class FailureDecision(BaseModel):

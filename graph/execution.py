@@ -17,13 +17,13 @@ from langgraph.runtime import Runtime
 from langgraph.types import Command, Send
 
 from agents import AgentSpec, build_specialist
+from core.settings import ModelConfig
+from core.tracing import tracing_config
+from core.usage import TokenBudgetExceeded, UsageTracker, cost_usd, track_usage
 from graph import result_cache
 from graph.context import dependency_context
 from graph.runtime import emit, run_context
 from graph.state import OrchestratorState, Task, TaskMetrics, TaskRecord, TaskStatus
-from graph.tracking import TokenBudgetExceeded, UsageTracker, cost_usd, track_usage
-from orchestrator.observability.tracing import tracing_config
-from orchestrator.settings import ModelConfig
 
 CONTEXT_SHARE = 0.4
 """Share of a worker model's context window given to its dependencies' results."""

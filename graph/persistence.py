@@ -8,7 +8,7 @@ from pathlib import Path
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
-from orchestrator.settings import Settings
+from core.settings import Settings
 
 CHECKPOINT_FILE = "checkpoints.sqlite"
 

@@ -11,13 +11,13 @@ from langgraph.types import Command, interrupt
 from pydantic import BaseModel, Field, ValidationError
 
 from agents import AgentRegistry
+from core.models import StructuredOutputError, achat_model, ainvoke_structured
+from core.settings import Settings
+from core.usage import track_usage
 from graph import prompts
 from graph.planning import PlanCheck, plan_schema, validate_plan
 from graph.runtime import emit, run_context
 from graph.state import OrchestratorState, Plan, PlanVersion, Task
-from graph.tracking import track_usage
-from orchestrator.models import StructuredOutputError, achat_model, ainvoke_structured
-from orchestrator.settings import Settings
 
 NodeName = Literal["plan", "review_plan", "dispatch", "synthesize"]
 

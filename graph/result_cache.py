@@ -15,7 +15,7 @@ from typing import Any
 
 from langgraph.cache.sqlite import SqliteCache
 
-from orchestrator.settings import Settings
+from core.settings import Settings
 
 CACHE_FILE = "result-cache.sqlite"
 NAMESPACE = ("task_results", "v1")

@@ -9,8 +9,8 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.config import get_stream_writer
 
 from agents import AgentRegistry
-from orchestrator.runconfig import settings_for
-from orchestrator.settings import Settings
+from core.runconfig import settings_for
+from core.settings import Settings
 
 _registries: dict[int, tuple[Settings, AgentRegistry]] = {}
 

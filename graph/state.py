@@ -7,83 +7,33 @@ clients all see the same thing; the pydantic models below validate them at the b
 from __future__ import annotations
 
 import operator
-from typing import Annotated, Any, Literal, TypedDict
+from typing import Annotated, Any, TypedDict
 
 from langgraph.channels.delta import DeltaChannel
-from pydantic import BaseModel, Field
 
-TaskStatus = Literal["pending", "running", "done", "failed", "skipped"]
-RunStatus = Literal["planning", "review", "running", "completed", "failed", "interrupted"]
+from core.types import (
+    SUMMED_METRICS,
+    Plan,
+    PlanVersion,
+    RunStatus,
+    Task,
+    TaskMetrics,
+    TaskRecord,
+    TaskStatus,
+)
 
-
-class Task(BaseModel):
-    """One node of the task graph."""
-
-    id: str = Field(description="Short unique id, e.g. 't1'.")
-    agent: str = Field(description="Name of the specialist agent that performs the task.")
-    instruction: str = Field(description="What the agent must do, self-contained.")
-    acceptance_criteria: str = Field(
-        default="", description="What a correct result must contain; used for verification."
-    )
-    depends_on: list[str] = Field(
-        default_factory=list, description="Ids of tasks whose results this task needs."
-    )
-
-
-class Plan(BaseModel):
-    """A task graph: tasks and their dependencies."""
-
-    tasks: list[Task] = Field(description="The tasks, each with its dependencies.")
-    rationale: str = Field(default="", description="One sentence on why this decomposition.")
-
-
-class TaskMetrics(TypedDict, total=False):
-    """What one task cost; summed over its attempts."""
-
-    model: str
-    started_at: float
-    ended_at: float
-    latency_s: float
-    tokens_in: int
-    tokens_out: int
-    cost_usd: float
-    retries: int
-    cache_hit: bool
-    model_calls: int
-
-
-class TaskRecord(TypedDict, total=False):
-    """A blackboard entry: the task as run, its outcome and what it cost."""
-
-    task: dict[str, Any]
-    status: TaskStatus
-    output: str
-    citations: list[str]
-    artifacts: list[str]
-    error: str | None
-    attempts: int
-    history: list[str]
-    """Escalation and verification steps, in order; a write appends its entries."""
-    feedback: str
-    """Guidance for the next attempt (the previous error, a reviewer's or a human's note)."""
-    failed_agents: list[str]
-    """Agents that already failed this task; reassignment avoids them."""
-    settled: bool
-    """A failure that escalation has finished with: it stays failed."""
-    metrics: TaskMetrics
-
-
-class PlanVersion(TypedDict):
-    """One revision of the plan, kept so revisions are visible in state."""
-
-    version: int
-    reason: str
-    tasks: list[dict[str, Any]]
-
-
-SUMMED_METRICS = ("tokens_in", "tokens_out", "cost_usd", "model_calls", "retries")
-"""Task metrics that accumulate over attempts; the others describe the latest attempt."""
-
+__all__ = [
+    "SUMMED_METRICS",
+    "OrchestratorInput",
+    "OrchestratorState",
+    "Plan",
+    "PlanVersion",
+    "RunStatus",
+    "Task",
+    "TaskMetrics",
+    "TaskRecord",
+    "TaskStatus",
+]
 
 def merge_results(left: dict[str, TaskRecord], right: dict[str, TaskRecord]) -> dict[str, TaskRecord]:
     """Reducer for the blackboard: parallel workers each write their own task id.

@@ -58,6 +58,3 @@ def build_graph(*, checkpointer: BaseCheckpointSaver | bool | None = None) -> Co
     builder.add_edge("synthesize", "review_answer")
     return builder.compile(checkpointer=checkpointer, name="orchestrator")
 
-
-graph = build_graph()
-"""The graph langgraph.json exposes (the server brings its own checkpointer)."""

@@ -11,12 +11,12 @@ from langgraph.graph import END
 from langgraph.types import Command, interrupt
 from pydantic import BaseModel, ValidationError
 
+from core.models import achat_model
+from core.usage import track_usage
 from graph import prompts
 from graph.context import truncate_to_tokens
 from graph.runtime import emit, run_context
 from graph.state import OrchestratorState
-from graph.tracking import track_usage
-from orchestrator.models import achat_model
 
 SYNTHESIS_SHARE = 0.6
 """Share of the supervisor model's context window given to the task results."""

@@ -36,7 +36,7 @@ def postgres_available() -> bool:
 @pytest.fixture(autouse=True)
 def _isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Every test gets its own data dir and no user config file."""
-    from orchestrator.runconfig import base_settings
+    from core.runconfig import base_settings
 
     monkeypatch.setenv("ORCHESTRATOR_DATA_DIR", str(tmp_path / "data"))
     # setenv first so the teardown restores it even if the CLI (--config) sets it.
@@ -88,8 +88,8 @@ def options(tmp_path: Path) -> RunOptions:
 
 @pytest.fixture
 async def saver(backend: dict[str, Any], options: RunOptions) -> AsyncIterator[Any]:
+    from core.settings import load_settings
     from graph.persistence import open_checkpointer
-    from orchestrator.settings import load_settings
 
     async with open_checkpointer(load_settings(**options(**backend))) as checkpointer:
         yield checkpointer

@@ -14,7 +14,7 @@ from typing import Any
 
 from langchain_core.messages import BaseMessage
 
-from orchestrator.models import TestChatModel
+from core.models import TestChatModel
 
 MARK = re.compile(r"\[\[(\w+)\]\]")
 

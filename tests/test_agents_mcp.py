@@ -17,9 +17,9 @@ from langgraph.types import Command
 import agents.specialist as specialist
 from agents import AgentRegistry, AgentSpec, build_specialist
 from agents.steps import STEP_SCHEMA_NAME
-from orchestrator.models import TestChatModel
-from orchestrator.runconfig import SETTINGS_KEY, settings_for
-from orchestrator.settings import ConfigError, Settings
+from core.models import TestChatModel
+from core.runconfig import SETTINGS_KEY, settings_for
+from core.settings import ConfigError, Settings
 
 SERVER = Path(__file__).parent / "fixtures" / "mcp_add_server.py"
 AGENTS_TOML = """

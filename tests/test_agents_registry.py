@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from agents import AgentRegistry, AgentSpec, NoAgentAvailableError, UnknownAgentError
+from core.settings import ConfigError, Settings
 from graph.state import Task
-from orchestrator.settings import ConfigError, Settings
 
 BUILTINS = ["researcher", "coder", "analyst", "writer", "reviewer", "support"]
 

@@ -25,9 +25,9 @@ from langgraph.types import Command, Send
 
 from agents import AgentRegistry, AgentSpec, build_specialist, parse_approval
 from agents.steps import STEP_SCHEMA_NAME
-from orchestrator.models import TestChatModel
-from orchestrator.runconfig import SETTINGS_KEY
-from orchestrator.settings import Settings
+from core.models import TestChatModel
+from core.runconfig import SETTINGS_KEY
+from core.settings import Settings
 
 REGISTRY = AgentRegistry.builtin()
 TEST_MODELS = {
@@ -693,7 +693,7 @@ async def test_nodes_do_not_block_the_event_loop(tmp_path: Path) -> None:
     models = Models(TestChatModel(responses={STEP_SCHEMA_NAME: seq}))
     config = run_config(tmp_path)
     graph = build_specialist(spec, model_factory=models)
-    from orchestrator.runconfig import settings_for
+    from core.runconfig import settings_for
 
     settings_for(config)  # settings are loaded once per process, outside the loop in a server
     # Like the LangGraph dev server: every module is scanned, not just ours.

@@ -8,8 +8,8 @@ from typing import Any
 from langchain_core.messages.utils import count_tokens_approximately
 from langgraph.types import Command
 
+from core.models.factory import use_model
 from graph.supervisor import build_graph
-from orchestrator.models.factory import use_model
 from tests.scripting import ScriptedTeam, task
 
 

@@ -14,8 +14,8 @@ SCRIPT = textwrap.dedent(
     from pathlib import Path
     from graph.persistence import open_checkpointer
     from graph.supervisor import build_graph
-    from orchestrator.models.factory import use_model
-    from orchestrator.settings import load_settings
+    from core.models.factory import use_model
+    from core.settings import load_settings
     from tests.scripting import ScriptedTeam, task
 
     data, log, phase = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.models.gguf import (
+from core.models.gguf import (
     ARTIFACTS,
     GGUFArtifact,
     ModelIntegrityError,
@@ -16,7 +16,7 @@ from orchestrator.models.gguf import (
     ensure_gguf,
     locate_chunks,
 )
-from orchestrator.settings import ConfigError, Settings
+from core.settings import ConfigError, Settings
 
 PARTS = [b"GGUF" + b"a" * 1000, b"b" * 1500, b"c" * 77]
 

@@ -20,17 +20,17 @@ import pytest
 from langchain_openai import ChatOpenAI
 from pydantic import BaseModel, Field
 
-from orchestrator.models.factory import chat_model
-from orchestrator.models.gguf import ARTIFACTS, ModelNotInstalledError, ensure_gguf, locate_chunks
-from orchestrator.models.local_server import (
+from core.models.factory import chat_model
+from core.models.gguf import ARTIFACTS, ModelNotInstalledError, ensure_gguf, locate_chunks
+from core.models.local_server import (
     ServerInfo,
     ensure_server,
     release_lease,
     running_servers,
     stop_server,
 )
-from orchestrator.models.structured import ainvoke_structured
-from orchestrator.settings import ModelConfig, Settings
+from core.models.structured import ainvoke_structured
+from core.settings import ModelConfig, Settings
 
 
 def _skip_reason() -> str | None:
@@ -148,7 +148,7 @@ def test_two_processes_share_one_server_then_watchdog_exits(
 ) -> None:
     code = (
         "import json, sys\n"
-        "from orchestrator.models.local_server import ensure_server\n"
+        "from core.models.local_server import ensure_server\n"
         f"info = ensure_server({str(gguf)!r}, {str(server_dir)!r}, n_ctx=2048, grace_s=2)\n"
         "print(json.dumps([info.port, info.pid]), flush=True)\n"
         "sys.stdin.read()\n"  # hold the lease until killed

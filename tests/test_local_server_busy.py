@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from orchestrator.models import local_server as ls
+from core.models import local_server as ls
 
 
 def test_a_busy_server_is_reused_not_killed(tmp_path: Path) -> None:

@@ -11,15 +11,15 @@ from langchain_core.rate_limiters import InMemoryRateLimiter
 from langchain_openai import ChatOpenAI
 from pydantic import SecretStr
 
-from orchestrator.models.factory import (
+from core.models.factory import (
     LocalChatOpenAI,
     _openai_model,
     chat_model,
     model_statuses,
     tool_mode,
 )
-from orchestrator.models.test_model import TestChatModel
-from orchestrator.settings import ConfigError, ModelConfig, Settings, load_settings
+from core.models.test_model import TestChatModel
+from core.settings import ConfigError, ModelConfig, Settings, load_settings
 
 
 @pytest.fixture(autouse=True)

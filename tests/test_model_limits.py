@@ -10,9 +10,9 @@ from langchain_core.messages import AIMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_openai import ChatOpenAI
 
-from orchestrator.models import chat_model
-from orchestrator.models.limits import LimitedChatOpenAI
-from orchestrator.settings import load_settings
+from core.models import chat_model
+from core.models.limits import LimitedChatOpenAI
+from core.settings import load_settings
 
 
 async def test_at_most_n_calls_are_in_flight(monkeypatch: pytest.MonkeyPatch, tmp_path):

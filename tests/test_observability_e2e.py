@@ -20,8 +20,8 @@ from langchain_core.runnables import RunnableConfig
 from pydantic import SecretStr
 from rich.console import Console
 
-from orchestrator.runconfig import base_settings
-from orchestrator.settings import ModelConfig, Settings
+from core.runconfig import base_settings
+from core.settings import ModelConfig, Settings
 from tests.html_text import parse_svgs
 
 ENV_MODEL_SECRET = "sk-test-SECRET-123"

@@ -7,15 +7,15 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from orchestrator.observability.redact import MASK, redact, secret_values
-from orchestrator.observability.tracing import (
+from core.redact import MASK, redact, secret_values
+from core.settings import ModelConfig, Settings
+from core.tracing import (
     anonymizer,
     redacting_client,
     trace_run,
     tracing_config,
     tracing_enabled,
 )
-from orchestrator.settings import ModelConfig, Settings
 
 SECRET = "sk-test-SECRET-123"
 ENV_SECRET = "sk-env-SECRET-456"

@@ -19,13 +19,13 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import START, StateGraph
 from pydantic import SecretStr
 
+from core.redact import MASK
+from core.settings import ModelConfig, Settings
 from graph.persistence import open_checkpointer
 from graph.state import OrchestratorState
 from orchestrator.cli import reporting
 from orchestrator.observability import runs as runs_module
-from orchestrator.observability.redact import MASK
 from orchestrator.observability.runs import list_threads, read_run, read_runs
-from orchestrator.settings import ModelConfig, Settings
 from tests.html_text import parse_svgs
 
 SECRET = "sk-test-SECRET-123"

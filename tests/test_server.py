@@ -291,7 +291,7 @@ async def test_reject_replans_with_the_feedback(server_url: str) -> None:
 
 async def test_several_pending_interrupts_resume_by_id(server_url: str) -> None:
     """Parallel support tasks each pause before a side effect; one resume map answers them all."""
-    from graph.review import ReviewDecision, resume_value
+    from core.review import ReviewDecision, resume_value
 
     client = client_for(server_url)
     review = {**PLAN_ONLY, "high_risk_tools": True}
@@ -406,7 +406,7 @@ async def test_one_server_many_configurations(server_url: str) -> None:
 
 
 async def test_remote_cli_run_and_resume(server_url: str) -> None:
-    from graph.review import ReviewDecision
+    from core.review import ReviewDecision
     from orchestrator.cli.commands import print_outcome
     from orchestrator.cli.remote import resume_remote, run_remote, server_thread_id
 
@@ -434,7 +434,7 @@ async def test_remote_cli_run_and_resume(server_url: str) -> None:
 
 async def test_remote_cli_interactive(server_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Interactive: each pause is answered at the prompt and the run goes on to the end."""
-    from graph.review import ReviewDecision, resume_value
+    from core.review import ReviewDecision, resume_value
     from orchestrator.cli import remote
 
     asked: list[str] = []

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.runconfig import settings_for
-from orchestrator.settings import ConfigError, load_settings
+from core.runconfig import settings_for
+from core.settings import ConfigError, load_settings
 
 
 def test_defaults_use_the_embedded_model():

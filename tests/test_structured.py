@@ -8,12 +8,12 @@ import pytest
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from pydantic import BaseModel, Field
 
-from orchestrator.models.structured import (
+from core.models.structured import (
     StructuredOutputError,
     ainvoke_structured,
     invoke_structured,
 )
-from orchestrator.models.test_model import TestChatModel
+from core.models.test_model import TestChatModel
 
 
 class Verdict(BaseModel):

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from langgraph.types import Command
 
+from core.models.factory import use_model
+from core.review import ReviewDecision, resume_value
 from graph.history import ForkEditError, fork_checkpoint
-from graph.review import ReviewDecision, resume_value
 from graph.supervisor import build_graph
-from orchestrator.models.factory import use_model
 from tests.scripting import ScriptedTeam, task
 
 

@@ -13,7 +13,7 @@ from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage
 from langchain_core.tools import tool
 from pydantic import BaseModel, Field
 
-from orchestrator.models.test_model import TestChatModel, sample_from_schema
+from core.models.test_model import TestChatModel, sample_from_schema
 
 
 class Step(BaseModel):

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from blockbuster import blockbuster_ctx
 
-from orchestrator.settings import Settings
+from core.settings import Settings
 from tools.context import SAMPLE_KB_DIR, ToolContext
 from tools.registry import TOOL_NAMES, UnknownToolError, build_tools, is_high_risk
 from tools.sandbox import SandboxLimits

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from tools.sandbox import SandboxLimits
 
 if TYPE_CHECKING:
-    from orchestrator.settings import Settings
+    from core.settings import Settings
 
 DATA_DIR = Path(__file__).parent / "data"
 SAMPLE_KB_DIR = DATA_DIR / "knowledge_base"

@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field
 
 from tools.base import ToolInputError, make_tool
 from tools.context import ToolContext
-from tools.workspace import resolve_in_workspace
+from tools.paths import resolve_in_workspace
 
 MAX_ROWS = 50
 MAX_CELL_CHARS = 80

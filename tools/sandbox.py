@@ -26,6 +26,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from tools.paths import resolve_in_workspace
+
 _CHILD = Path(__file__).with_name("_sandbox_child.py")
 _MARK = b"\x1esandbox:"
 _SETUP_FAILED = 125
@@ -166,8 +168,6 @@ class _Capture:
 
 def _prepare(workspace: Path, filename: str | None, code: str) -> tuple[Path, str | None]:
     """Create the workspace, write the script file, hand the tree to the sandbox user."""
-    from tools.workspace import resolve_in_workspace
-
     ws = workspace.resolve()
     ws.mkdir(parents=True, exist_ok=True)
     rel: str | None = None

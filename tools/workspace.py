@@ -10,43 +10,28 @@ from __future__ import annotations
 
 import asyncio
 import os
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from langchain_core.tools import BaseTool
 from pydantic import BaseModel, Field
 
 from tools.base import ToolInputError, make_tool
 from tools.context import ToolContext
+from tools.paths import WorkspacePathError, resolve_in_workspace
+
+__all__ = [
+    "WorkspacePathError",
+    "list_files_tool",
+    "read_file_tool",
+    "resolve_in_workspace",
+    "write_file_tool",
+]
 
 MAX_READ_CHARS = 8000
 MAX_READ_FILE_BYTES = 20 * 1024 * 1024
 MAX_WRITE_BYTES = 1024 * 1024
 MAX_LIST_ENTRIES = 200
 _SKIP_DIRS = {"__pycache__", ".pytest_cache", ".tmp", ".mypy_cache", ".ruff_cache"}
-
-
-class WorkspacePathError(ToolInputError):
-    """A path that is not a safe, workspace-relative path."""
-
-
-def resolve_in_workspace(workspace: Path, rel: str) -> Path:
-    """Resolve ``rel`` inside ``workspace`` or raise :class:`WorkspacePathError` (blocking)."""
-    if not rel or not rel.strip():
-        raise WorkspacePathError("path is empty; give a path relative to the workspace")
-    if "\x00" in rel:
-        raise WorkspacePathError("path contains a NUL character")
-    pure = PurePosixPath(rel.strip())
-    if pure.is_absolute() or rel.startswith("~"):
-        raise WorkspacePathError(
-            f"{rel!r} is absolute; use a path relative to the workspace, e.g. 'notes/draft.md'"
-        )
-    if ".." in pure.parts:
-        raise WorkspacePathError(f"{rel!r} contains '..'; paths must stay inside the workspace")
-    root = workspace.resolve()
-    target = (root / pure).resolve()
-    if target != root and root not in target.parents:
-        raise WorkspacePathError(f"{rel!r} leads outside the workspace (through a symlink)")
-    return target
 
 
 def _read(root: Path, rel: str, start_line: int, max_chars: int) -> str:

@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
+from core.settings import Limits
 from evals.evaluators.base import (
     Score,
     Scores,
@@ -24,7 +25,6 @@ from evals.evaluators.base import (
 )
 from graph.planning import find_cycle, validate_plan
 from graph.state import Task
-from orchestrator.settings import Limits
 
 CONSUMER_AGENTS = ("writer", "reviewer")
 """Agents whose tasks work on other tasks' results (they need a dependency to be useful)."""

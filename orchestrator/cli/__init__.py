@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from graph.review import ReviewDecision
-from orchestrator.settings import CONFIG_ENV, ConfigError, Settings, load_settings
+from core.review import ReviewDecision
+from core.settings import CONFIG_ENV, ConfigError, Settings, load_settings
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -13,12 +13,12 @@ from rich.console import Console
 from rich.prompt import Prompt
 from rich.table import Table
 
+from core.review import ReviewDecision, resume_value
+from core.settings import ConfigError, Settings
+from core.tracing import trace_run
 from graph.history import CheckpointNotFound, ForkEditError, fork_checkpoint
-from graph.review import ReviewDecision, resume_value
 from orchestrator.cli.session import open_graph, run_config, stream_run, summarise
 from orchestrator.cli.view import TaskBoard
-from orchestrator.observability.tracing import trace_run
-from orchestrator.settings import ConfigError, Settings
 
 out = Console()
 err = Console(stderr=True)
@@ -241,7 +241,7 @@ async def cmd_show(settings: Settings, thread_id: str, as_json: bool) -> int:
 
 
 def cmd_models(settings: Settings, as_json: bool) -> int:
-    from orchestrator.models import model_statuses
+    from core.models import model_statuses
 
     statuses = model_statuses(settings)
     if as_json:

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from orchestrator.settings import Settings
+from core.settings import Settings
 
 
 def add_parsers(subparsers: Any) -> None:

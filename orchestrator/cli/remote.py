@@ -2,7 +2,7 @@
 
 The server runs the graph ``langgraph.json`` exposes as ``orchestrator`` with its own
 checkpointer; this side streams the run's progress events to the same task board, answers
-pauses with the same decisions (``graph.review.resume_value``) and reports the same outcome
+pauses with the same decisions (``core.review.resume_value``) and reports the same outcome
 (``orchestrator.cli.session.summarise``), so output and exit codes match a local run.
 
 Server thread ids are UUIDs: a ``--thread`` name that is not one is mapped to a stable
@@ -22,7 +22,7 @@ from langgraph_sdk.client import LangGraphClient
 from langgraph_sdk.errors import APIConnectionError
 from langgraph_sdk.schema import Command, Config, StreamMode
 
-from graph.review import ReviewDecision, resume_value
+from core.review import ReviewDecision, resume_value
 from orchestrator.cli.commands import UsageError, ask_human, err
 from orchestrator.cli.session import run_config, summarise
 from orchestrator.cli.view import TaskBoard

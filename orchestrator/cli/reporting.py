@@ -14,8 +14,8 @@ from typing import Any
 
 from rich.console import Console
 
-from orchestrator.observability.redact import redact, secret_values, secrets_in_mapping
-from orchestrator.settings import Settings
+from core.redact import redact, secret_values, secrets_in_mapping
+from core.settings import Settings
 
 COMMANDS = ("report", "stats")
 

@@ -10,12 +10,12 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import StateSnapshot
 
+from core.runconfig import SETTINGS_KEY
+from core.settings import Settings
 from graph.metrics import run_metrics
 from graph.persistence import open_checkpointer
 from graph.supervisor import build_graph
 from orchestrator.cli.view import TaskBoard
-from orchestrator.runconfig import SETTINGS_KEY
-from orchestrator.settings import Settings
 
 EXIT = {"completed": 0, "failed": 1, "interrupted": 3}
 """Exit codes by final status (2 is a usage or configuration error)."""

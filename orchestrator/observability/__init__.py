@@ -4,8 +4,9 @@ Everything is derived from checkpointed state (``results[task_id]["metrics"]``, 
 ``started_at``/``finished_at``), so reports need nothing beyond the checkpoint database.
 """
 
+from core.redact import MASK, redact, secret_values
+from core.tracing import trace_run, tracing_config, tracing_enabled
 from orchestrator.observability.html import render_html
-from orchestrator.observability.redact import MASK, redact, secret_values
 from orchestrator.observability.report import build_report, run_status
 from orchestrator.observability.runs import (
     RunView,
@@ -23,7 +24,6 @@ from orchestrator.observability.stats import (
     task_rows,
 )
 from orchestrator.observability.terminal import render_report, render_stats
-from orchestrator.observability.tracing import trace_run, tracing_config, tracing_enabled
 
 __all__ = [
     "MASK",

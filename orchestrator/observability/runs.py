@@ -15,7 +15,9 @@ from typing import Any
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import CompiledStateGraph
 
-from orchestrator.settings import Settings
+from core.settings import Settings
+from graph.persistence import open_checkpointer
+from graph.supervisor import build_graph
 
 _THREADS_SQL = "SELECT DISTINCT thread_id FROM checkpoints WHERE checkpoint_ns = ''"
 
@@ -74,8 +76,6 @@ async def read_runs(graph: CompiledStateGraph, saver: BaseCheckpointSaver, limit
 @asynccontextmanager
 async def open_run_reader(settings: Settings) -> AsyncIterator[tuple[CompiledStateGraph, BaseCheckpointSaver]]:
     """The supervisor graph on the configured checkpointer, for reading state only."""
-    from graph.persistence import open_checkpointer
-    from graph.supervisor import build_graph
 
     async with open_checkpointer(settings) as saver:
         yield build_graph(checkpointer=saver), saver

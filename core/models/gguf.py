@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator.settings import ConfigError
+from core.settings import ConfigError
 
 __all__ = [
     "ARTIFACTS",

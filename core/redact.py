@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, SecretStr
 
-from orchestrator.settings import Settings
+from core.settings import Settings
 
 MASK = "[redacted]"
 """What a secret is replaced with."""

@@ -18,8 +18,8 @@ from langchain_core.messages import AIMessage
 from langchain_core.outputs import ChatGeneration, LLMResult
 from langchain_core.tracers.context import register_configure_hook
 
-from graph.state import TaskMetrics
-from orchestrator.settings import ModelConfig
+from core.settings import ModelConfig
+from core.types import TaskMetrics
 
 
 class TokenBudgetExceeded(Exception):

@@ -10,7 +10,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from orchestrator.models.factory import (
+    from core.models.factory import (
         LocalChatOpenAI,
         ModelStatus,
         achat_model,
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
         model_statuses,
         tool_mode,
     )
-    from orchestrator.models.gguf import (
+    from core.models.gguf import (
         ARTIFACTS,
         GGUFArtifact,
         ModelError,
@@ -26,21 +26,21 @@ if TYPE_CHECKING:
         ModelNotInstalledError,
         ensure_gguf,
     )
-    from orchestrator.models.local_server import (
+    from core.models.local_server import (
         ServerInfo,
         ServerStartError,
         ensure_server,
         running_servers,
         stop_server,
     )
-    from orchestrator.models.structured import (
+    from core.models.structured import (
         StructuredOutputError,
         StructuredResult,
         Usage,
         ainvoke_structured,
         invoke_structured,
     )
-    from orchestrator.models.test_model import TestChatModel, sample_from_schema
+    from core.models.test_model import TestChatModel, sample_from_schema
 
 _EXPORTS = {
     "factory": ["LocalChatOpenAI", "ModelStatus", "achat_model", "chat_model", "model_statuses", "tool_mode"],

@@ -12,7 +12,7 @@ from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 
-from orchestrator.settings import Settings, load_settings
+from core.settings import Settings, load_settings
 
 SETTINGS_KEY = "settings"
 """Key in ``configurable`` holding nested setting overrides for one run."""

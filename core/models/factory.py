@@ -28,16 +28,16 @@ from langchain_core.runnables import Runnable
 from langchain_openai import ChatOpenAI
 from pydantic import SecretStr
 
-from orchestrator.models.gguf import (
+from core.models.gguf import (
     ARTIFACTS,
     ModelError,
     gguf_target,
     locate_chunks,
     verify_file,
 )
-from orchestrator.models.limits import LimitedChatOpenAI
-from orchestrator.models.test_model import TestChatModel
-from orchestrator.settings import ConfigError, ModelConfig, Settings
+from core.models.limits import LimitedChatOpenAI
+from core.models.test_model import TestChatModel
+from core.settings import ConfigError, ModelConfig, Settings
 
 __all__ = [
     "LocalChatOpenAI",
@@ -168,7 +168,7 @@ def chat_model(settings: Settings, role: str) -> BaseChatModel:
             ("openai", cfg.model_dump_json(), base_url or "", secret),
             lambda: _openai_model(cfg, base_url, api_key),
         )
-    from orchestrator.models.local_server import ensure_server
+    from core.models.local_server import ensure_server
 
     if not cfg.model:
         raise ConfigError(f"models.{name}.model: set a built-in name {sorted(ARTIFACTS)} or a path")
@@ -294,7 +294,7 @@ def _openai_status(name: str, cfg: ModelConfig) -> tuple[bool, str]:
 
 
 def _local_status(cfg: ModelConfig, cache_dir: Path) -> tuple[bool, str]:
-    from orchestrator.models.local_server import running_servers
+    from core.models.local_server import running_servers
 
     notes: list[str] = []
     ready = True

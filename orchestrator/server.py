@@ -24,7 +24,11 @@ from typing import Any
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import CompiledStateGraph
 
-from orchestrator.settings import Settings
+from agents import AgentRegistry, build_specialist
+from core.runconfig import base_settings
+from core.settings import Settings
+from graph.persistence import open_checkpointer
+from graph.supervisor import build_graph
 
 SERVER_CHECKPOINT_FILE = "server-checkpoints.sqlite"
 """The server's SQLite checkpoint file, under ``data_dir``."""
@@ -48,17 +52,13 @@ def _prepare_sqlite(target: str) -> str:
 async def checkpointer() -> AsyncIterator[BaseCheckpointSaver]:
     """The server's checkpointer, set up on entry and closed on exit.
 
-    Named by ``langgraph.json`` as ``{"checkpointer": {"path": "./graph/server.py:checkpointer"}}``.
+    Named by ``langgraph.json`` as ``{"checkpointer": {"path": "./orchestrator/server.py:checkpointer"}}``.
     Settings come from ``orchestrator.toml`` and ``ORCHESTRATOR_*`` variables, as for every run.
     """
-    from orchestrator.runconfig import base_settings
-
     # Loading settings reads files; it also warms the cache the graph's nodes use.
     settings = await asyncio.to_thread(base_settings)
     target = server_checkpoint_target(settings)
     if target.startswith(("postgres://", "postgresql://")):
-        from graph.persistence import open_checkpointer
-
         async with open_checkpointer(settings) as saver:
             yield saver
         return
@@ -73,10 +73,11 @@ async def checkpointer() -> AsyncIterator[BaseCheckpointSaver]:
 
 def _specialists() -> dict[str, CompiledStateGraph[Any, Any, Any, Any]]:
     """One compiled sub-graph per built-in specialist, by agent name."""
-    from agents import AgentRegistry, build_specialist
-
     return {spec.name: build_specialist(spec) for spec in AgentRegistry.builtin().specs()}
 
+
+graph = build_graph()
+"""The supervisor (the server brings its own checkpointer)."""
 
 _SPECIALISTS = _specialists()
 

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from langchain_core.messages import BaseMessage
 
+from core.models.test_model import TestChatModel
 from evals.datasets import load_dataset
 from evals.evaluators import build_evaluators
 from evals.evaluators.actions import actions
@@ -27,7 +28,6 @@ from evals.evaluators.judge import (
 from evals.evaluators.metrics import run_cost
 from evals.evaluators.plan import make_plan_validity, plan_properties, planner_clean
 from evals.evaluators.trajectory import make_trajectory, waves
-from orchestrator.models.test_model import TestChatModel
 from tools.context import SAMPLE_KB_DIR
 
 AGENTS = ["researcher", "coder", "analyst", "writer", "reviewer", "support"]

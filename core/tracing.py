@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from orchestrator.observability.redact import redact, secret_values
-from orchestrator.settings import Settings
+from core.redact import redact, secret_values
+from core.settings import Settings
 
 _TRUE = ("1", "true", "yes", "on")
 

@@ -16,14 +16,14 @@ from typing import Any
 
 import pytest
 
+from core.models.test_model import TestChatModel
+from core.settings import Settings, load_settings
 from evals import runner
 from evals.datasets import Thresholds, load_dataset
 from evals.runner import EvalReport, ExampleResult, gates, run_eval, summarize
 from evals.target import db_changes
 from orchestrator.cli import eval_command
 from orchestrator.cli.commands import UsageError
-from orchestrator.models.test_model import TestChatModel
-from orchestrator.settings import Settings, load_settings
 from tools.customer_service import build_sample_db
 
 

@@ -8,7 +8,7 @@ machine. Its state lives under ``cache_dir/server/``:
 - ``leases/<key>/<pid>-<starttime>``: one file per client process using the server.
 - ``<key>.log``: the server's output (its tail is shown when it fails to start).
 
-The llama server runs under a small watchdog (``python -m orchestrator.models.local_server
+The llama server runs under a small watchdog (``python -m core.models.local_server
 serve``, in its own session) that stops it once no lease process has been alive for a grace
 period, so even ``kill -9`` of every client leaves nothing behind; the llama process also dies
 with the watchdog (PR_SET_PDEATHSIG).
@@ -111,7 +111,7 @@ def ensure_server(
     model and settings is reused; otherwise the GGUF is assembled/verified and a new server
     is started on a free loopback port and awaited (ServerStartError after ready_timeout_s).
     """
-    from orchestrator.models.gguf import ModelNotInstalledError, ensure_gguf
+    from core.models.gguf import ModelNotInstalledError, ensure_gguf
 
     if importlib.util.find_spec("llama_cpp") is None:
         raise ModelNotInstalledError(
@@ -193,7 +193,7 @@ def _start(
     port = _free_port()
     log_path = root / f"{key}.log"
     cmd = [
-        sys.executable, "-m", "orchestrator.models.local_server", "serve",
+        sys.executable, "-m", "core.models.local_server", "serve",
         "--root", str(root), "--key", key, "--model-path", str(model_path),
         "--alias", _alias(model_path), "--port", str(port), "--n-ctx", str(n_ctx),
         "--n-threads", str(n_threads or _cpu_count()), "--grace-s", str(grace_s),
@@ -233,7 +233,7 @@ def _start(
 
 
 def _model_path(model: str | os.PathLike[str], cache_dir: Path) -> Path:
-    from orchestrator.models.gguf import ARTIFACTS, gguf_target
+    from core.models.gguf import ARTIFACTS, gguf_target
 
     name = os.fspath(model)
     return gguf_target(name, cache_dir) if name in ARTIFACTS else Path(name).expanduser().resolve()
@@ -501,8 +501,8 @@ def serve(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m orchestrator.models.local_server serve ...`` (internal)."""
-    parser = argparse.ArgumentParser(prog="orchestrator.models.local_server")
+    """``python -m core.models.local_server serve ...`` (internal)."""
+    parser = argparse.ArgumentParser(prog="core.models.local_server")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("serve", help="run the llama server under a lease watchdog")
     p.add_argument("--root", required=True)
