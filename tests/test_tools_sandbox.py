@@ -237,7 +237,7 @@ async def test_kernel_fork_bomb_bounded(ws: Path) -> None:
         "print(n)\n"
     )
     limits = SandboxLimits(timeout_s=5, max_processes=8)
-    r = await kernel_only(code, ws, "uid:nobody", limits=limits)
+    r = await kernel_only(code, ws, "uid:sandbox", limits=limits)
     assert r.ok and 0 <= int(r.stdout) < 8
     # The detached sleepers died with the run (PID namespace, or at least the group).
     assert not any(
