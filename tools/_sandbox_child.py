@@ -360,6 +360,10 @@ def _set_limits(lim: dict[str, int]) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (lim["memory_mb"] * mb, lim["memory_mb"] * mb))
 
 
+def _nobody_can_run(ws: str) -> bool:
+    return all(_traversable_by_others(p) for p in [*_python_roots(), ws])
+
+
 def _drop_to(uid: int) -> None:
     with contextlib.suppress(PermissionError):  # refused after "setgroups deny": none held
         os.setgroups([])
@@ -377,10 +381,9 @@ def _confine_worker(mode: str, libc: _Libc | None, cfg: dict[str, object]) -> li
         _drop_to(SANDBOX_ID)
         libc.drop_capabilities()
         layers += ["uid:sandbox", "no_caps"]
-    elif mode == "none" and os.geteuid() == 0:
-        if all(_traversable_by_others(p) for p in [*_python_roots(), str(cfg["workspace"])]):
-            _drop_to(NOBODY)
-            layers.append("uid:nobody")
+    elif mode == "none" and os.geteuid() == 0 and _nobody_can_run(str(cfg["workspace"])):
+        _drop_to(NOBODY)
+        layers.append("uid:nobody")
     if libc is not None:
         libc.prctl(PR_SET_NO_NEW_PRIVS, 1, "prctl(NO_NEW_PRIVS)")
         layers.append("no_new_privs")
@@ -653,7 +656,7 @@ def _run_check(source: str, check: str | None, err_fd: int) -> None:
         exec(compile(source, "solution.py", "exec"), ns)
         if check is not None:
             exec(compile(check, "hidden_test", "exec"), dict(ns))
-    except BaseException as exc:  # noqa: BLE001 - every failure is a result
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.write(err_fd, (type(exc).__name__ + ": " + str(exc))[:300].encode())
         os._exit(1)
@@ -765,7 +768,7 @@ def _worker(
     report.send("layers", layers=layers)
     checks = cfg.get("checks")
     if isinstance(checks, list):
-        _run_checks(report, code, checks, float(cfg.get("check_timeout_s", 3)), ws, tmp, audit)
+        _run_checks(report, code, checks, float(str(cfg.get("check_timeout_s", 3))), ws, tmp, audit)
     report.close()  # from here on nothing this process writes is trusted
     if audit:
         _install_hook(ws, (tmp,))

@@ -508,14 +508,10 @@ def _result(
         elif kind == "setup-failed" and setup_error is None:
             setup_error = str(record.get("reason"))
         elif kind == "status":
-            if "signal" in record:
-                code_rc = -int(record["signal"])
-            else:
-                code_rc = int(record.get("exit", 1))
+            signum = record.get("signal")
+            code_rc = -int(signum) if signum is not None else int(record.get("exit", 1))
         elif kind == "checks":
-            checks = CheckReport(
-                record.get("load_error"), tuple(record.get("results") or ())
-            )
+            checks = CheckReport(record.get("load_error"), tuple(record.get("results") or ()))
     if timed_out and code_rc is None:
         code_rc = -signal.SIGKILL  # the parent killed it: that much is known first-hand
     violations = tuple(text for kind, text in err.markers if kind == "blocked")
