@@ -656,14 +656,16 @@ def _run_check(source: str, check: str | None, err_fd: int) -> None:
         exec(compile(source, "solution.py", "exec"), ns)
         if check is not None:
             exec(compile(check, "hidden_test", "exec"), dict(ns))
-    except BaseException as exc:
+    except BaseException as exc:  # every failure, SystemExit included, is a result
         with contextlib.suppress(OSError):
             os.write(err_fd, (type(exc).__name__ + ": " + str(exc))[:300].encode())
-        os._exit(1)
+        status = 1
+    else:
+        status = 0
     with contextlib.suppress(Exception):
         sys.stdout.flush()
         sys.stderr.flush()
-    os._exit(0)
+    os._exit(status)
 
 
 # -- process structure -----------------------------------------------------------------
@@ -804,9 +806,9 @@ def _run_checks(
 def _wait_check(pid: int, err_fd: int, timeout_s: float) -> str | None:
     """Wait for one check process; its error text, or None when it passed."""
     deadline = time.monotonic() + timeout_s
-    chunks: list[bytes] = []
-    size = 0
-    status = None
+    text = bytearray()
+    status: int | None = None
+    watch = [err_fd]
     try:
         while status is None:
             left = deadline - time.monotonic()
@@ -814,23 +816,28 @@ def _wait_check(pid: int, err_fd: int, timeout_s: float) -> str | None:
                 os.kill(pid, signal.SIGKILL)
                 os.waitpid(pid, 0)
                 return f"TimeoutError: check took longer than {timeout_s:g}s"
-            ready, _, _ = select.select([err_fd], [], [], min(left, 0.05))
+            ready, _, _ = select.select(watch, [], [], min(left, 0.05)) if watch else ([], 0, 0)
+            if not watch:
+                time.sleep(min(left, 0.02))
             if ready:
                 data = os.read(err_fd, 4096)
-                if data and size < 4096:
-                    chunks.append(data)
-                    size += len(data)
+                if not data:
+                    watch = []  # closed: only the exit status is left to wait for
+                text += data[: max(0, 4096 - len(text))]
             done, st = os.waitpid(pid, os.WNOHANG)
             if done:
                 status = st
+        os.set_blocking(err_fd, False)
+        with contextlib.suppress(OSError):  # whatever it wrote just before exiting
+            text += os.read(err_fd, 4096)[: max(0, 4096 - len(text))]
     finally:
         os.close(err_fd)
-    text = b"".join(chunks).decode("utf-8", "replace")[:300]
+    message = text.decode("utf-8", "replace")[:300]
     if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
         return None
     if os.WIFSIGNALED(status):
-        return text or f"killed by signal {signal.Signals(os.WTERMSIG(status)).name}"
-    return text or f"exit code {os.WEXITSTATUS(status)}"
+        return message or f"killed by signal {signal.Signals(os.WTERMSIG(status)).name}"
+    return message or f"exit code {os.WEXITSTATUS(status)}"
 
 
 if __name__ == "__main__":
