@@ -162,11 +162,12 @@ def _attempts(c: Ctx, bwrap: bool) -> list[Attempt]:
         "except OSError as e:\n    print(e)\n"
         "print(open('/etc/passwd').read())\n"
     )
+    canary = f"escape-canary-{os.getpid()}.txt"  # unique: a stale file cannot fail the check
     remount = (
         "import ctypes, sys\n"
         "libc = ctypes.CDLL(None, use_errno=True)\n"
         "print(libc.mount(None, sys.prefix.encode(), None, 32 | 4096, None), ctypes.get_errno())\n"
-        "open(sys.prefix + '/escape-canary.txt', 'w').write('x')\n"
+        f"open(sys.prefix + '/{canary}', 'w').write('x')\n"
     )
     fork_bomb_kernel = (
         "import os, time\n"
@@ -304,7 +305,7 @@ def _attempts(c: Ctx, bwrap: bool) -> list[Attempt]:
         Attempt(
             "kernel: remount the interpreter read-write",
             remount,
-            lambda r, c, ws: not Path(sys.prefix, "escape-canary.txt").exists(),
+            lambda r, c, ws: not Path(sys.prefix, canary).exists(),
             audit=False,
         ),
         Attempt(
