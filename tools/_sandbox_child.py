@@ -221,7 +221,7 @@ def _traversable_by_others(path: str) -> bool:
 # -- userns mode -----------------------------------------------------------------------
 
 
-def _enter_user_namespace(libc: _Libc, report: Report) -> None:
+def _enter_user_namespace(libc: _Libc) -> None:
     """Unshare every namespace; on return this process is uid 0 or 1000 inside, with caps.
 
     Raises :class:`Refused` when the kernel will not create the user namespace.
@@ -381,6 +381,8 @@ def _confine_worker(mode: str, libc: _Libc | None, cfg: dict[str, object]) -> li
         _drop_to(SANDBOX_ID)
         libc.drop_capabilities()
         layers += ["uid:sandbox", "no_caps"]
+    elif mode == "bwrap" and os.getuid() == SANDBOX_ID:
+        layers.append("uid:sandbox")  # bwrap --uid; it also dropped every capability
     elif mode == "none" and os.geteuid() == 0 and _nobody_can_run(str(cfg["workspace"])):
         _drop_to(NOBODY)
         layers.append("uid:nobody")
@@ -688,7 +690,7 @@ def main() -> None:
                 raise Refused("libc is not loadable (no unshare/mount)") from None
         if mode == "userns":
             assert libc is not None
-            _enter_user_namespace(libc, report)
+            _enter_user_namespace(libc)
             layers += USERNS_LAYERS
             monitor = os.fork()  # the first child after unshare(CLONE_NEWPID) is its pid 1
             if monitor:
@@ -700,7 +702,7 @@ def main() -> None:
             with contextlib.suppress(OSError):
                 libc.sethostname("sandbox")
         elif mode == "bwrap":
-            layers += ["bwrap", *USERNS_LAYERS[1:], "chroot"]
+            layers += ["bwrap", *USERNS_LAYERS, "pivot_root"]  # bwrap's own view
         os.chdir(ws)
         if libc is not None:  # the worker (same uid in bwrap/none mode) may not ptrace us
             libc.prctl(PR_SET_DUMPABLE, 0, "prctl(SET_DUMPABLE)")
