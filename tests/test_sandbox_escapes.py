@@ -564,6 +564,9 @@ def _prefix(identity: str) -> list[str]:
         if capsh is None:
             pytest.skip("capsh (Debian package libcap2-bin) is not installed")
         return [capsh, "--drop=cap_sys_admin", "--", "-c", _shell(me) + ' "$@"', "capsh"]
+    needs_view = any(_first_blocked(p) for p in [*_interpreter_paths(), ROOT])
+    if needs_view and not _cap_eff() & (1 << CAP_SYS_ADMIN):
+        pytest.skip("nobody cannot reach the interpreter and, without CAP_SYS_ADMIN, no view")
     return [*me, "as-nobody"]
 
 
