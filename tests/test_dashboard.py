@@ -195,7 +195,26 @@ def test_run_watch_approve_and_complete_in_the_browser(
     assert "refund · support" in detail and "model test" in detail and "issue_refund" in detail
     assert steps["history"]["checkpoints"] >= 10 and steps["history"]["forkable"] >= 1
     assert steps["history"]["threads"] == 1
-    assert len(report["screenshots"]) == 7 and all(Path(p).stat().st_size > 10_000 for p in report["screenshots"])
+    assert len(report["screenshots"]) == 9 and all(Path(p).stat().st_size > 10_000 for p in report["screenshots"])
+
+    # A fork from the checkpoint after the plan approval ran again on a new branch; the
+    # refund was not issued twice (the task's result came from the result cache).
+    assert "fork" in steps["fork_done"]["sources"]
+    assert views[-1]["waiting"] == "Nothing waits for you." and views[-1]["head"] == "—"
+    assert steps["fork_done"]["nodes"] == dict.fromkeys(TASKS, "done")
+    assert _refunds(data, "O1001") == 1
+
+    # Interrupts in LangChain's HITL shape render from their value; each card resumes its own
+    # interrupt id; any other shape shows its raw value and takes a raw resume value.
+    assert steps["hitl"]["kinds"] == ["hitl", "hitl", "raw"]
+    assert steps["hitl"]["rejectButtons"] == ["Approve", "Reject"]
+    assert steps["hitl"]["rawShown"] == "Pick a colour"
+    assert steps["hitl"]["resumes"] == [
+        {"id": "hitl-edit", "value": {"decisions": [
+            {"type": "edit", "edited_action": {"name": "issue_refund", "args": {"order_id": "O1002", "amount": 5}}}]}},
+        {"id": "hitl-reject", "value": {"decisions": [{"type": "reject", "message": "too much"}]}},
+        {"id": "raw-1", "value": "blue"},
+    ]
 
     # The server agrees with what the page showed.
     thread = httpx.post(f"{url}/threads/search", json={"limit": 1}, timeout=10).json()[0]

@@ -275,7 +275,7 @@ function renderInterrupts() {
   const all = (ui.state && ui.state.interrupts) || [];
   const pending = all.filter((i) => !ui.answered.has(i.id));
   for (const id of ui.answered) if (!all.some((i) => i.id === id)) ui.answered.delete(id);
-  const key = `${ui.selected}:${pending.map((i) => i.id).join(",")}`;
+  const key = `${ui.selected}:${pending.map((i) => i.id).join(",")}:${all.length}`;
   if (key === ui.interruptKey) return; // keep what the user is typing
   ui.interruptKey = key;
   const box = $("interrupts");

@@ -34,7 +34,7 @@ export function threadHeader(threadId, values, thread, metrics) {
     h("div", { class: "meta" },
       h("code", {}, threadId), " ",
       badge(values.status || "—", "run-status"), " ",
-      thread ? badge(thread.status || "idle") : null,
+      thread ? badge(thread.status || "idle", "thread-status") : null,
       values.stop_reason ? h("span", { class: "stop" }, ` stopped: ${values.stop_reason}`) : null),
     h("dl", { class: "metrics", "data-testid": "metrics" },
       metric("tasks", `${metrics.tasks_completed}/${metrics.tasks_total} done` +

@@ -37,6 +37,11 @@ async function sample(page) {
     nodes: Object.fromEntries([...document.querySelectorAll("svg.dag .node")].map((n) => [n.dataset.task, n.dataset.status])),
     bars: Object.fromEntries([...document.querySelectorAll(".gantt .bar")].map((b) => [b.parentElement.parentElement.dataset.task, b.dataset.status])),
     runStatus: document.querySelector(".run-status")?.dataset.status || null,
+    threadStatus: document.querySelector(".thread-status")?.dataset.status || null,
+    answer: Boolean(document.querySelector("[data-testid=answer]")),
+    head: document.querySelector("[data-testid=history] tbody tr td:nth-child(3)")?.textContent || null,
+    waiting: document.querySelector("#interrupts")?.textContent || "",
+    forks: [...document.querySelectorAll("[data-testid=history] tbody tr td:nth-child(2)")].filter((td) => td.textContent === "fork").length,
     interrupts: [...document.querySelectorAll("[data-testid=interrupt]")].map((i) => i.dataset.kind),
   }));
   const last = report.samples[report.samples.length - 1];
@@ -119,8 +124,8 @@ async function main() {
     await decide(page, ["tool_approval", "hitl"], "approve");
     step("refund_approved");
 
-    const done = await until(page, "the completed run", (v) => v.runStatus === "completed" && v.interrupts.length === 0
-      && Object.values(v.nodes).every((s) => s === "done"));
+    const done = await until(page, "the completed run", (v) => v.runStatus === "completed" && v.threadStatus === "idle"
+      && v.answer && v.head === "—" && v.interrupts.length === 0 && Object.values(v.nodes).every((s) => s === "done"));
     step("completed", { nodes: done.nodes, bars: done.bars });
     await page.locator("[data-testid=answer]").waitFor({ timeout: STEP_TIMEOUT });
     const answer = await page.locator("[data-testid=answer]").innerText();
@@ -144,6 +149,64 @@ async function main() {
     step("history", { checkpoints, forkable, threads });
     await page.locator("[data-testid=history]").scrollIntoViewIfNeeded();
     await shot(page, "history");
+
+    // Fork from the checkpoint just after the plan was approved: a new branch runs the tasks
+    // again; the old branch stays in the history.
+    const before = checkpoints;
+    await page.locator("[data-testid=history] tbody tr", { has: page.locator("td:nth-child(3)", { hasText: /^dispatch$/ }) })
+      .last().locator("[data-testid=fork]").click();
+    step("forked");
+    await until(page, "the fork in the history", (v) => v.forks === 1);
+    await until(page, "the forked run to finish", (v) => v.runStatus === "completed" && v.threadStatus === "idle"
+      && v.answer && v.head === "—" && v.interrupts.length === 0);
+    await page.waitForFunction((n) => document.querySelectorAll("[data-testid=history] tbody tr").length > n + 3, before, { timeout: STEP_TIMEOUT });
+    const sources = await page.locator("[data-testid=history] tbody tr td:nth-child(2)").allInnerTexts();
+    step("fork_done", { sources, nodes: (await sample(page)).nodes });
+    await page.locator("[data-testid=history]").scrollIntoViewIfNeeded();
+    await shot(page, "forked");
+
+    // Interrupts in LangChain's HITL shape (and any other shape) render from the value alone:
+    // each card answers its own interrupt id with the decision the user clicked.
+    await page.evaluate(async () => {
+      const { interruptCard } = await import("./js/views.js");
+      window.__resumes = [];
+      const onResume = async (id, value) => { window.__resumes.push({ id, value }); };
+      const box = document.createElement("section");
+      box.id = "hitl-fixture";
+      box.className = "panel";
+      const hitl = (id, allowed) => ({
+        id,
+        value: {
+          action_requests: [{ name: "issue_refund", args: { order_id: "O1002", amount: 10 }, description: "Refund an order" }],
+          review_configs: [{ action_name: "issue_refund", allowed_decisions: allowed }],
+        },
+      });
+      box.append(
+        interruptCard(hitl("hitl-edit", ["approve", "edit", "reject"]), onResume),
+        interruptCard(hitl("hitl-reject", ["approve", "reject"]), onResume),
+        interruptCard({ id: "raw-1", value: "Pick a colour" }, onResume),
+      );
+      document.querySelector("main").prepend(box);
+    });
+    const fixture = page.locator("#hitl-fixture");
+    const editCard = fixture.locator("[data-interrupt=hitl-edit]");
+    await editCard.locator("textarea.json").fill('{"order_id": "O1002", "amount": 5}');
+    await editCard.locator("button[data-decision=edit]").click();
+    const rejectCard = fixture.locator("[data-interrupt=hitl-reject]");
+    const rejectButtons = await rejectCard.locator("button.decide").allInnerTexts();
+    await rejectCard.locator("[data-testid=reject-message]").fill("too much");
+    await rejectCard.locator("button[data-decision=reject]").click();
+    const rawCard = fixture.locator("[data-interrupt=raw-1]");
+    const rawShown = await rawCard.locator("[data-testid=raw-value]").innerText();
+    await rawCard.locator("[data-testid=raw-resume]").fill('"blue"');
+    await rawCard.locator("button[data-decision=resume]").click();
+    await page.waitForFunction(() => window.__resumes.length === 3, null, { timeout: STEP_TIMEOUT });
+    const resumes = await page.evaluate(() => window.__resumes);
+    step("hitl", { resumes, rejectButtons, rawShown, kinds: await fixture.locator("[data-testid=interrupt]").evaluateAll((els) => els.map((e) => e.dataset.kind)) });
+    await fixture.scrollIntoViewIfNeeded();
+    const cards = path.join(args.outDir, `${String(report.screenshots.length + 1).padStart(2, "0")}-hitl-cards.png`);
+    await fixture.screenshot({ path: cards });
+    report.screenshots.push(cards);
     report.ok = true;
   } finally {
     await context.close();
