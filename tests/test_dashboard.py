@@ -34,8 +34,6 @@ import pytest
 
 from tests.test_server import LANGGRAPH, _free_port, _stop, _tail, _wait_ready
 
-pytestmark = pytest.mark.server
-
 REPO = Path(__file__).resolve().parents[1]
 DRIVER_DIR = REPO / "tests" / "dashboard"
 FIXTURE = REPO / "tests" / "fixtures" / "dashboard_graph.py"
@@ -49,14 +47,60 @@ TOOL_MODE = '[models.test]\nprovider = "test"\nmodel = "test"\ntool_mode = "stru
 """Structured agent steps: the scripted team answers the AgentStep schema."""
 
 
+def _node() -> str:
+    node = shutil.which("node")
+    if not node:
+        pytest.skip("node is needed for the dashboard's own tests (apt-get install -y nodejs)")
+    return node
+
+
+def test_page_logic(tmp_path: Path) -> None:
+    """model.js and the event-stream reader, under node's own test runner."""
+    done = subprocess.run([_node(), "--test", str(DRIVER_DIR / "model.test.mjs")], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert "# fail 0" in done.stdout and "# pass 9" in done.stdout, done.stdout[-1000:]
+
+
+def test_page_totals_match_the_run_metrics() -> None:
+    """The page sums tokens, cost, calls, cache hits and retries as graph/metrics.py does."""
+    from graph.metrics import run_metrics
+
+    state = {
+        "started_at": 1000.0, "finished_at": 1012.5, "status": "completed", "tasks": [{"id": "a"}, {"id": "b"}],
+        "results": {
+            "a": {"status": "done", "metrics": {"tokens_in": 120, "tokens_out": 30, "cost_usd": 0.0125,
+                                               "model_calls": 3, "retries": 2, "cache_hit": False,
+                                               "started_at": 1001.0, "ended_at": 1004.0}},
+            "b": {"status": "failed", "metrics": {"tokens_in": 7, "tokens_out": 0, "cost_usd": 0.0,
+                                                 "model_calls": 0, "cache_hit": True, "ended_at": 1005.0}},
+            "c": {"status": "skipped"},
+        },
+        "usage": [{"tokens_in": 50, "tokens_out": 10, "cost_usd": 0.001, "model_calls": 1}],
+    }
+    script = ("import { runMetrics } from './dashboard/js/model.js';"
+              f"console.log(JSON.stringify(runMetrics({json.dumps(state)})));")
+    done = subprocess.run([_node(), "--input-type=module", "-e", script], cwd=REPO, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    page = json.loads(done.stdout)
+    expected = run_metrics(state)
+    for key in ("tasks_total", "tasks_completed", "tasks_failed", "tasks_skipped", "tokens_in", "tokens_out",
+                "tokens", "model_calls", "cache_hits", "retries"):
+        assert page[key] == expected[key], key
+    assert page["cost_usd"] == pytest.approx(expected["cost_usd"])
+    assert page["wall_s"] == pytest.approx(expected["latency_s"])
+
+
 @pytest.fixture(scope="module")
 def driver() -> Path:
     """The browser driver with playwright-core installed (``npm ci``, no browser download)."""
     if not CHROMIUM.exists():
         pytest.skip(f"no chromium at {CHROMIUM}: apt-get install -y chromium (or set DASHBOARD_CHROMIUM)")
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if not node or not npm:
-        pytest.skip("node and npm are needed to drive the browser (apt-get install -y nodejs npm)")
+    _node()
+    npm = shutil.which("npm")
+    if not npm:
+        pytest.skip("npm is needed to install playwright-core (apt-get install -y npm)")
     if not (DRIVER_DIR / "node_modules" / "playwright-core" / "package.json").exists():
         done = subprocess.run(
             [npm, "ci", "--no-audit", "--no-fund", "--ignore-scripts"], cwd=DRIVER_DIR,
@@ -118,6 +162,7 @@ def dashboard_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple
     assert "BlockingError" not in log_text, _tail(log, 60)
 
 
+@pytest.mark.server
 def test_the_page_is_served_offline(dashboard_server: tuple[str, Path]) -> None:
     url, _ = dashboard_server
     page = httpx.get(f"{url}/dashboard", follow_redirects=True, timeout=10)
@@ -138,6 +183,7 @@ def _refunds(data: Path, order: str) -> int:
         return int(conn.execute("SELECT COUNT(*) FROM refunds WHERE order_id = ?", (order,)).fetchone()[0])
 
 
+@pytest.mark.server
 def test_run_watch_approve_and_complete_in_the_browser(
     driver: Path, dashboard_server: tuple[str, Path], tmp_path: Path
 ) -> None:
