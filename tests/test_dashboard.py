@@ -174,7 +174,9 @@ def test_the_page_is_served_offline(dashboard_server: tuple[str, Path]) -> None:
         assert response.status_code == 200, asset
         assert "http://" not in response.text.replace("http://www.w3.org/2000/svg", "")
         assert "https://" not in response.text, asset
-    assert httpx.get(f"{url}/dashboard/../pyproject.toml", timeout=10).status_code == 404
+    # Nothing outside dashboard/ (httpx would normalise a literal "..", so it is encoded).
+    for escape in ("%2e%2e/pyproject.toml", "%2e%2e%2forchestrator/dashboard.py", "..%2f..%2fREADME.md"):
+        assert httpx.get(f"{url}/dashboard/{escape}", timeout=10).status_code == 404, escape
     assert httpx.get(f"{url}/ok", timeout=10).status_code == 200  # the API is still there
 
 
@@ -200,6 +202,8 @@ def test_run_watch_approve_and_complete_in_the_browser(
         shutil.copytree(shots, keep, dirs_exist_ok=True)
     assert proc.stdout.strip(), f"the driver printed nothing:\n{proc.stderr[-2000:]}"
     report: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    (shots / "report.json").write_text(json.dumps(report, indent=1))  # what the driver saw, for a failure
+    print(f"driver report: {shots / 'report.json'}", file=sys.stderr)
     steps = {s["name"]: s for s in report["steps"]}
 
     # Nothing but loopback, and nothing went wrong in the page.

@@ -19,8 +19,8 @@ export function threadsTable(summaries, selected, onOpen) {
         onclick: () => onOpen(t.id), onkeydown: (e) => e.key === "Enter" && onOpen(t.id),
       },
       h("td", { class: "goal", title: `${t.goal}\n${t.id}` }, t.goal || h("span", { class: "muted" }, t.id)),
-      h("td", {}, badge(t.runStatus), t.threadStatus === "busy" ? badge("busy") : null,
-        t.pending ? h("span", { class: "badge s-review", title: "pending interrupts" }, `${t.pending} waiting`) : null),
+      h("td", { title: `run ${t.runStatus}, thread ${t.threadStatus}` },
+        t.pending ? badge("waiting") : badge(t.threadStatus === "busy" ? "running" : t.runStatus)),
       h("td", { class: "num" }, fmtCost(t.cost)),
       h("td", { class: "num" }, fmtInt(t.tokens)),
       h("td", { class: "num" }, fmtSeconds(t.wall))))));
