@@ -269,4 +269,7 @@ def test_run_watch_approve_and_complete_in_the_browser(
     # The server agrees with what the page showed.
     thread = httpx.post(f"{url}/threads/search", json={"limit": 1}, timeout=10).json()[0]
     assert thread["values"]["status"] == "completed" and thread["status"] == "idle"
+    # The form's settings went as the run's context, which the thread keeps for its resumes.
+    assert thread["values"]["run_settings"] == {"model": "test", "review": {
+        "plan": True, "high_risk_tools": True, "final_answer": False, "failures": False}}
     assert {tid: r["status"] for tid, r in thread["values"]["results"].items()} == dict.fromkeys(TASKS, "done")

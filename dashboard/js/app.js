@@ -118,10 +118,17 @@ function overridesFromForm() {
 }
 
 // Setting overrides travel as the run's LangGraph runtime context when the graph declares a
-// context schema, else in configurable.settings (the server accepts one or the other, not
-// both); a new run also puts them in its input ("options"), which the thread keeps.
-function runBody(overrides) {
-  return ui.usesContext ? { context: overrides } : { config: { configurable: { settings: overrides } } };
+// context schema (the thread then stores them, secrets left out, and a resume or fork sent
+// with no context reuses them); older servers take them in configurable.settings and the
+// input's "options", and need them again on every resume.
+function startBody(goal, overrides) {
+  return ui.usesContext
+    ? { input: { goal }, context: overrides }
+    : { input: { goal, options: overrides }, config: { configurable: { settings: overrides } } };
+}
+
+function continueBody(values) {
+  return ui.usesContext ? {} : { config: { configurable: { settings: runOverrides(values) } } };
 }
 
 async function detectSettingsChannel() {
@@ -189,16 +196,16 @@ async function startRun(event) {
   if (!thread) return;
   select(thread.thread_id);
   await refreshThreads();
-  runStream(thread.thread_id, () => ({ input: { goal, options: overrides }, ...runBody(overrides) }), "run");
+  runStream(thread.thread_id, () => startBody(goal, overrides), "run");
 }
 
 async function resume(interruptId, value) {
   const id = ui.selected;
-  const overrides = runOverrides(ui.state && ui.state.values);
+  const values = ui.state && ui.state.values;
   setError("");
   ui.answered.add(interruptId);
   ui.interruptKey = "";
-  runStream(id, () => ({ command: { resume: { [interruptId]: value } }, ...runBody(overrides) }), "resumed");
+  runStream(id, () => ({ command: { resume: { [interruptId]: value } }, ...continueBody(values) }), "resumed");
   // The card stays disabled until the next state shows the interrupt answered.
 }
 
@@ -216,12 +223,11 @@ async function fork(snapshot) {
       return;
     }
   }
-  const overrides = runOverrides(snapshot.values);
   try {
     const copy = await api.copyCheckpoint(id, checkpointId);
     const copyId = copy.checkpoint.checkpoint_id;
     const body = () => {
-      const b = { checkpoint_id: copyId, ...runBody(overrides) };
+      const b = { checkpoint_id: copyId, ...continueBody(snapshot.values) };
       if (edits && (snapshot.next || []).length) b.command = { update: edits, goto: snapshot.next[0] };
       else b.input = null;
       return b;
