@@ -177,7 +177,7 @@ export function normalizeInterrupt(intr) {
       return {
         name: req.name || "action",
         args: req.args === undefined ? {} : req.args,
-        description: req.description || "",
+        description: String(req.description || ""),
         allowed: Array.isArray(config.allowed_decisions) && config.allowed_decisions.length
           ? config.allowed_decisions
           : ["approve", "reject"],

@@ -229,9 +229,17 @@ function decisionButton(label, decision, onClick) {
   return h("button", { class: `decide d-${decision}`, "data-decision": decision, onclick: onClick }, label);
 }
 
+const HITL_TITLES = {
+  plan_review: "Plan review",
+  tool_approval: "Tool action needs approval",
+  answer_review: "Final answer review",
+  task_failure: "A task failed",
+};
+
 function hitlBody(it, send) {
   const chosen = new Array(it.actions.length).fill(null);
-  const out = [h("h4", {}, it.actions.length === 1 ? "Review this action" : `Review ${it.actions.length} actions`)];
+  const title = HITL_TITLES[it.value.type] || (it.actions.length === 1 ? "Review this action" : `Review ${it.actions.length} actions`);
+  const out = [h("h4", {}, title)];
   it.actions.forEach((action, i) => {
     const args = jsonArea(action.args, 5);
     const note = h("input", { type: "text", placeholder: "why (for reject)", "data-testid": "reject-message" });
@@ -247,7 +255,9 @@ function hitlBody(it, send) {
       if (chosen.every(Boolean)) send(hitlResume(chosen), type);
     };
     out.push(h("div", { class: "action", "data-action": action.name },
-      h("p", {}, h("b", { "data-testid": "action-name" }, action.name), action.description ? ` — ${action.description}` : ""),
+      h("p", {}, h("b", { "data-testid": "action-name" }, action.name),
+        action.description && !action.description.includes("\n") ? ` — ${action.description}` : ""),
+      action.description.includes("\n") ? h("pre", { class: "description", "data-testid": "action-description" }, action.description) : null,
       action.allowed.includes("edit") ? args : h("pre", { class: "args", "data-testid": "action-args" }, pretty(action.args)),
       h("div", { class: "buttons" },
         action.allowed.map((type) => decisionButton(type === "edit" ? "Edit & approve" : type[0].toUpperCase() + type.slice(1), type, decide(type))),
