@@ -197,13 +197,13 @@ def test_run_watch_approve_and_complete_in_the_browser(
     proc = subprocess.run(["node", str(driver), json.dumps(args)], cwd=DRIVER_DIR, capture_output=True,
                           text=True, timeout=DRIVER_TIMEOUT_S)
     print(f"dashboard screenshots: {shots}", file=sys.stderr)
-    keep = os.environ.get("DASHBOARD_SCREENSHOTS")
-    if keep:
-        shutil.copytree(shots, keep, dirs_exist_ok=True)
     assert proc.stdout.strip(), f"the driver printed nothing:\n{proc.stderr[-2000:]}"
     report: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
     (shots / "report.json").write_text(json.dumps(report, indent=1))  # what the driver saw, for a failure
     print(f"driver report: {shots / 'report.json'}", file=sys.stderr)
+    keep = os.environ.get("DASHBOARD_SCREENSHOTS")
+    if keep:
+        shutil.copytree(shots, keep, dirs_exist_ok=True)
     steps = {s["name"]: s for s in report["steps"]}
 
     # Nothing but loopback, and nothing went wrong in the page.
