@@ -24,6 +24,7 @@ import os
 import re
 from collections.abc import Sequence
 from contextvars import ContextVar
+from types import MappingProxyType
 from typing import Any
 
 from langchain_core.messages import BaseMessage
@@ -122,4 +123,4 @@ MODEL = TestChatModel(
         sorted(set(re.findall(r"result-\w+", _text(messages))))
     ),
 )
-model_factory._override = ContextVar("model_override", default={"*": MODEL})
+model_factory._override = ContextVar("model_override", default=MappingProxyType({"*": MODEL}))

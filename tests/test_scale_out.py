@@ -21,7 +21,6 @@ import sqlite3
 import time
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
