@@ -81,7 +81,7 @@ def main() -> None:
         row.append(f"{row[-1] / base:.2f}x")
     print_table(["instances", "runs in flight (max)", "runs", "median s", "best s", "runs/s (best)",
                  "vs first"], rows)
-    write_results("scale_out", {"args": vars(args), "seconds": raw, "rows": rows})
+    write_results(f"scale_out_jobs{args.jobs}", {"args": vars(args), "seconds": raw, "rows": rows})
 
 
 if __name__ == "__main__":
