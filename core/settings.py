@@ -17,9 +17,9 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationError,
-    PrivateAttr,
     field_validator,
     model_validator,
 )

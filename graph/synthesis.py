@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import time
-from typing import Any, Literal
+from typing import Any
 
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from langgraph.graph import END
 from langgraph.runtime import Runtime
 from langgraph.types import Command, interrupt
-from pydantic import BaseModel, ValidationError
 
 from agents import RunContext
+from core import review
 from core.models import achat_model
 from core.usage import track_usage
 from graph import prompts
@@ -71,24 +71,12 @@ async def synthesize(state: OrchestratorState, runtime: Runtime[RunContext]) -> 
     }
 
 
-class AnswerDecision(BaseModel):
-    """A human's answer to the final-answer review."""
-
-    action: Literal["approve", "edit", "reject"]
-    answer: str = ""
-    feedback: str = ""
-
-
 async def review_answer(state: OrchestratorState, runtime: Runtime[RunContext]) -> Command[str]:
     """Pause on the final answer when review.final_answer is on."""
     settings, _ = await run_context(runtime, state)
     if not settings.review.final_answer or state.get("status") != "completed":
         return Command(goto=END)
-    raw = interrupt({"type": "answer_review", "answer": state.get("answer", "")})
-    try:
-        decision = AnswerDecision.model_validate(raw)
-    except ValidationError:
-        return Command(goto=END)
+    decision = review.read_answer_review(interrupt(review.answer_review_request(state.get("answer", ""))))
     if decision.action == "edit" and decision.answer.strip():
         return Command(goto=END, update={"answer": decision.answer})
     if decision.action == "reject":
