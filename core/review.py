@@ -273,8 +273,8 @@ def read_failure_answer(raw: Any) -> FailureAnswer:
         answer = _decision(raw, "task_failure")
         if answer is None:
             if isinstance(raw, Mapping) and raw.get("action") in ("retry", "skip", "abort"):
-                action = cast(Literal["retry", "skip", "abort"], raw["action"])
-                return FailureAnswer(action, str(raw.get("instruction") or ""))
+                legacy = cast(Literal["retry", "skip", "abort"], raw["action"])
+                return FailureAnswer(legacy, str(raw.get("instruction") or ""))
             answer = _legacy(raw, {"edit": "edit"})
     except InvalidAnswer:
         return FailureAnswer("skip", note=f"invalid answer {raw!r}; skipped")

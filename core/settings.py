@@ -347,11 +347,11 @@ def _load(_file: bool, overrides: dict[str, Any]) -> Settings:
             finally:
                 _values_only.reset(token)
         root = Path.cwd()
-        token = _path_root.set(root)
+        root_token = _path_root.set(root)
         try:
             settings = Settings(**overrides)
         finally:
-            _path_root.reset(token)
+            _path_root.reset(root_token)
         settings._root = root
         return settings
     except ValidationError as err:

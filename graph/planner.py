@@ -56,6 +56,8 @@ async def plan(state: OrchestratorState, runtime: Runtime[RunContext]) -> Comman
         ),
         HumanMessage(f"Goal: {state['goal']}"),
     ]
+    if state.get("conversation"):  # a chat's earlier messages: context, not the goal
+        messages.insert(1, HumanMessage(f"Earlier conversation (context):\n{state['conversation']}"))
     if state.get("feedback"):
         messages.append(HumanMessage(prompts.PLANNER_FEEDBACK.format(feedback=state["feedback"])))
 
