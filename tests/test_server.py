@@ -585,8 +585,22 @@ async def test_served_from_another_directory_with_a_relative_data_dir(tmp_path: 
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     port = free_port()
+    # langgraph-api resolves the checkpointer's "./" path against the working directory,
+    # so a server started elsewhere names the files absolutely.
+    config = json.loads((readme_server.cwd / "langgraph.json").read_text())
+    root = str(readme_server.cwd)
+    config["dependencies"] = [root]
+    for spec in config["graphs"].values():
+        if isinstance(spec, dict):
+            spec["path"] = spec["path"].replace("./", root + "/", 1)
+    config["graphs"] = {name: spec.replace("./", root + "/", 1) if isinstance(spec, str) else spec
+                        for name, spec in config["graphs"].items()}
+    config["checkpointer"]["path"] = config["checkpointer"]["path"].replace("./", root + "/", 1)
+    if isinstance(config.get("http"), dict) and str(config["http"].get("app", "")).startswith("./"):
+        config["http"]["app"] = config["http"]["app"].replace("./", root + "/", 1)
+    (elsewhere / "langgraph.json").write_text(json.dumps(config))
     command = [str(LANGGRAPH), "dev", "--port", str(port), "--no-browser", "--no-reload",
-               "--config", str(readme_server.cwd / "langgraph.json")]
+               "--config", str(elsewhere / "langgraph.json")]
     env = clean_env(ORCHESTRATOR_DATA_DIR="rel-data", ORCHESTRATOR_MODEL="test")
     with serve(command, elsewhere, env, port) as other:
         client = get_client(url=other.url, timeout=RUN_TIMEOUT_S)
