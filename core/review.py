@@ -11,7 +11,10 @@ requests (Agent Chat UI, Studio, ``useStream``) can answer it without knowing ou
   ``{"type": "edit", "edited_action": {"name": ..., "args": {...}}}`` or
   ``{"type": "reject", "message": "why"}``.
 
-The older answers (``{"action": "approve"}``, ``{"approved": true}``, …) are still accepted.
+The older answers (``{"action": "approve"}``, ``{"approved": true}``, …) are still accepted,
+and so is a text reply (an A2A or chat client's): "approve" / "yes" / "ok" approves a plan,
+an answer or a retry, any other text rejects with that text as the reason. A tool action is
+approved only by a decision (or ``{"approved": true}``): words never approve a side effect.
 
 =================  ==========================  ==========================================
 ``type``           action (``name``: args)     decisions
@@ -152,8 +155,18 @@ class Answer:
     """Why (reject), or feedback sent along."""
 
 
+YES = frozenset({"approve", "approved", "yes", "y", "ok", "okay", "go", "go ahead"})
+"""Text replies that approve (a chat or A2A client may answer a pause in words)."""
+
+
 def _decision(raw: Any, kind: Kind) -> Answer | None:
-    """The single decision of a HITL response (``{"decisions": [...]}``); None for other shapes."""
+    """The single decision of a HITL response (``{"decisions": [...]}``); None for other shapes.
+
+    A text reply is a decision too: "approve" / "yes" / "ok" approves, any other text
+    rejects with the text as the reason."""
+    if isinstance(raw, str):
+        text = raw.strip()
+        return Answer("approve") if text.lower().rstrip(".!") in YES else Answer("reject", message=text)
     if isinstance(raw, Mapping) and "decisions" in raw:
         decisions = raw["decisions"]
     elif isinstance(raw, Mapping) and raw.get("type") in ("approve", "edit", "reject", "respond"):
@@ -218,6 +231,8 @@ def read_tool_answer(raw: Any) -> tuple[bool, str]:
     runs by mistake; ``{"approved": bool}`` and a bare bool are accepted too."""
     if isinstance(raw, bool):
         return raw, ""
+    if isinstance(raw, str):  # words never approve a side effect: only a decision does
+        return False, raw.strip() or "no approval given"
     try:
         answer = _decision(raw, "tool_approval")
     except InvalidAnswer as err:
