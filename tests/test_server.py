@@ -20,15 +20,19 @@ from typing import Any
 
 import pytest
 
-from tests.server_harness import (
+from tests.server_harness import (  # _free_port, _stop, _tail, _wait_ready: tests/test_dashboard.py
     LANGGRAPH,
     Server,
+    _stop,  # noqa: F401
+    _wait_ready,  # noqa: F401
     clean_env,
     free_port,
     log_text,
     serve,
     tail,
 )
+from tests.server_harness import free_port as _free_port  # noqa: F401
+from tests.server_harness import tail as _tail  # noqa: F401
 
 pytestmark = pytest.mark.server
 
