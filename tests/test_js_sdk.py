@@ -48,7 +48,7 @@ def test_js_sdk_drives_a_run_with_reviews_history_and_a_fork(js_client: Path, re
     assert out["kinds"][0] == "plan_review" and out["plan_action"] == "plan"
     assert "planning" in out["events"] and "task_finished" in out["events"]
     # The edited plan ran, and its refund waited for the approval the client gave.
-    assert out["tasks"] == [f"Issue a refund for order O-100{i} and update ticket T-{i}." for i in range(1, 7)]
+    assert out["tasks"] == [f"Issue a refund for order O-200{i} and update ticket T-20{i}." for i in range(1, 7)]
     assert out["status"] == "completed" and out["answer"].strip()
     assert out["last_message"]["type"] == "ai" and out["last_message"]["content"] == out["answer"]
     assert out["tool_requests"], "the refund task asked for no approval"

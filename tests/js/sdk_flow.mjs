@@ -29,7 +29,7 @@ summary.kinds.push(plan.value.type);
 summary.plan_action = plan.value.action_requests[0].name;
 // Several support tasks that may act (the test model picks each step's tool from its prompt).
 const tasks = [1, 2, 3, 4, 5, 6].map((i) => ({ id: `t${i}`, agent: "support",
-  instruction: `Issue a refund for order O-100${i} and update ticket T-${i}.` }));
+  instruction: `Issue a refund for order O-200${i} and update ticket T-20${i}.` }));
 state = await runStream(tid, { command: { resume: { [plan.id]: {
   decisions: [{ type: "edit", edited_action: { name: "plan", args: { tasks } } }] } } } });
 
