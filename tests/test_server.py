@@ -248,12 +248,14 @@ async def test_history_fork_and_replay(server_url: str) -> None:
     plan = task_keys(approved["values"]["tasks"])
 
     # Replay: a run from that checkpoint executes the tasks again, on a new branch.
-    events = await stream(client, thread_id, input=None, checkpoint_id=approved_id,
-                          **settings(review=PLAN_ONLY))
+    # No context: the thread remembers its settings (the server's default model is the
+    # embedded one, so a forgotten context would not run on the test model).
+    events = await stream(client, thread_id, input=None, checkpoint_id=approved_id)
     assert "task_started" in [e["event"] for e in events.get("custom", [])]
     replayed = await client.threads.get_state(thread_id)
     assert replayed["checkpoint"]["checkpoint_id"] != final_id
     assert task_keys(replayed["values"]["tasks"]) == plan and replayed["values"]["answer"].strip()
+    assert {r["metrics"]["model"] for r in replayed["values"]["results"].values()} == {"test"}
 
     # Fork: copy that checkpoint as a new branch head (threads.update_state); a run with
     # checkpoint_id=copy_id would continue it exactly like the replay above.
@@ -267,7 +269,7 @@ async def test_history_fork_and_replay(server_url: str) -> None:
     # Fork with a change: a run from the checkpoint that updates the plan and goes on.
     one_task = [{"id": "t1", "agent": "writer", "instruction": "Describe the water cycle in one paragraph."}]
     await stream(client, thread_id, checkpoint_id=approved_id,
-                 command={"update": {"tasks": one_task}, "goto": "dispatch"}, **settings(review=PLAN_ONLY))
+                 command={"update": {"tasks": one_task}, "goto": "dispatch"})
     forked = await client.threads.get_state(thread_id)
     assert forked["values"]["status"] == "completed"
     assert [t["instruction"] for t in forked["values"]["tasks"]] == [one_task[0]["instruction"]]
