@@ -184,11 +184,12 @@ async def check_server(url: str, timeout_s: float = PREFLIGHT_TIMEOUT_S) -> None
     """
     try:
         async with httpx.AsyncClient(timeout=timeout_s) as http:
-            response = await http.get(f"{url.rstrip('/')}/ok")
+            # /info: served by langgraph dev, the Agent Server and Aegra alike (/ok is not).
+            response = await http.get(f"{url.rstrip('/')}/info")
     except (httpx.HTTPError, OSError) as exc:
         raise _unreachable(url, exc) from None
     if response.status_code >= 500 or response.status_code == 404:
-        raise UsageError(f"{url} does not look like a LangGraph server (GET /ok: {response.status_code})")
+        raise UsageError(f"{url} does not look like a LangGraph server (GET /info: {response.status_code})")
 
 
 async def run_remote(url: str, goal: str, thread: str | None, options: dict[str, Any],
