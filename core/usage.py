@@ -86,6 +86,8 @@ register_configure_hook(_current, inheritable=True)
 
 _carried: dict[str, TaskMetrics] = {}
 """attempt key -> usage of attempts that raised and were not recorded yet (per process)."""
+_paused: dict[str, TaskMetrics] = {}
+"""attempt key -> usage of the current attempt before its pauses for a human."""
 _carried_lock = threading.Lock()
 
 
@@ -97,37 +99,60 @@ def attempt_key(thread_id: str, task_id: str) -> str:
 def take_carried(key: str) -> TaskMetrics | None:
     """The usage of the task's crashed attempts, once (for the record of the crash)."""
     with _carried_lock:
+        _paused.pop(key, None)
         return _carried.pop(key, None)
+
+
+def _sum(*parts: TaskMetrics | None) -> TaskMetrics:
+    total = _zero()
+    for part in parts:
+        if part:
+            for key in ("tokens_in", "tokens_out", "model_calls"):
+                total[key] += part[key]  # type: ignore[literal-required]
+    return total
+
+
+def _counted(tracker: UsageTracker, base: TaskMetrics) -> TaskMetrics:
+    """What ``tracker`` counted in this block (beyond its starting ``base``)."""
+    return TaskMetrics(tokens_in=tracker.tokens_in - base["tokens_in"],
+                       tokens_out=tracker.tokens_out - base["tokens_out"],
+                       model_calls=tracker.model_calls - base["model_calls"], cost_usd=0.0)
 
 
 @contextmanager
 def track_usage(limit: int | None = None, *, carry: str | None = None) -> Iterator[UsageTracker]:
     """Count every model call made inside the block; raise past ``limit`` tokens.
 
-    With ``carry`` (an :func:`attempt_key`), an attempt that raises leaves its usage for
-    the next one: a retry's tracker starts from what the crashed attempts spent (so the
-    task budget counts them), and the crash's record can take it (:func:`take_carried`).
-    A pause for a human (``GraphBubbleUp``) carries nothing: the paused sub-graph keeps its
-    own count in its checkpoint."""
+    With ``carry`` (an :func:`attempt_key`), usage survives the end of the block: a pause
+    for a human (``GraphBubbleUp``) keeps the attempt's count so far, and an attempt that
+    raises leaves everything it spent for the next one — a retry's tracker starts from what
+    the crashed attempts spent (so the task budget counts them), and the crash's record can
+    take it (:func:`take_carried`). ``tracker.carried`` is the crashed attempts' share (the
+    sub-graph's own checkpointed count covers the pauses of a successful attempt)."""
     with _carried_lock:
-        carried = _carried.get(carry) if carry else None
-    tracker = UsageTracker(limit, carried)
+        crashed = _carried.get(carry) if carry else None
+        paused = _paused.get(carry) if carry else None
+    base = _sum(crashed, paused)
+    tracker = UsageTracker(limit, base)
+    tracker.carried = _sum(crashed)
     token = _current.set(tracker)
     try:
         yield tracker
     except GraphBubbleUp:
+        if carry:
+            with _carried_lock:
+                _paused[carry] = _sum(paused, _counted(tracker, base))
         raise
     except BaseException:
         if carry:
             with _carried_lock:
-                _carried[carry] = TaskMetrics(
-                    tokens_in=tracker.tokens_in, tokens_out=tracker.tokens_out,
-                    model_calls=tracker.model_calls, cost_usd=0.0,
-                )
+                _carried[carry] = _sum(crashed, paused, _counted(tracker, base))
+                _paused.pop(carry, None)
         raise
     else:
         if carry:
             with _carried_lock:
                 _carried.pop(carry, None)
+                _paused.pop(carry, None)
     finally:
         _current.reset(token)
