@@ -343,23 +343,30 @@ def _update_ticket(
 
 
 def refund_problem(ctx: ToolContext, args: IssueRefundArgs) -> str | None:
-    """Why the rules would refuse this refund now (read-only), or None."""
-    ident = args.identity()
+    """Why this refund would repeat one that exists (read-only), or None.
+
+    Only duplicates are reported: a reviewer is not asked to approve an effect that is
+    already there. Every other rule is checked when the refund runs."""
+    oid = args.identity()["order_id"]
     with connect(ctx) as conn:
-        try:
-            return _refund_check(conn, ident["order_id"], ident["amount_cents"], datetime.now(UTC))[2]
-        except ToolInputError as err:
-            return str(err)
+        refunds = conn.execute(
+            "SELECT id, amount_cents FROM refunds WHERE order_id=? ORDER BY id", (oid,)
+        ).fetchall()
+    if not refunds:
+        return None
+    done = ", ".join(f"#{r['id']} of {_money(r['amount_cents'])}" for r in refunds)
+    return f"order {oid} already has a refund ({done}); a second refund needs a team lead"
 
 
 def ticket_problem(ctx: ToolContext, args: UpdateTicketArgs) -> str | None:
-    """Why the rules would refuse this ticket update now (read-only), or None."""
+    """Why this ticket update would repeat one that exists (read-only), or None."""
     ident = args.identity()
     with connect(ctx) as conn:
         try:
-            return _ticket_check(conn, ident["ticket_id"], ident["status"], ident["note"])[1]
-        except ToolInputError as err:
-            return str(err)
+            problem = _ticket_check(conn, ident["ticket_id"], ident["status"], ident["note"])[1]
+        except ToolInputError:
+            return None
+    return problem if problem and "already" in problem else None
 
 
 # -- tools -------------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """High-risk actions for the agent layer: their identity, their rule checks, their ledger.
 
 The agent layer derives each high-risk call's idempotency key from the call's identity
-(``ActionArgs.identity`` of the tool's argument schema), checks the rules before asking a
-human (an action the rules refuse is reported, not put to a reviewer), and keeps approvals
+(``ActionArgs.identity`` of the tool's argument schema), checks for duplicates before asking
+a human (an effect that already exists — another request's refund on the order, the same
+note on the ticket — is reported, not put to a reviewer), and keeps approvals
 in the ledger of the store the action changes (the customer database).
 """
 
@@ -46,7 +47,7 @@ def parsed_args(tool: BaseTool, args: Mapping[str, Any]) -> ActionArgs | None:
 
 
 def action_problem(ctx: ToolContext, tool: BaseTool, args: ActionArgs) -> str | None:
-    """Why the tool's rules would refuse this call right now (read-only), or None."""
+    """Why this call would duplicate an effect that exists (read-only), or None."""
     check = _CHECKS.get(tool.name)
     return check(ctx, args) if check else None
 
