@@ -17,8 +17,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool
+from langgraph.config import get_config
 from langgraph.errors import GraphBubbleUp
 from langgraph.runtime import Runtime
 from langgraph.types import interrupt
@@ -26,7 +26,7 @@ from langgraph.types import interrupt
 from agents.registry import AgentSpec
 from agents.run_context import RunContext, context_of, thread_id_of
 from agents.state import SpecialistState
-from agents.steps import ToolCallRecord
+from agents.steps import CallStatus, ToolCallRecord
 from agents.toolset import action_key, agent_tools
 from tools.actions import ApprovalRecord, ApprovalWrite
 from tools.context import ToolContext
@@ -39,10 +39,9 @@ class Approval:
     def __init__(self, spec: AgentSpec) -> None:
         self.spec = spec
 
-    async def approve(
-        self, state: SpecialistState, runtime: Runtime[RunContext], config: RunnableConfig
-    ) -> dict[str, Any]:
+    async def approve(self, state: SpecialistState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         """Ask a human about each high-risk call not decided before; record every answer."""
+        config = get_config()
         ctx = context_of(runtime)
         tool_ctx = ctx.tools(thread_id_of(config))
         tools, _ = await agent_tools(self.spec, ctx, thread_id_of(config))
@@ -103,7 +102,7 @@ def ask(task: dict[str, Any], agent: str, call: ToolCallRecord) -> tuple[bool, s
     return parse_approval(answer)
 
 
-Plan = dict[int, tuple[str, str, str]]
+Plan = dict[int, tuple[str, CallStatus, str]]
 """call index -> ("ask" | "reuse" | "blocked", status, feedback); absent: not a question."""
 
 
@@ -125,7 +124,7 @@ def _plan(
             continue
         key = keys.get(i)
         if key is None:  # not an idempotent action (or arguments its schema refuses): ask
-            plan[i] = ("ask", "", "")
+            plan[i] = ("ask", "needs_approval", "")
             continue
         record = known.get(key)
         tool = by_name[call["tool"]]
@@ -133,11 +132,11 @@ def _plan(
             if record.decision == "blocked":
                 plan[i] = ("blocked", "invalid", record.feedback)
             else:
-                plan[i] = ("ask", "", "")  # answered positions replay without a human
+                plan[i] = ("ask", "needs_approval", "")  # answered positions replay, no human
             continue
         if record is not None and record.decision in ("approved", "rejected"):
             feedback = record.feedback or f"{record.decision} earlier (the same action)"
-            plan[i] = ("reuse", record.decision, feedback)
+            plan[i] = ("reuse", "approved" if record.decision == "approved" else "rejected", feedback)
             continue
         parsed = parsed_args(tool, call.get("args", {}))
         problem = action_problem(tool_ctx, tool, parsed) if parsed is not None else None
@@ -146,7 +145,7 @@ def _plan(
             opened.append(ApprovalWrite(key, tool.name, _identity(tool, call), "blocked",
                                         plan[i][2], sequence))
         else:
-            plan[i] = ("ask", "", "")
+            plan[i] = ("ask", "needs_approval", "")
             opened.append(ApprovalWrite(key, tool.name, _identity(tool, call), None, "", sequence))
     return plan, opened
 

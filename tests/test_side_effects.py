@@ -415,8 +415,8 @@ async def test_the_cache_opens_once_under_concurrent_first_calls(tmp_path):
 
 
 def test_a_retry_starts_from_what_the_crashed_attempt_spent():
-    from langchain_core.outputs import ChatGeneration, LLMResult
     from langchain_core.messages import AIMessage
+    from langchain_core.outputs import ChatGeneration, LLMResult
 
     def spend(tracker: Any, n: int) -> None:
         message = AIMessage("x", usage_metadata={"input_tokens": n, "output_tokens": 0, "total_tokens": n})
