@@ -46,11 +46,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def support_team(plan: dict[str, Any] | None = None,
-                 fail_after: dict[str, BaseException] | None = None) -> ScriptedTeam:
-    """A team whose support worker acts from its observations; ``fail_after[tool]`` is
-    raised once, by the first step that has seen that tool's result."""
+                 fail_after: dict[str, BaseException | list[BaseException]] | None = None) -> ScriptedTeam:
+    """A team whose support worker acts from its observations; each error in
+    ``fail_after[tool]`` is raised once, by a step that has seen that tool's result."""
     team = ScriptedTeam([plan or {"tasks": [task("help", agent="support")]}])
-    faults = dict(fail_after or {})
+    queued = {t: list(e) if isinstance(e, list) else [e] for t, e in (fail_after or {}).items()}
 
     def next_step(messages: Any) -> dict[str, Any]:
         marker = team._marker(messages)
@@ -59,8 +59,8 @@ def support_team(plan: dict[str, Any] | None = None,
             team.calls[marker] += 1
             team.prompts.append(text)
             seen = set(re.findall(r"Result of (\w+):", text))
-            due = next((t for t in faults if t in seen), None)
-            error = faults.pop(due) if due else None
+            due = next((t for t, errors in queued.items() if t in seen and errors), None)
+            error = queued[due].pop(0) if due else None
         if error is not None:
             raise error
         for name, args in ACTIONS:
@@ -283,6 +283,30 @@ async def test_reassignment_after_a_crash(saver, review_on):
     assert record["attempts"] == 2 and REPLAY_NOTE in record["output"]
     # The crashed attempt's three model calls stay counted beside the second attempt's four.
     assert record["metrics"]["model_calls"] == 7, record["metrics"]
+    exactly_once(opts, asked)
+
+
+BILLING = """
+[agents.billing]
+description = "Helps customers with billing: looks up orders and tickets, issues refunds, updates tickets."
+tools = ["lookup_customer", "lookup_order", "lookup_ticket", "issue_refund", "update_ticket"]
+prompt = "You are the billing agent. Look up the order before you act."
+"""
+
+
+async def test_reassignment_to_another_agent_after_crashes(saver, review_on, tmp_path):
+    agents_file = tmp_path / "agents.toml"
+    agents_file.write_text(BILLING)
+    opts = review_on(agents_file=str(agents_file))
+    asked: Counter[str] = Counter()
+    crash = ValueError("the model's reply broke the client")
+    team = support_team(fail_after={"update_ticket": [crash, crash]})
+    with use_model(team.model):
+        state = await drive(build_graph(checkpointer=saver), cfg(opts), {"goal": "g"}, asked)
+    record = state.values["results"]["help"]
+    assert "escalation: reassigned to billing" in record["history"], record["history"]
+    assert record["status"] == "done" and record["task"]["agent"] == "billing"
+    assert REPLAY_NOTE in record["output"]  # billing got support's recorded outcomes
     exactly_once(opts, asked)
 
 
