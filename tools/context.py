@@ -65,6 +65,7 @@ class ToolContext:
             customer_db=Path(settings.customer_db or data_dir / "customer_service.sqlite"),
             seed_customer_db=settings.customer_db is None,
             run_id=run_id,
+            sandbox=SandboxLimits(allow_unisolated=settings.sandbox.allow_unisolated),
         )
 
     def ensure_workspace(self) -> Path:
