@@ -6,22 +6,30 @@ unreachable one is noted for the model and not asked again for a while.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool
 from langgraph.errors import GraphBubbleUp
+from langgraph.runtime import get_runtime
 from pydantic import BaseModel
 
 from agents.prompts import OBSERVATION_MAX_CHARS, truncate
 from agents.registry import AgentSpec
-from agents.run_context import RunContext
+from agents.run_context import RunContext, context_of, thread_id_of
 from agents.steps import ToolCallRecord
+from tools.actions import KEY_FIELD, idempotency_key
+from tools.effects import parsed_args
 from tools.mcp import load_mcp_tools
-from tools.registry import build_tools
+from tools.registry import build_tools, is_high_risk
 
 log = logging.getLogger(__name__)
 
@@ -113,12 +121,113 @@ def _is_text_blocks(value: Any) -> bool:
     )
 
 
+# -- high-risk actions: idempotency keys and a deadline that cannot cut one in half ---------
+
+
+def task_id_of(config: RunnableConfig | None) -> str:
+    """The supervisor task a specialist step works on (its run metadata), or ``-``."""
+    return str(((config or {}).get("metadata") or {}).get("task_id") or "-")
+
+
+def action_scope(config: RunnableConfig | None) -> str:
+    """The run's ``action_scope`` setting (a fork given a new scope acts again)."""
+    try:
+        runtime = get_runtime()
+    except Exception:  # outside a graph run
+        return ""
+    return context_of(runtime).settings.action_scope
+
+
+def action_key(tool: BaseTool, args: Mapping[str, Any], config: RunnableConfig | None) -> str | None:
+    """The idempotency key of a high-risk call: run (thread), scope, task, tool and the
+    identity of its arguments. None for other tools and for arguments the tool would refuse."""
+    if not is_high_risk(tool):
+        return None
+    parsed = parsed_args(tool, args)
+    if parsed is None:
+        return None
+    return idempotency_key(thread_id_of(config), task_id_of(config), tool.name,
+                           parsed.identity(), action_scope(config))
+
+
+@dataclass
+class ActionGuard:
+    """High-risk actions of one task attempt under its wall-time budget."""
+
+    deadline: float | None
+    """``time.monotonic()`` after which no new action starts."""
+    running: set[asyncio.Future[Any]] = field(default_factory=set)
+    completed: list[str] = field(default_factory=list)
+    """Outcomes of the actions that finished (also those that finished after a time-out)."""
+
+    def expired(self) -> bool:
+        return self.deadline is not None and time.monotonic() >= self.deadline
+
+    async def settle(self) -> None:
+        """Wait for every action still running: a time-out is reported after they finish."""
+        while self.running:
+            await asyncio.wait(set(self.running))
+
+
+_guard: ContextVar[ActionGuard | None] = ContextVar("orchestrator_action_guard", default=None)
+
+
+@contextmanager
+def guard_actions(wall_s: float | None) -> Iterator[ActionGuard]:
+    """Track the high-risk actions run inside (a task attempt) against its wall time."""
+    guard = ActionGuard(None if wall_s is None else time.monotonic() + wall_s)
+    token = _guard.set(guard)
+    try:
+        yield guard
+    finally:
+        _guard.reset(token)
+
+
+async def _run_action(tool: BaseTool, args: dict[str, Any], config: RunnableConfig) -> Any:
+    """Run a high-risk call so that cancelling the task cannot cut it in half: it is not
+    started after the deadline, and once started it completes (and is recorded) before the
+    cancellation goes on."""
+    guard = _guard.get()
+    if guard is not None and guard.expired():
+        raise ActionNotStarted("the task's time budget ran out before this action started; it did not run")
+    action = asyncio.ensure_future(tool.ainvoke(args, config))
+    if guard is not None:
+        guard.running.add(action)
+        action.add_done_callback(guard.running.discard)
+        action.add_done_callback(lambda f: _note_outcome(guard, f))
+    try:
+        return await asyncio.shield(action)
+    except asyncio.CancelledError:
+        await asyncio.wait({action})  # the action finishes; its outcome is in the ledger
+        raise
+
+
+def _note_outcome(guard: ActionGuard, action: asyncio.Future[Any]) -> None:
+    if not action.cancelled() and action.exception() is None:
+        text = observation(action.result())
+        if not text.lower().startswith("error"):
+            guard.completed.append(text)
+
+
+class ActionNotStarted(RuntimeError):
+    """A high-risk action was not started because the task's deadline had passed."""
+
+
 async def run_tool(
     tool: BaseTool, call: ToolCallRecord, config: RunnableConfig
 ) -> tuple[str, bool]:
-    """Run one tool; (observation, ok). Errors, including invalid arguments, are observations."""
+    """Run one tool; (observation, ok). Errors, including invalid arguments, are observations.
+
+    A high-risk call carries its idempotency key (the tool returns the recorded outcome of
+    an action that already ran) and runs shielded from cancellation."""
+    args = dict(call.get("args", {}))
+    args.pop(KEY_FIELD, None)  # only the orchestrator sets the key
+    key = action_key(tool, args, config)
     try:
-        result = await tool.ainvoke(call.get("args", {}), config)
+        if key is None:
+            result = await tool.ainvoke(args, config)
+        else:
+            result = await _run_action(tool, {**args, KEY_FIELD: key}, config)
     except GraphBubbleUp:
         raise  # interrupts and parent commands are control flow, not tool errors
     except Exception as err:  # the model must see what went wrong and may fix it

@@ -198,7 +198,13 @@ class Settings(BaseSettings):
     verify_results: bool = True
     """Have the reviewer check results that state acceptance criteria."""
     cache_results: bool = True
-    """Reuse a task's result when agent, instruction and inputs match an earlier run."""
+    """Reuse a task's result when agent, instruction and inputs match an earlier run (never
+    for agents that can call a high-risk tool)."""
+    action_scope: str = Field(default="", max_length=64)
+    """Label mixed into every high-risk action's idempotency key. Unchanged (the default),
+    a retry, resume or fork reuses the recorded outcome of an action that already ran; a
+    fork given a new label (``--set '{"run_settings": {"action_scope": "again-1"}}'``)
+    acts again, asking for approval again."""
     mcp_servers: dict[str, dict[str, Any]] = Field(default_factory=dict)
     """MCP servers whose tools agents may use (langchain-mcp-adapters connection dicts)."""
     review: ReviewSettings = Field(default_factory=ReviewSettings)

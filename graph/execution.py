@@ -17,10 +17,19 @@ from langgraph.runtime import Runtime
 from langgraph.types import Command, Send
 
 from agents import AgentSpec, RunContext, build_specialist
+from agents.run_context import thread_id_of
+from agents.toolset import guard_actions
 from core.redact import without_secrets
 from core.settings import ModelConfig
 from core.tracing import tracing_config
-from core.usage import TokenBudgetExceeded, UsageTracker, cost_usd, track_usage
+from core.usage import (
+    TokenBudgetExceeded,
+    UsageTracker,
+    attempt_key,
+    cost_usd,
+    take_carried,
+    track_usage,
+)
 from graph import result_cache
 from graph.context import dependency_context
 from graph.controls import stop_reason
@@ -139,13 +148,19 @@ async def run_task(
         history.append(f"assigned to {spec.name} instead of {task.agent}")
         task = task.model_copy(update={"agent": spec.name})
     model_name = settings.model_name_for(spec.model_role)
-    key = result_cache.cache_key(spec.name, model_name, task.model_dump(), payload["context"], payload["feedback"])
     attempt = runtime.execution_info.node_attempt if runtime.execution_info else 1
     emit("task_started", task_id=task.id, agent=spec.name, attempt=attempt)
 
     started = time.time()
-    cached = await result_cache.lookup(settings, key)
-    with track_usage(settings.budgets.task_tokens) as usage:
+    # Result cache (effects helper): never for agents with side effects; a hit is recorded.
+    key, cached = await result_cache.lookup(
+        settings, spec, ctx.tools(thread_id_of(config)), payload["goal"], task.model_dump(),
+        payload["context"], payload["feedback"])
+    if cached is not None:
+        history.append("served from the result cache (an earlier run did the same work)")
+    # Budgets (effects helper): a retry's tracker starts from what crashed attempts spent.
+    carry = attempt_key(thread_id_of(config), task.id)
+    with track_usage(settings.budgets.task_tokens, carry=carry) as usage:
         if cached is not None:
             out: dict[str, Any] = cached
         else:
@@ -189,9 +204,11 @@ def _usage(out: dict[str, Any], tracker: UsageTracker, price: ModelConfig, cache
     counted = out.get("usage")
     if not counted:
         return tracker.metrics(price)
-    tokens_in, tokens_out = int(counted.get("tokens_in", 0)), int(counted.get("tokens_out", 0))
+    carried = tracker.carried  # crashed attempts before this one (effects helper)
+    tokens_in = int(counted.get("tokens_in", 0)) + carried["tokens_in"]
+    tokens_out = int(counted.get("tokens_out", 0)) + carried["tokens_out"]
     return TaskMetrics(tokens_in=tokens_in, tokens_out=tokens_out,
-                       model_calls=int(counted.get("model_calls", 0)),
+                       model_calls=int(counted.get("model_calls", 0)) + carried["model_calls"],
                        cost_usd=cost_usd(tokens_in, tokens_out, price))
 
 
@@ -205,19 +222,36 @@ async def _run_specialist(spec: AgentSpec, task: Task, payload: WorkerPayload,
         merge_configs(config, cast(RunnableConfig, tracing_config(task, spec, config))),  # names the trace per task
         context=ctx,  # the thread's context, also when this run came without one
     )
-    try:
-        return dict(await asyncio.wait_for(run, timeout=wall_s))
-    except TimeoutError:
-        return {"error": f"budget: task_wall_s ({wall_s}) exceeded"}
-    except TokenBudgetExceeded as err:
-        return {"error": str(err)}
+    # Time-out (effects helper): no high-risk action starts after the deadline, and one that
+    # started completes and is recorded before the time-out is reported.
+    with guard_actions(wall_s) as guard:
+        try:
+            return dict(await asyncio.wait_for(run, timeout=wall_s))
+        except TimeoutError:
+            await guard.settle()
+            done = " | ".join(guard.completed)
+            return {"error": f"budget: task_wall_s ({wall_s}) exceeded"
+                    + (f"; actions that completed: {done}" if done else "")}
+        except TokenBudgetExceeded as err:
+            return {"error": str(err)}
 
 
-async def task_crashed(payload: WorkerPayload, error: NodeError) -> Command[Literal["assess"]]:
+async def task_crashed(
+    payload: WorkerPayload, error: NodeError, config: RunnableConfig, runtime: Runtime[RunContext]
+) -> Command[Literal["assess"]]:
     """A task whose node raised after its retries: record the failure, keep the run going."""
     task = payload["task"]
     message = f"{type(error.error).__name__}: {error.error}"
     emit("task_finished", task_id=task["id"], agent=task["agent"], status="failed", error=message)
     record = TaskRecord(task=task, status="failed", error=message, history=[f"crashed: {message}"])
+    # Budgets (effects helper): the crashed attempts' usage stays in the record.
+    spent = take_carried(attempt_key(thread_id_of(config), task["id"]))
+    if spent is not None:
+        ctx = context_for(runtime, payload)
+        registry = await ctx.registry()
+        price = (ctx.settings.model_for(registry.get(task["agent"]).model_role)
+                 if task.get("agent") in registry else None)
+        spent["cost_usd"] = cost_usd(spent["tokens_in"], spent["tokens_out"], price)
+        record["metrics"] = spent
     # The error handler is its own node: without the goto, assess would never run.
     return Command(goto="assess", update={"results": {task["id"]: record}})

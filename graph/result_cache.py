@@ -1,8 +1,20 @@
-"""Persistent task-result cache: the same agent, instruction and inputs reuse a result.
+"""Persistent task-result cache: the same work on the same inputs reuses a result.
 
 Stored in LangGraph's ``SqliteCache`` under ``data_dir``. It is consulted inside
 ``run_task`` rather than as a node ``CachePolicy`` so that a hit is visible: the task is
-recorded with ``cache_hit`` and its own (near-zero) timing instead of a stale copy.
+recorded with ``cache_hit`` (and a line in its history) and its own near-zero timing.
+
+Never around side effects: a task whose agent can call a tool that changes the world or
+the workspace (``SIDE_EFFECT_TOOLS``, or any MCP tool, whose effects are unknown) is never
+served from the cache nor stored in it: a cached "Refund issued" would skip both the refund
+and its approval. The key covers what a result depends on: the goal, the agent's
+definition and model configuration, the instruction and inputs, the settings that shape
+the work, and the data its tools read (the knowledge base and the run's workspace, by
+file listing: path, size and modification time).
+
+One cache per process and path, opened once under a lock: two concurrent first lookups
+would otherwise each open the file, and SQLite refuses the second ``journal_mode=WAL``
+switch with "database is locked".
 """
 
 from __future__ import annotations
@@ -10,51 +22,107 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
 from langgraph.cache.sqlite import SqliteCache
 
+from agents import AgentSpec
+from agents.toolset import MUTATING_TOOLS
 from core.settings import Settings
+from tools.context import ToolContext
 
 CACHE_FILE = "result-cache.sqlite"
-NAMESPACE = ("task_results", "v1")
+NAMESPACE = ("task_results", "v2")
+
+SIDE_EFFECT_TOOLS = frozenset(MUTATING_TOOLS)
+"""Built-in tools with effects outside the answer (files, refunds, tickets)."""
+WORKSPACE_TOOLS = frozenset({"read_file", "list_files", "query_data", "run_python"})
+"""Built-in tools that read the run's workspace."""
+KB_TOOLS = frozenset({"search_knowledge_base"})
 
 _caches: dict[Path, SqliteCache] = {}
+_open_lock = threading.Lock()
+
+
+def _open(path: Path) -> SqliteCache:
+    """The process's one cache for ``path`` (blocking; serialised so it opens once)."""
+    with _open_lock:
+        cache = _caches.get(path)
+        if cache is None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            cache = _caches[path] = SqliteCache(path=str(path))
+        return cache
 
 
 async def _cache(settings: Settings) -> SqliteCache:
     path = (Path(settings.data_dir) / CACHE_FILE).resolve()
-    if path not in _caches:
-        def open_cache() -> SqliteCache:  # file I/O: off the event loop
-            path.parent.mkdir(parents=True, exist_ok=True)
-            return SqliteCache(path=str(path))
-
-        _caches.setdefault(path, await asyncio.to_thread(open_cache))
-    return _caches[path]
+    cache = _caches.get(path)
+    return cache if cache is not None else await asyncio.to_thread(_open, path)
 
 
-def cache_key(agent: str, model: str, task: dict[str, Any], context: str, feedback: str) -> str:
-    """Identity of a task's work: who does it, with what model, on what input."""
+def cacheable(spec: AgentSpec) -> bool:
+    """Whether ``spec``'s results may be cached: no side-effecting tool, no MCP tool."""
+    return not spec.mcp_servers and not (set(spec.builtin_tools) & SIDE_EFFECT_TOOLS)
+
+
+def _listing(root: Path) -> list[tuple[str, int, int]]:
+    if not root.is_dir():
+        return []
+    return sorted(
+        (str(p.relative_to(root)), st.st_size, st.st_mtime_ns)
+        for p in root.rglob("*") if p.is_file() and not p.name.startswith(".")
+        for st in [p.stat()]
+    )
+
+
+def _data_state(spec: AgentSpec, tools: ToolContext) -> dict[str, Any]:
+    """What the agent's tools would read, by listing (blocking)."""
+    used = set(spec.builtin_tools)
+    state: dict[str, Any] = {}
+    if used & WORKSPACE_TOOLS:
+        state["workspace"] = _listing(tools.workspace)
+    if used & KB_TOOLS:
+        state["kb"] = [str(tools.kb_dir.resolve()), _listing(tools.kb_dir)]
+    return state
+
+
+async def cache_key(
+    spec: AgentSpec, settings: Settings, tools: ToolContext, goal: str,
+    task: dict[str, Any], context: str, feedback: str,
+) -> str:
+    """Identity of a task's work: who does it, with what, on what input and data."""
+    model = settings.model_for(spec.model_role).model_dump(mode="json", exclude={"api_key"})
     material = {
-        "agent": agent, "model": model, "instruction": task.get("instruction", ""),
+        "agent": spec.model_dump(mode="json"), "model": model,
+        "goal": goal, "instruction": task.get("instruction", ""),
         "acceptance_criteria": task.get("acceptance_criteria", ""),
         "context": context, "feedback": feedback,
+        "settings": {"verify_results": settings.verify_results,
+                     "max_agent_steps": settings.limits.max_agent_steps,
+                     "reviewer": settings.model_name_for("reviewer")},
+        "data": await asyncio.to_thread(_data_state, spec, tools),
     }
-    return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
+    return hashlib.sha256(json.dumps(material, sort_keys=True, default=str).encode()).hexdigest()
 
 
-async def lookup(settings: Settings, key: str) -> dict[str, Any] | None:
-    """A cached result (output, citations, artifacts), or None."""
-    if not settings.cache_results:
-        return None
+async def lookup(
+    settings: Settings, spec: AgentSpec, tools: ToolContext, goal: str,
+    task: dict[str, Any], context: str, feedback: str,
+) -> tuple[str | None, dict[str, Any] | None]:
+    """(the task's cache key, its cached result): (None, None) when the task may not be
+    cached (caching off, or an agent with side effects)."""
+    if not settings.cache_results or not cacheable(spec):
+        return None, None
+    key = await cache_key(spec, settings, tools, goal, task, context, feedback)
     cache = await _cache(settings)
     hit = await cache.aget([(NAMESPACE, key)])
-    return hit.get((NAMESPACE, key))
+    return key, hit.get((NAMESPACE, key))
 
 
-async def store(settings: Settings, key: str, result: dict[str, Any]) -> None:
-    """Remember a successful result (failures are never cached)."""
-    if settings.cache_results:
+async def store(settings: Settings, key: str | None, result: dict[str, Any]) -> None:
+    """Remember a successful result under the key ``lookup`` gave (None: never cached)."""
+    if key is not None:
         cache = await _cache(settings)
         await cache.aset({(NAMESPACE, key): (result, None)})

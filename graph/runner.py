@@ -67,9 +67,11 @@ class Runner:
         """Whether the thread has any checkpoint."""
         return bool((await self.state(thread_id)).values)
 
-    async def stored_overrides(self, thread_id: str) -> dict[str, Any]:
-        """The setting overrides the thread runs with (empty for an unknown thread)."""
-        values = (await self.state(thread_id)).values or {}
+    async def stored_overrides(
+        self, thread_id: str, checkpoint_id: str | None = None
+    ) -> dict[str, Any]:
+        """The setting overrides the thread (at a checkpoint) runs with; empty if unknown."""
+        values = (await self.state(thread_id, checkpoint_id)).values or {}
         return dict(values.get(RUN_SETTINGS_KEY) or values.get("options") or {})
 
     async def history(self, thread_id: str) -> list[StateSnapshot]:
@@ -98,9 +100,10 @@ class Runner:
             durability="sync",
         )
 
-    async def resume_context(self, thread_id: str) -> RunContext:
-        """The context a resume or fork of ``thread_id`` runs with: the thread's own."""
-        return self.context(await self.stored_overrides(thread_id))
+    async def resume_context(self, thread_id: str, checkpoint_id: str | None = None) -> RunContext:
+        """The context a resume or fork of ``thread_id`` runs with: the thread's own (for a
+        fork, the fork checkpoint's, which leaves out review overrides unless re-given)."""
+        return self.context(await self.stored_overrides(thread_id, checkpoint_id))
 
     async def run(
         self, goal: str, thread_id: str, overrides: Mapping[str, Any] | None = None

@@ -42,6 +42,8 @@ class ToolContext:
     """Limits of run_python."""
     seed_customer_db: bool = True
     """Build ``customer_db`` from the shipped sample when it does not exist yet."""
+    run_id: str = ""
+    """The run (thread id) these tools serve: recorded beside every high-risk action."""
 
     @classmethod
     def from_settings(cls, settings: Settings, run_id: str) -> ToolContext:
@@ -62,6 +64,7 @@ class ToolContext:
             kb_index=data_dir / "kb_index.sqlite",
             customer_db=Path(settings.customer_db or data_dir / "customer_service.sqlite"),
             seed_customer_db=settings.customer_db is None,
+            run_id=run_id,
             sandbox=SandboxLimits(allow_unisolated=settings.sandbox.allow_unisolated),
         )
 

@@ -10,69 +10,23 @@ at most $500 and one refund per order without a team lead.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
 import sqlite3
-import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from langchain_core.tools import BaseTool
 from pydantic import BaseModel, Field
 
+from tools.actions import ActionArgs, record_outcome, recorded_outcome, replayed
 from tools.base import ToolInputError, make_tool
-from tools.context import CUSTOMER_SEED_SQL, ToolContext
+from tools.context import ToolContext
+from tools.customer_db import build_sample_db as build_sample_db  # re-exported
+from tools.customer_db import connect
 
 REFUND_WINDOW_DAYS = 30
 AGENT_REFUND_LIMIT_CENTS = 50_000
 TICKET_STATUSES = ("open", "pending", "escalated", "resolved", "closed")
 TicketStatus = Literal["open", "pending", "escalated", "resolved", "closed"]
-
-_build_lock = threading.Lock()
-
-
-# -- database ----------------------------------------------------------------------------
-
-
-def build_sample_db(path: Path) -> None:
-    """Create ``path`` from the shipped seed unless it exists (atomic, never clobbers)."""
-    with _build_lock:
-        if path.exists():
-            return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        tmp.unlink(missing_ok=True)
-        conn = sqlite3.connect(tmp)
-        try:
-            conn.executescript(CUSTOMER_SEED_SQL.read_text(encoding="utf-8"))
-            conn.commit()
-        finally:
-            conn.close()
-        try:
-            os.link(tmp, path)  # fails if another process created it meanwhile
-        except FileExistsError:
-            pass
-        finally:
-            tmp.unlink(missing_ok=True)
-
-
-@contextlib.contextmanager
-def _connect(ctx: ToolContext) -> Iterator[sqlite3.Connection]:
-    path = ctx.customer_db
-    if not path.exists():
-        if not ctx.seed_customer_db:
-            raise ToolInputError(f"customer database {str(path)!r} does not exist")
-        build_sample_db(path)
-    conn = sqlite3.connect(path, timeout=10)
-    conn.row_factory = sqlite3.Row
-    conn.execute("PRAGMA foreign_keys=ON")
-    try:
-        yield conn
-    finally:
-        conn.close()
-
 
 def _norm_id(raw: str, prefix: str) -> str:
     """'o1001', '#O1001', '1001' -> 'O1001' (small models vary the form)."""
@@ -143,7 +97,7 @@ def refund_blocker(
 def _customer(ctx: ToolContext, customer_id: str | None, email: str | None) -> str:
     if not (customer_id or email):
         raise ToolInputError("give customer_id (e.g. C001) or email")
-    with _connect(ctx) as conn:
+    with connect(ctx) as conn:
         if customer_id:
             cid = _norm_id(customer_id, "C")
             row = conn.execute("SELECT * FROM customers WHERE id=?", (cid,)).fetchone()
@@ -187,7 +141,7 @@ def _customer(ctx: ToolContext, customer_id: str | None, email: str | None) -> s
 def _order(ctx: ToolContext, order_id: str) -> str:
     oid = _norm_id(order_id, "O")
     now = datetime.now(UTC)
-    with _connect(ctx) as conn:
+    with connect(ctx) as conn:
         order = conn.execute(
             "SELECT o.*, c.name AS customer_name FROM orders o "
             "JOIN customers c ON c.id=o.customer_id WHERE o.id=?",
@@ -240,7 +194,7 @@ def _order(ctx: ToolContext, order_id: str) -> str:
 
 def _ticket(ctx: ToolContext, ticket_id: str) -> str:
     tid = _norm_id(ticket_id, "T")
-    with _connect(ctx) as conn:
+    with connect(ctx) as conn:
         t = conn.execute(
             "SELECT t.*, c.name AS customer_name, c.tier FROM tickets t "
             "JOIN customers c ON c.id=t.customer_id WHERE t.id=?",
@@ -262,9 +216,40 @@ def _ticket(ctx: ToolContext, ticket_id: str) -> str:
 
 
 # -- actions -----------------------------------------------------------------------------
+#
+# Both actions are idempotent: under one idempotency key the effect and the record of its
+# outcome commit in one transaction (``tools.actions``), and a repeated call returns the
+# recorded outcome. Their rules are checked inside the same transaction; ``refund_problem``
+# and ``ticket_problem`` run the same checks read-only, so nobody is asked to approve an
+# action the rules would refuse anyway.
 
 
-def _refund(ctx: ToolContext, order_id: str, amount: float, reason: str) -> str:
+def _refund_check(conn: sqlite3.Connection, oid: str, cents: int, now: datetime) -> tuple[sqlite3.Row, int, str | None]:
+    """(order, refunded so far, why this refund cannot be issued or None)."""
+    order = conn.execute("SELECT * FROM orders WHERE id=?", (oid,)).fetchone()
+    if order is None:
+        raise ToolInputError(f"no order with id {oid!r}; refund not issued")
+    refunded, count = _refunded_cents(conn, oid)
+    blocker = refund_blocker(order, refunded, count, now)
+    remaining = order["total_cents"] - refunded
+    if blocker:
+        return order, refunded, blocker
+    if cents > remaining:
+        return order, refunded, (
+            f"{_money(cents)} exceeds what is left to refund on {oid} "
+            f"({_money(remaining)} of {_money(order['total_cents'])} paid)"
+        )
+    if cents > AGENT_REFUND_LIMIT_CENTS:
+        return order, refunded, (
+            f"{_money(cents)} is above the agent limit of {_money(AGENT_REFUND_LIMIT_CENTS)}; "
+            "escalate the ticket to a team lead"
+        )
+    return order, refunded, None
+
+
+def _refund(
+    ctx: ToolContext, order_id: str, amount: float, reason: str, key: str | None = None
+) -> str:
     oid = _norm_id(order_id, "O")
     cents = round(amount * 100)
     if cents <= 0:
@@ -272,74 +257,116 @@ def _refund(ctx: ToolContext, order_id: str, amount: float, reason: str) -> str:
     if not reason.strip():
         raise ToolInputError("give a reason for the refund")
     now = datetime.now(UTC)
-    with _connect(ctx) as conn:
+    with connect(ctx) as conn:
         conn.execute("BEGIN IMMEDIATE")  # check and insert atomically
-        order = conn.execute("SELECT * FROM orders WHERE id=?", (oid,)).fetchone()
-        if order is None:
+        done = recorded_outcome(conn, key)
+        if done is not None:
             conn.rollback()
-            raise ToolInputError(f"no order with id {oid!r}; refund not issued")
-        refunded, count = _refunded_cents(conn, oid)
-        blocker = refund_blocker(order, refunded, count, now)
-        remaining = order["total_cents"] - refunded
-        problem = None
-        if blocker:
-            problem = blocker
-        elif cents > remaining:
-            problem = (
-                f"{_money(cents)} exceeds what is left to refund on {oid} "
-                f"({_money(remaining)} of {_money(order['total_cents'])} paid)"
-            )
-        elif cents > AGENT_REFUND_LIMIT_CENTS:
-            problem = (
-                f"{_money(cents)} is above the agent limit of {_money(AGENT_REFUND_LIMIT_CENTS)}; "
-                "escalate the ticket to a team lead"
-            )
+            return replayed(done)
+        try:
+            order, refunded, problem = _refund_check(conn, oid, cents, now)
+        except ToolInputError:
+            conn.rollback()
+            raise
         if problem:
             conn.rollback()
             raise ToolInputError(f"refund not issued: {problem}")
         cur = conn.execute(
-            "INSERT INTO refunds (order_id, amount_cents, reason, created_at, created_by) "
-            "VALUES (?, ?, ?, ?, 'agent')",
-            (oid, cents, reason.strip(), now.strftime("%Y-%m-%d %H:%M:%S")),
+            "INSERT INTO refunds (order_id, amount_cents, reason, created_at, created_by, "
+            "idempotency_key) VALUES (?, ?, ?, ?, 'agent', ?)",
+            (oid, cents, reason.strip(), now.strftime("%Y-%m-%d %H:%M:%S"), key),
         )
+        outcome = (
+            f"Refund #{cur.lastrowid} of {_money(cents)} issued for order {oid} "
+            f"(customer {order['customer_id']}). Refunded so far: {_money(refunded + cents)} of "
+            f"{_money(order['total_cents'])}. It reaches the original payment method in 5-10 "
+            "business days."
+        )
+        record_outcome(conn, key, "issue_refund", {"order_id": oid, "amount_cents": cents},
+                       ctx.run_id, outcome)
         conn.commit()
-    return (
-        f"Refund #{cur.lastrowid} of {_money(cents)} issued for order {oid} "
-        f"(customer {order['customer_id']}). Refunded so far: {_money(refunded + cents)} of "
-        f"{_money(order['total_cents'])}. It reaches the original payment method in 5-10 "
-        "business days."
-    )
+    return outcome
 
 
-def _update_ticket(ctx: ToolContext, ticket_id: str, status: str, note: str) -> str:
+def _ticket_check(conn: sqlite3.Connection, tid: str, status: str, note: str) -> tuple[str, str | None]:
+    """(the ticket's status now, why this update cannot be made or None)."""
+    row = conn.execute("SELECT status FROM tickets WHERE id=?", (tid,)).fetchone()
+    if row is None:
+        raise ToolInputError(f"no ticket with id {tid!r}; nothing updated")
+    old = str(row["status"])
+    if old == "closed":
+        return old, f"ticket {tid} is closed (final); open a new ticket instead"
+    if old == "escalated" and status in ("resolved", "closed"):
+        return old, f"ticket {tid} is escalated; the team that owns it resolves it, not the agent"
+    if old == status:
+        bodies = conn.execute("SELECT body FROM ticket_notes WHERE ticket_id=?", (tid,)).fetchall()
+        if any(" ".join(str(b[0]).split()) == " ".join(note.split()) for b in bodies):
+            return old, f"ticket {tid} is already {status} with this note; nothing to change"
+    return old, None
+
+
+def _update_ticket(
+    ctx: ToolContext, ticket_id: str, status: str, note: str, key: str | None = None
+) -> str:
     tid = _norm_id(ticket_id, "T")
     if status not in TICKET_STATUSES:
         raise ToolInputError(f"status must be one of {', '.join(TICKET_STATUSES)}")
     if not note.strip():
         raise ToolInputError("give a note describing the update")
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
-    with _connect(ctx) as conn:
+    with connect(ctx) as conn:
         conn.execute("BEGIN IMMEDIATE")
-        row = conn.execute("SELECT status FROM tickets WHERE id=?", (tid,)).fetchone()
-        if row is None:
+        done = recorded_outcome(conn, key)
+        if done is not None:
             conn.rollback()
-            raise ToolInputError(f"no ticket with id {tid!r}; nothing updated")
-        old = row["status"]
-        if old == "closed":
+            return replayed(done)
+        try:
+            old, problem = _ticket_check(conn, tid, status, note)
+        except ToolInputError:
             conn.rollback()
-            raise ToolInputError(f"ticket {tid} is closed (final); open a new ticket instead")
-        if old == "escalated" and status in ("resolved", "closed"):
+            raise
+        if problem:
             conn.rollback()
-            raise ToolInputError(
-                f"ticket {tid} is escalated; the team that owns it resolves it, not the agent"
-            )
+            raise ToolInputError(problem)
         conn.execute("UPDATE tickets SET status=?, updated_at=? WHERE id=?", (status, stamp, tid))
         conn.execute(
-            "INSERT INTO ticket_notes (ticket_id, created_at, author, body) VALUES (?, ?, 'agent', ?)",
-            (tid, stamp, note.strip()),
+            "INSERT INTO ticket_notes (ticket_id, created_at, author, body, idempotency_key) "
+            "VALUES (?, ?, 'agent', ?, ?)",
+            (tid, stamp, note.strip(), key),
         )
+        outcome = f"Ticket {tid} updated: status {old} -> {status}; note added."
+        record_outcome(conn, key, "update_ticket",
+                       {"ticket_id": tid, "status": status, "note": " ".join(note.split())},
+                       ctx.run_id, outcome)
         conn.commit()
-    return f"Ticket {tid} updated: status {old} -> {status}; note added."
+    return outcome
+
+
+def refund_problem(ctx: ToolContext, args: IssueRefundArgs) -> str | None:
+    """Why this refund would repeat one that exists (read-only), or None.
+
+    Only duplicates are reported: a reviewer is not asked to approve an effect that is
+    already there. Every other rule is checked when the refund runs."""
+    oid = args.identity()["order_id"]
+    with connect(ctx) as conn:
+        refunds = conn.execute(
+            "SELECT id, amount_cents FROM refunds WHERE order_id=? ORDER BY id", (oid,)
+        ).fetchall()
+    if not refunds:
+        return None
+    done = ", ".join(f"#{r['id']} of {_money(r['amount_cents'])}" for r in refunds)
+    return f"order {oid} already has a refund ({done}); a second refund needs a team lead"
+
+
+def ticket_problem(ctx: ToolContext, args: UpdateTicketArgs) -> str | None:
+    """Why this ticket update would repeat one that exists (read-only), or None."""
+    ident = args.identity()
+    with connect(ctx) as conn:
+        try:
+            problem = _ticket_check(conn, ident["ticket_id"], ident["status"], ident["note"])[1]
+        except ToolInputError:
+            return None
+    return problem if problem and "already" in problem else None
 
 
 # -- tools -------------------------------------------------------------------------------
@@ -358,16 +385,24 @@ class LookupTicketArgs(BaseModel):
     ticket_id: str = Field(description="Ticket id, e.g. 'T501'.")
 
 
-class IssueRefundArgs(BaseModel):
+class IssueRefundArgs(ActionArgs):
     order_id: str = Field(description="Order id, e.g. 'O1001'.")
     amount: float = Field(gt=0, description="Amount in dollars, e.g. 49.00.")
     reason: str = Field(min_length=3, description="Why the refund is issued (recorded).")
 
+    def identity(self) -> dict[str, Any]:
+        """One refund = one order and amount (the reason is its description, not its identity)."""
+        return {"order_id": _norm_id(self.order_id, "O"), "amount_cents": round(self.amount * 100)}
 
-class UpdateTicketArgs(BaseModel):
+
+class UpdateTicketArgs(ActionArgs):
     ticket_id: str = Field(description="Ticket id, e.g. 'T501'.")
     status: TicketStatus = Field(description="New status.")
     note: str = Field(min_length=1, description="Note for the ticket history.")
+
+    def identity(self) -> dict[str, Any]:
+        return {"ticket_id": _norm_id(self.ticket_id, "T"), "status": self.status,
+                "note": " ".join(self.note.split())}
 
 
 def lookup_customer_tool(ctx: ToolContext) -> BaseTool:
@@ -410,8 +445,10 @@ def lookup_ticket_tool(ctx: ToolContext) -> BaseTool:
 
 
 def issue_refund_tool(ctx: ToolContext) -> BaseTool:
-    async def issue_refund(order_id: str, amount: float, reason: str) -> str:
-        return await asyncio.to_thread(_refund, ctx, order_id, amount, reason)
+    async def issue_refund(
+        order_id: str, amount: float, reason: str, idempotency_key: str | None = None
+    ) -> str:
+        return await asyncio.to_thread(_refund, ctx, order_id, amount, reason, idempotency_key)
 
     return make_tool(
         name="issue_refund",
@@ -427,8 +464,10 @@ def issue_refund_tool(ctx: ToolContext) -> BaseTool:
 
 
 def update_ticket_tool(ctx: ToolContext) -> BaseTool:
-    async def update_ticket(ticket_id: str, status: str, note: str) -> str:
-        return await asyncio.to_thread(_update_ticket, ctx, ticket_id, status, note)
+    async def update_ticket(
+        ticket_id: str, status: str, note: str, idempotency_key: str | None = None
+    ) -> str:
+        return await asyncio.to_thread(_update_ticket, ctx, ticket_id, status, note, idempotency_key)
 
     return make_tool(
         name="update_ticket",

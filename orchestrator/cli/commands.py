@@ -233,11 +233,13 @@ async def cmd_fork(settings: Settings, thread_id: str, checkpoint_id: str, value
                    run: bool, as_json: bool) -> int:
     """Branch the thread at a checkpoint (optionally editing state), then replay from there."""
     async with Runner.open(settings) as runner:
-        context = await _known_thread(runner, thread_id)
+        await _known_thread(runner, thread_id)
         try:
             fork_id = await runner.fork(thread_id, checkpoint_id, values)
         except (CheckpointNotFound, ForkEditError) as exc:
             raise UsageError(str(exc)) from None
+        # The fork's own settings: --auto-approve is not inherited unless given again.
+        context = await runner.resume_context(thread_id, fork_id)
         outcome = summarise(await runner.state(thread_id, fork_id), thread_id)
         if run:
             interactive = sys.stdin.isatty() and not as_json
