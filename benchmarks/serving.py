@@ -185,6 +185,10 @@ def xllamacpp_server(gguf: Path, threads: int, cache_ram_mib: int) -> Iterator[S
         yield Server("xllamacpp", info.base_url, info.api_key, host, True)
     finally:
         stop_server(root)
+        for log in (root / "server").glob("*.log"):  # kept: it says why a server stopped
+            kept = Path(tempfile.gettempdir()) / "bench-serving-xllamacpp.log"
+            shutil.copy(log, kept)
+            print(f"server log: {kept}")
         shutil.rmtree(root, ignore_errors=True)
 
 
