@@ -99,7 +99,9 @@ def stream(server: Server, system: str, user: str, max_tokens: int, client: http
     first: float | None = None
     chunks = 0
     usage: dict[str, Any] = {}
-    headers = {"Authorization": f"Bearer {server.api_key}"}
+    # A new connection per request: llama.cpp's HTTP server closes idle keep-alive connections,
+    # and a request sent on one just closed fails ("Server disconnected").
+    headers = {"Authorization": f"Bearer {server.api_key}", "Connection": "close"}
     with client.stream("POST", f"{server.base_url}/chat/completions", json=body, headers=headers,
                        timeout=900) as resp:  # fmt: skip
         resp.raise_for_status()
@@ -205,7 +207,9 @@ def old_server(python: str, gguf: Path, threads: int) -> Iterator[Server]:
            "--logits_all", "False", "--interrupt_requests", "False"]  # fmt: skip
     log = Path(tempfile.mkstemp(prefix="bench-old-", suffix=".log")[1])
     with log.open("wb") as fh:
-        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT)
+        # The same OpenMP wait policy as ours (local_server sets it for the llama host).
+        env = {"OMP_WAIT_POLICY": "PASSIVE", **os.environ}
+        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env)
     try:
         base = f"http://127.0.0.1:{port}/v1"
         deadline = time.monotonic() + 180

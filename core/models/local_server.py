@@ -442,7 +442,11 @@ def serve(args: argparse.Namespace) -> int:
     ]  # fmt: skip
     print(f"watchdog {os.getpid()}: {' '.join(cmd)}", flush=True)
     api_key = os.environ.pop(API_KEY_ENV, "") or secrets.token_urlsafe(24)
-    env = {**os.environ, API_KEY_ENV: api_key}
+    # OMP_WAIT_POLICY=PASSIVE: llama.cpp's OpenMP threads sleep at barriers instead of
+    # spinning. On a machine whose cores are shared (other processes, other servers) spinning
+    # threads steal the time their partner needs: decode fell to 0.4 tok/s at load average 7
+    # on 2 cores, against 10-11 tok/s passive (docs/benchmarks.md, section 6).
+    env = {"OMP_WAIT_POLICY": "PASSIVE", **os.environ, API_KEY_ENV: api_key}
     llama = subprocess.Popen(cmd, env=env, preexec_fn=_set_pdeathsig)
 
     stopping = False
