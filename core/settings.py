@@ -88,12 +88,10 @@ class ModelConfig(_Strict):
 BUILTIN_MODELS: dict[str, ModelConfig] = {
     # max_tokens 512: small local models sometimes loop inside a JSON string until the cap;
     # a step or answer never needs more, and each runaway costs minutes on a CPU.
-    "local": ModelConfig(
-        provider="local", model="local", context_window=8192, max_tokens=512, max_concurrent_calls=1
-    ),
+    # max_concurrent_calls: the server decodes local.n_parallel requests together (4 slots).
+    "local": ModelConfig(provider="local", model="local", context_window=8192, max_tokens=512),
     "local-1.5b": ModelConfig(
-        provider="local", model="local-1.5b", context_window=8192, max_tokens=512,
-        max_concurrent_calls=1,
+        provider="local", model="local-1.5b", context_window=8192, max_tokens=512
     ),
     "test": ModelConfig(provider="test", model="test", context_window=32768),
 }
@@ -157,6 +155,20 @@ class SandboxSettings(_Strict):
     it on lets sandboxed code read and write whatever your user can."""
 
 
+class LocalServerSettings(_Strict):
+    """The embedded llama.cpp server, shared by every run of the machine. Each slot has a
+    context of the model's ``context_window`` tokens, so any call fits any slot."""
+
+    n_parallel: int | None = Field(default=None, gt=0, le=64)
+    """Requests decoded together (slots); None = ``limits.max_concurrency``."""
+    cache_ram_mib: int = Field(default=512, ge=0)
+    """Cap (MiB) on the RAM prompt cache that keeps evicted slots' prefixes; 0 = none."""
+    n_threads: int | None = Field(default=None, gt=0)
+    """CPU threads; None = the CPUs this process may use."""
+
+
+
+
 class Settings(BaseSettings):
     """Everything configurable about the orchestrator."""
 
@@ -175,6 +187,8 @@ class Settings(BaseSettings):
     """Role -> model name, overriding ``model`` for that role."""
     data_dir: Path = Path(".orchestrator")
     """Where checkpoints, the result cache and run workspaces live."""
+    local: LocalServerSettings = Field(default_factory=LocalServerSettings)
+    """The embedded model's server: slots, prompt-cache cap, threads."""
     cache_dir: Path = Field(
         default_factory=lambda: Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
         / "agent-orchestrator"

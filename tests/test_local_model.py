@@ -1,4 +1,5 @@
-"""The embedded model end to end: llama.cpp server, shared, structured output, watchdog.
+"""The embedded model end to end: llama.cpp's server (xllamacpp), shared, slots, prompt cache,
+constrained structured output, usage, watchdog.
 
 Small and fast on purpose (short prompts, few tokens): it runs in CI.
 """
@@ -12,6 +13,8 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
@@ -29,13 +32,13 @@ from core.models.local_server import (
     running_servers,
     stop_server,
 )
-from core.models.structured import ainvoke_structured
+from core.models.structured import ainvoke_structured, structured_stats
 from core.settings import ModelConfig, Settings
 
 
 def _skip_reason() -> str | None:
-    if importlib.util.find_spec("llama_cpp") is None:
-        return "llama_cpp not installed (pip install 'agent-orchestrator[local]')"
+    if importlib.util.find_spec("xllamacpp") is None:
+        return "xllamacpp not installed (pip install 'agent-orchestrator[local]')"
     try:
         locate_chunks(ARTIFACTS["local"])
     except ModelNotInstalledError as err:
@@ -47,6 +50,12 @@ pytestmark = [
     pytest.mark.local_model,
     pytest.mark.skipif(_skip_reason() is not None, reason=_skip_reason() or ""),
 ]
+
+SLOTS = 2
+RULES = " ".join(
+    f"Rule {i}: name the ticket's product, quote the customer, and never promise a refund."
+    for i in range(12)
+)  # a long stable prefix, as an agent's instructions are
 
 
 class Ticket(BaseModel):
@@ -96,21 +105,44 @@ def server_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 @pytest.fixture(scope="module")
 def server(gguf: Path, server_dir: Path) -> ServerInfo:
     start = time.perf_counter()
-    info = ensure_server(gguf, server_dir, n_ctx=2048, grace_s=2)
+    info = ensure_server(gguf, server_dir, n_ctx=2048, n_parallel=SLOTS, grace_s=2)
     print(f"server ready in {time.perf_counter() - start:.1f} s")
     return info
 
 
 def _settings(gguf: Path, server_dir: Path) -> Settings:
     cfg = ModelConfig(provider="local", model=str(gguf), context_window=2048, max_tokens=48)
-    return Settings(cache_dir=server_dir, model="tiny", models={"tiny": cfg})
+    return Settings(
+        cache_dir=server_dir, model="tiny", models={"tiny": cfg}, local={"n_parallel": SLOTS}
+    )
 
 
-async def test_structured_output_through_chat_openai(
+def _get(info: ServerInfo, path: str, key: str | None) -> tuple[int, Any]:
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    request = urllib.request.Request(f"http://127.0.0.1:{info.port}{path}", headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            return resp.status, json.load(resp)
+    except urllib.error.HTTPError as err:
+        return err.code, None
+
+
+def test_server_has_the_slots_and_requires_its_key(server: ServerInfo) -> None:
+    assert server.n_parallel == SLOTS and server.n_ctx == 2048
+    assert _get(server, "/v1/models", None)[0] == 401
+    assert _get(server, "/v1/models", "wrong")[0] == 401
+    status, slots = _get(server, "/slots", server.api_key)
+    assert status == 200 and len(slots) == SLOTS
+    assert {slot["n_ctx"] for slot in slots} == {2048}  # every slot fits a whole call
+    assert server.api_key not in repr(server)
+
+
+async def test_structured_output_is_constrained_json_schema(
     server: ServerInfo, gguf: Path, server_dir: Path
 ) -> None:
     model = chat_model(_settings(gguf, server_dir), "supervisor")
     assert isinstance(model, ChatOpenAI) and model.openai_api_base == server.base_url
+    before = structured_stats()
     result = await ainvoke_structured(
         model,
         Ticket,
@@ -120,7 +152,24 @@ async def test_structured_output_through_chat_openai(
         ],
     )
     assert isinstance(result.value, Ticket)
-    assert result.raw.tool_calls and result.raw.tool_calls[0]["name"] == "Ticket"  # forced call
+    assert not result.raw.tool_calls and json.loads(str(result.raw.content))  # JSON content
+    assert result.attempts == 1 and result.errors == []
+    assert (result.usage.invalid_outputs, result.usage.repair_retries) == (0, 0)
+    assert result.usage.input_tokens > 0 and result.usage.output_tokens > 0
+    after = structured_stats()
+    assert after.by_method.get("json_schema", 0) == before.by_method.get("json_schema", 0) + 1
+
+
+async def test_structured_output_when_streaming_reports_usage(
+    server: ServerInfo, gguf: Path, server_dir: Path
+) -> None:
+    # Graph runs streamed with stream_mode="messages" make ChatOpenAI stream every call.
+    model = chat_model(_settings(gguf, server_dir), "supervisor")
+    streaming = model.model_copy(update={"streaming": True})
+    result = await ainvoke_structured(
+        streaming, Ticket, [("system", "You triage support tickets."), ("human", "App crashes.")]
+    )
+    assert isinstance(result.value, Ticket) and result.usage.invalid_outputs == 0
     assert result.usage.input_tokens > 0 and result.usage.output_tokens > 0
 
 
@@ -133,14 +182,26 @@ def test_json_object_response_format(server: ServerInfo, gguf: Path, server_dir:
     assert reply.usage_metadata and reply.usage_metadata["output_tokens"] <= 48  # cap honoured
 
 
-def test_streaming_reports_usage(server: ServerInfo, gguf: Path, server_dir: Path) -> None:
+def test_repeated_prefix_is_read_from_the_prompt_cache(
+    server: ServerInfo, gguf: Path, server_dir: Path
+) -> None:
     model = chat_model(_settings(gguf, server_dir), "writer")
-    chunks: list[Any] = list(model.stream("Say hi in three words."))
-    full = chunks[0]
+    system = f"[{time.time_ns()}] You answer support tickets. {RULES}"  # new to the server
+
+    def cache_read(reply: Any) -> int:
+        usage = reply.usage_metadata
+        assert usage and usage["input_tokens"] > 0 and usage["output_tokens"] > 0
+        return int((usage.get("input_token_details") or {}).get("cache_read") or 0)
+
+    first = model.invoke([("system", system), ("human", "Ticket 1: my order is late.")])
+    assert cache_read(first) < 10  # only the chat template's first tokens were cached
+    again = model.invoke([("system", system), ("human", "Ticket 2: the app crashes.")])
+    assert cache_read(again) > 200  # the shared system prompt
+    chunks: list[Any] = list(model.stream([("system", system), ("human", "Ticket 3: hi.")]))
+    streamed = chunks[0]
     for chunk in chunks[1:]:
-        full = full + chunk
-    assert full.text and full.usage_metadata  # the server sends none; estimated client-side
-    assert full.usage_metadata["output_tokens"] > 0
+        streamed = streamed + chunk
+    assert streamed.text and cache_read(streamed) > 200  # reported when streaming too
 
 
 def test_two_processes_share_one_server_then_watchdog_exits(
@@ -149,7 +210,8 @@ def test_two_processes_share_one_server_then_watchdog_exits(
     code = (
         "import json, sys\n"
         "from core.models.local_server import ensure_server\n"
-        f"info = ensure_server({str(gguf)!r}, {str(server_dir)!r}, n_ctx=2048, grace_s=2)\n"
+        f"info = ensure_server({str(gguf)!r}, {str(server_dir)!r}, n_ctx=2048, n_parallel={SLOTS},"
+        " grace_s=2)\n"
         "print(json.dumps([info.port, info.pid]), flush=True)\n"
         "sys.stdin.read()\n"  # hold the lease until killed
     )

@@ -17,11 +17,11 @@ def test_a_busy_server_is_reused_not_killed(tmp_path: Path) -> None:
     busy = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         root = ls._root(tmp_path)
-        key = ls.server_key(model, 8192, None)
+        key = ls.server_key(model, 8192, 4)
         info = ls.ServerInfo(
-            key=key, alias="m", port=ls._free_port(), pid=busy.pid,
+            key=key, alias="m", port=9, pid=busy.pid,
             pid_start=ls._start_time(busy.pid) or 0, model_path=str(model), n_ctx=8192,
-            chat_format=None, log_path=str(tmp_path / "log"), started_at=time.time(),
+            n_parallel=4, api_key="k", log_path=str(tmp_path / "log"), started_at=time.time(),
         )
         ls._write_state(root, info)
         started = time.monotonic()

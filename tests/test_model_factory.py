@@ -15,9 +15,11 @@ from core.models.factory import (
     LocalChatOpenAI,
     _openai_model,
     chat_model,
+    local_slots,
     model_statuses,
     tool_mode,
 )
+from core.models.structured import structured_method
 from core.models.test_model import TestChatModel
 from core.settings import ConfigError, ModelConfig, Settings, load_settings
 
@@ -118,15 +120,28 @@ def test_tool_mode() -> None:
     assert tool_mode(ModelConfig(provider="openai", tool_mode="structured")) == "structured"
 
 
-def test_local_client_sends_max_tokens_and_no_streamed_tool_calls() -> None:
+def test_local_client_is_plain_chat_openai_with_json_schema_structured_output() -> None:
     cfg = ModelConfig(provider="local", model="local", max_tokens=50)
-    model = _openai_model(cfg, "http://127.0.0.1:9/v1", SecretStr("local"), "local")
+    model = _openai_model(cfg, "http://127.0.0.1:9/v1", SecretStr("k"), "local")
     assert isinstance(model, LocalChatOpenAI)
-    # llama-cpp-python ignores max_completion_tokens: the cap must go out as max_tokens.
+    # llama.cpp's native server honours max_completion_tokens and streams tool calls.
     payload = model._get_request_payload("hi")
-    assert payload["max_tokens"] == 50 and "max_completion_tokens" not in payload
-    assert model._get_request_payload("hi", max_tokens=7)["max_tokens"] == 7
-    assert model.disable_streaming == "tool_calling"
+    assert payload["max_completion_tokens"] == 50 and "max_tokens" not in payload
+    assert model.disable_streaming is False and model.stream_usage is True
+    assert structured_method(model) == "json_schema"
+    assert structured_method(_openai_model(ModelConfig(model="m"), None, SecretStr("k"))) == (
+        "function_calling"
+    )
+
+
+def test_local_slots_default_to_the_run_concurrency(tmp_path: Path) -> None:
+    assert local_slots(_settings(tmp_path)) == 4
+    settings = _settings(tmp_path, limits={"max_concurrency": 2})
+    assert local_slots(settings) == 2
+    settings = _settings(tmp_path, limits={"max_concurrency": 2}, local={"n_parallel": 6})
+    assert local_slots(settings) == 6
+    with pytest.raises(ValueError, match="n_parallel"):
+        _settings(tmp_path, local={"n_parallel": 0})
 
 
 def test_model_statuses(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
         ModelStatus,
         achat_model,
         chat_model,
+        local_slots,
         model_statuses,
         tool_mode,
     )
@@ -36,14 +37,17 @@ if TYPE_CHECKING:
     from core.models.structured import (
         StructuredOutputError,
         StructuredResult,
+        StructuredStats,
         Usage,
         ainvoke_structured,
         invoke_structured,
+        reset_structured_stats,
+        structured_stats,
     )
     from core.models.test_model import TestChatModel, sample_from_schema
 
 _EXPORTS = {
-    "factory": ["LocalChatOpenAI", "ModelStatus", "achat_model", "chat_model", "model_statuses", "tool_mode"],
+    "factory": ["LocalChatOpenAI", "ModelStatus", "achat_model", "chat_model", "local_slots", "model_statuses", "tool_mode"],
     "gguf": [
         "ARTIFACTS",
         "GGUFArtifact",
@@ -62,9 +66,12 @@ _EXPORTS = {
     "structured": [
         "StructuredOutputError",
         "StructuredResult",
+        "StructuredStats",
         "Usage",
         "ainvoke_structured",
         "invoke_structured",
+        "reset_structured_stats",
+        "structured_stats",
     ],
     "test_model": ["TestChatModel", "sample_from_schema"],
 }
@@ -82,6 +89,7 @@ __all__ = [
     "ServerStartError",
     "StructuredOutputError",
     "StructuredResult",
+    "StructuredStats",
     "TestChatModel",
     "Usage",
     "achat_model",
@@ -90,10 +98,13 @@ __all__ = [
     "ensure_gguf",
     "ensure_server",
     "invoke_structured",
+    "local_slots",
     "model_statuses",
+    "reset_structured_stats",
     "running_servers",
     "sample_from_schema",
     "stop_server",
+    "structured_stats",
     "tool_mode",
 ]
 

@@ -1,7 +1,8 @@
 """Build the chat model for a role from settings: OpenAI-compatible, embedded local, or test.
 
 ``openai`` and ``local`` share one code path (langchain_openai.ChatOpenAI); ``local`` first
-makes sure the embedded llama.cpp server is running and points the client at it.
+makes sure the embedded llama.cpp server (xllamacpp, ``local_server.py``) is running with
+``local.n_parallel`` slots and points the client at it.
 """
 
 from __future__ import annotations
@@ -10,21 +11,15 @@ import asyncio
 import importlib.util
 import os
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import ClassVar, Literal
 
-from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
-from langchain_core.language_models import BaseChatModel, LanguageModelInput
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
-from langchain_core.messages.ai import UsageMetadata
-from langchain_core.messages.utils import count_tokens_approximately
-from langchain_core.outputs import ChatGenerationChunk
+from langchain_core.language_models import BaseChatModel
 from langchain_core.rate_limiters import InMemoryRateLimiter
-from langchain_core.runnables import Runnable
 from langchain_openai import ChatOpenAI
 from pydantic import SecretStr
 
@@ -43,6 +38,7 @@ __all__ = [
     "LocalChatOpenAI",
     "ModelStatus",
     "chat_model",
+    "local_slots",
     "model_statuses",
     "tool_mode",
     "use_model",
@@ -53,78 +49,17 @@ _cache_lock = threading.Lock()
 
 
 class LocalChatOpenAI(LimitedChatOpenAI):
-    """ChatOpenAI adjusted to llama-cpp-python's server.
+    """ChatOpenAI for the embedded llama.cpp server (xllamacpp).
 
-    That server ignores ``max_completion_tokens`` (what ChatOpenAI sends), so generation
-    would be uncapped; it repeats the tool name in every streamed tool-call chunk; and it
-    reports no usage when streaming, so usage is estimated for streamed replies. It rejects
-    ``json_schema`` response formats, so structured output uses a forced tool call.
+    That server honours ``max_completion_tokens``, streams tool calls correctly and reports
+    usage (with cached prompt tokens) when streaming, so none of llama-cpp-python's
+    workarounds remain. What differs from OpenAI is structured output: the server ignores a
+    forced *named* ``tool_choice`` but constrains decoding to a ``json_schema``
+    response_format, so structured calls use that (see ``structured.py``).
     """
 
-    def with_structured_output(  # type: ignore[override]
-        self,
-        schema: Any = None,
-        *,
-        method: Literal["function_calling", "json_mode", "json_schema"] = "function_calling",
-        include_raw: bool = False,
-        strict: bool | None = None,
-        tools: list[Any] | None = None,
-        **kwargs: Any,
-    ) -> Runnable[LanguageModelInput, Any]:
-        """Like ChatOpenAI's, but ``json_schema`` (unsupported by llama.cpp) becomes a forced
-        tool call, which the server constrains to the schema with a grammar."""
-        if method == "json_schema":
-            method = "function_calling"
-        return super().with_structured_output(
-            schema, method=method, include_raw=include_raw, strict=strict, tools=tools, **kwargs
-        )
-
-    def _get_request_payload(
-        self, input_: LanguageModelInput, *, stop: list[str] | None = None, **kwargs: Any
-    ) -> dict[str, Any]:
-        payload: dict[str, Any] = super()._get_request_payload(input_, stop=stop, **kwargs)
-        if "max_completion_tokens" in payload:
-            payload["max_tokens"] = payload.pop("max_completion_tokens")
-        return payload
-
-    def _stream(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> Iterator[ChatGenerationChunk]:
-        text: list[str] = []
-        reported = False
-        for chunk in super()._stream(messages, stop=stop, run_manager=run_manager, **kwargs):
-            reported = reported or getattr(chunk.message, "usage_metadata", None) is not None
-            text.append(str(chunk.message.text))
-            yield chunk
-        if not reported:
-            yield _usage_chunk(messages, "".join(text))
-
-    async def _astream(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: AsyncCallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> AsyncIterator[ChatGenerationChunk]:
-        text: list[str] = []
-        reported = False
-        async for chunk in super()._astream(messages, stop=stop, run_manager=run_manager, **kwargs):
-            reported = reported or getattr(chunk.message, "usage_metadata", None) is not None
-            text.append(str(chunk.message.text))
-            yield chunk
-        if not reported:
-            yield _usage_chunk(messages, "".join(text))
-
-
-def _usage_chunk(messages: list[BaseMessage], text: str) -> ChatGenerationChunk:
-    n_in = count_tokens_approximately(messages)
-    n_out = count_tokens_approximately([AIMessage(content=text)])
-    usage = UsageMetadata(input_tokens=n_in, output_tokens=n_out, total_tokens=n_in + n_out)
-    return ChatGenerationChunk(message=AIMessageChunk(content="", usage_metadata=usage))
+    structured_output_method: ClassVar[Literal["json_schema"]] = "json_schema"
+    """How ``ainvoke_structured`` asks this model for a schema object."""
 
 
 def tool_mode(cfg: ModelConfig) -> Literal["native", "structured"]:
@@ -173,11 +108,25 @@ def chat_model(settings: Settings, role: str) -> BaseChatModel:
     if not cfg.model:
         raise ConfigError(f"models.{name}.model: set a built-in name {sorted(ARTIFACTS)} or a path")
     # Every call checks the server (cheap when it is up) so a restarted server is picked up.
-    info = ensure_server(cfg.model, settings.cache_dir, n_ctx=cfg.context_window)
-    return _cached(
-        ("local", cfg.model_dump_json(), info.base_url),
-        lambda: _openai_model(cfg, info.base_url, SecretStr("local"), info.alias),
+    local = settings.local
+    info = ensure_server(
+        cfg.model,
+        settings.cache_dir,
+        n_ctx=cfg.context_window,
+        n_parallel=local_slots(settings),
+        n_threads=local.n_threads,
+        cache_ram_mib=local.cache_ram_mib,
     )
+    return _cached(
+        ("local", cfg.model_dump_json(), info.base_url, info.api_key),
+        lambda: _openai_model(cfg, info.base_url, SecretStr(info.api_key), info.alias),
+    )
+
+
+def local_slots(settings: Settings) -> int:
+    """Parallel slots of the embedded server: ``local.n_parallel``, else the run's
+    ``limits.max_concurrency`` (every task of a round decodes at once)."""
+    return settings.local.n_parallel or settings.limits.max_concurrency
 
 
 async def achat_model(
@@ -243,8 +192,6 @@ def _openai_model(
         max_retries=cfg.max_retries,
         rate_limiter=limiter,
         stream_usage=True,
-        # llama-cpp-python garbles streamed tool calls; tool-bound calls are sent unstreamed.
-        disable_streaming="tool_calling" if local else False,
     )
 
 
@@ -318,11 +265,11 @@ def _local_status(cfg: ModelConfig, cache_dir: Path) -> tuple[bool, str]:
             notes.append("not assembled yet (done on first use)")
     elif not path.is_file():
         return False, f"GGUF file not found: {path}"
-    if importlib.util.find_spec("llama_cpp") is None:
+    if importlib.util.find_spec("xllamacpp") is None:
         ready = False
-        notes.append("llama_cpp not installed: pip install 'agent-orchestrator[local]'")
+        notes.append("xllamacpp not installed: pip install 'agent-orchestrator[local]'")
     else:
-        notes.append("llama_cpp installed")
+        notes.append("xllamacpp installed")
     servers = [s for s in running_servers(cache_dir) if Path(s.model_path) == path.resolve()]
     notes.append(
         f"server running at {servers[0].base_url} (pid {servers[0].pid})"

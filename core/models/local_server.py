@@ -1,17 +1,20 @@
-"""Serve a GGUF model on loopback with llama-cpp-python's OpenAI-compatible server.
+"""Serve a GGUF model on loopback with llama.cpp's native OpenAI-compatible server (xllamacpp).
 
-One server per (model, context size, chat format) is shared by every process of the
-machine. Its state lives under ``cache_dir/server/``:
+One server per (model, context per slot, slots) is shared by every process of the machine.
+It decodes ``n_parallel`` requests together (continuous batching), each slot with its own
+context of ``n_ctx`` tokens and prompt cache; prefixes of evicted slots stay in a RAM cache
+capped at ``cache_ram_mib``. Its state lives under ``cache_dir/server/`` (mode 0700):
 
-- ``<key>.json``: the running server (watchdog pid, port, model); ``<key>.lock`` serializes
-  starting and stopping.
+- ``<key>.json``: the running server (watchdog pid, port, API key, model); ``<key>.lock``
+  serializes starting and stopping.
 - ``leases/<key>/<pid>-<starttime>``: one file per client process using the server.
 - ``<key>.log``: the server's output (its tail is shown when it fails to start).
 
-The llama server runs under a small watchdog (``python -m core.models.local_server
-serve``, in its own session) that stops it once no lease process has been alive for a grace
-period, so even ``kill -9`` of every client leaves nothing behind; the llama process also dies
-with the watchdog (PR_SET_PDEATHSIG).
+The llama server (``python -m core.models.llama_host``) runs under a small watchdog
+(``python -m core.models.local_server serve``, in its own session) that stops it once no
+lease process has been alive for a grace period, so even ``kill -9`` of every client leaves
+nothing behind; the llama process also dies with the watchdog (PR_SET_PDEATHSIG). The server
+answers only to a random API key kept in the state file.
 """
 
 from __future__ import annotations
@@ -25,18 +28,19 @@ import hashlib
 import importlib.util
 import json
 import os
+import secrets
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
-import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+
+from core.models.llama_host import API_KEY_ENV
 
 __all__ = [
     "ServerInfo",
@@ -60,7 +64,7 @@ class ServerInfo:
     """A running local model server."""
 
     key: str
-    """Identity of the server: model alias plus a hash of path, n_ctx and chat format."""
+    """Identity of the server: model alias plus a hash of path, n_ctx and n_parallel."""
     alias: str
     """Model name the server answers to (send it as ``model``)."""
     port: int
@@ -72,13 +76,18 @@ class ServerInfo:
     model_path: str
     """The GGUF file served."""
     n_ctx: int
-    """Context size in tokens."""
-    chat_format: str | None
-    """llama-cpp-python chat format; None = the GGUF's own chat template."""
+    """Context size of each slot in tokens (the longest call the server accepts)."""
+    n_parallel: int
+    """Slots: requests decoded together."""
+    api_key: str
+    """The key the server requires (``Authorization: Bearer``); never logged."""
     log_path: str
     """The server's log file."""
     started_at: float
     """Unix time the server was started."""
+
+    def __repr__(self) -> str:  # keep the key out of logs and tracebacks
+        return f"ServerInfo(key={self.key!r}, port={self.port}, pid={self.pid})"
 
     @property
     def base_url(self) -> str:
@@ -89,9 +98,9 @@ class ServerInfo:
 # -- client side ------------------------------------------------------------------------
 
 
-def server_key(model_path: Path, n_ctx: int, chat_format: str | None) -> str:
+def server_key(model_path: Path, n_ctx: int, n_parallel: int) -> str:
     """The key of the server for this model file and configuration."""
-    ident = f"{Path(model_path).resolve()}|{n_ctx}|{chat_format or ''}"
+    ident = f"{Path(model_path).resolve()}|{n_ctx}|{n_parallel}"
     return f"{_alias(model_path)}-{hashlib.sha256(ident.encode()).hexdigest()[:10]}"
 
 
@@ -100,48 +109,43 @@ def ensure_server(
     cache_dir: Path,
     *,
     n_ctx: int = 8192,
+    n_parallel: int = 4,
     n_threads: int | None = None,
-    chat_format: str | None = None,
+    cache_ram_mib: int = 512,
     grace_s: float = 30.0,
     ready_timeout_s: float = 180.0,
 ) -> ServerInfo:
     """A healthy server for ``model`` (built-in name or .gguf path), started if needed.
 
-    Takes a lease for this process (dropped at exit). A server already running for the same
-    model and settings is reused; otherwise the GGUF is assembled/verified and a new server
-    is started on a free loopback port and awaited (ServerStartError after ready_timeout_s).
+    ``n_ctx`` is the context of each of the ``n_parallel`` slots. Takes a lease for this
+    process (dropped at exit). A server already running for the same model and settings is
+    reused; otherwise the GGUF is assembled/verified and a new server is started on a free
+    loopback port and awaited (ServerStartError after ready_timeout_s).
     """
     from core.models.gguf import ModelNotInstalledError, ensure_gguf
 
-    if importlib.util.find_spec("llama_cpp") is None:
+    if importlib.util.find_spec("xllamacpp") is None:
         raise ModelNotInstalledError(
-            "llama-cpp-python is not installed; install it with: "
+            "xllamacpp (llama.cpp's server) is not installed; install it with: "
             "pip install 'agent-orchestrator[local]'"
         )
     cache_dir = Path(cache_dir)
     path = _model_path(model, cache_dir)
-    key = server_key(path, n_ctx, chat_format)
+    key = server_key(path, n_ctx, n_parallel)
     root = _root(cache_dir)
     with _locked(root / f"{key}.lock"):
         _take_lease(root, key)
         info = _read_state(root, key)
         if info is not None and _alive(info.pid, info.pid_start):
             # The state file is written only once the server answered, so a live process is
-            # a ready server. It is never killed for answering slowly: llama.cpp serves one
-            # request at a time, so a long generation for another task looks exactly like
-            # a hang, and killing it would fail that task (requests have their own timeout).
+            # a ready server. It is never killed for answering slowly: with every slot busy
+            # with long generations a healthy server looks exactly like a hung one, and
+            # killing it would fail those tasks (requests have their own timeout).
             return info
         _remove_state(root, key)
         verified = ensure_gguf(os.fspath(model), cache_dir)
-        last_error: ServerStartError | None = None
-        for _ in range(3):  # a just-picked free port can be taken before llama binds it
-            try:
-                return _start(root, key, verified, n_ctx, n_threads, chat_format, grace_s,
-                              ready_timeout_s)  # fmt: skip
-            except _PortTaken as err:
-                last_error = ServerStartError(str(err))
-        assert last_error is not None
-        raise last_error
+        opts = _Options(n_ctx, n_parallel, n_threads or _cpu_count(), cache_ram_mib, grace_s)
+        return _start(root, key, verified, opts, ready_timeout_s)
 
 
 def stop_server(cache_dir: Path, model: str | None = None, *, timeout_s: float = 15.0) -> int:
@@ -176,33 +180,33 @@ def release_lease(cache_dir: Path, key: str | None = None) -> None:
         lease.unlink(missing_ok=True)
 
 
-class _PortTaken(Exception):
-    pass
+@dataclass(frozen=True)
+class _Options:
+    n_ctx: int
+    n_parallel: int
+    n_threads: int
+    cache_ram_mib: int
+    grace_s: float
 
 
 def _start(
-    root: Path,
-    key: str,
-    model_path: Path,
-    n_ctx: int,
-    n_threads: int | None,
-    chat_format: str | None,
-    grace_s: float,
-    ready_timeout_s: float,
+    root: Path, key: str, model_path: Path, opts: _Options, ready_timeout_s: float
 ) -> ServerInfo:
-    port = _free_port()
     log_path = root / f"{key}.log"
     cmd = [
         sys.executable, "-m", "core.models.local_server", "serve",
         "--root", str(root), "--key", key, "--model-path", str(model_path),
-        "--alias", _alias(model_path), "--port", str(port), "--n-ctx", str(n_ctx),
-        "--n-threads", str(n_threads or _cpu_count()), "--grace-s", str(grace_s),
+        "--alias", _alias(model_path), "--n-ctx", str(opts.n_ctx),
+        "--n-parallel", str(opts.n_parallel), "--n-threads", str(opts.n_threads),
+        "--cache-ram-mib", str(opts.cache_ram_mib), "--grace-s", str(opts.grace_s),
     ]  # fmt: skip
-    if chat_format:
-        cmd += ["--chat-format", chat_format]
     # The watchdog must import this package whatever the client's working directory is.
     pythonpath = [str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH", "")]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in pythonpath if p)}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(p for p in pythonpath if p),
+        API_KEY_ENV: secrets.token_urlsafe(24),
+    }
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
             cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
@@ -213,8 +217,6 @@ def _start(
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             tail = _tail(log_path)
-            if "address already in use" in tail.lower():
-                raise _PortTaken(f"port {port} was taken")
             raise ServerStartError(
                 f"local model server exited with code {proc.returncode} while starting "
                 f"{model_path}; log {log_path}:\n{tail}"
@@ -246,13 +248,9 @@ def _alias(model_path: Path) -> str:
 def _root(cache_dir: Path) -> Path:
     root = cache_dir / "server"
     (root / "leases").mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(OSError):
+        root.chmod(0o700)  # state files hold the servers' API keys
     return root
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
 
 
 def _cpu_count() -> int:
@@ -264,8 +262,11 @@ def _cpu_count() -> int:
 
 def _healthy(info: ServerInfo, timeout_s: float = 5.0) -> bool:
     """GET /v1/models answers and serves our alias (not some other process on a reused port)."""
+    request = urllib.request.Request(
+        f"{info.base_url}/models", headers={"Authorization": f"Bearer {info.api_key}"}
+    )
     try:
-        with urllib.request.urlopen(f"{info.base_url}/models", timeout=timeout_s) as resp:
+        with urllib.request.urlopen(request, timeout=timeout_s) as resp:
             data = json.load(resp)
     except (OSError, ValueError):
         return False
@@ -306,7 +307,9 @@ def _read_state(root: Path, key: str) -> ServerInfo | None:
 
 def _write_state(root: Path, info: ServerInfo) -> None:
     tmp = root / f".{info.key}.json.{os.getpid()}"
-    tmp.write_text(json.dumps(asdict(info)))
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # holds the API key
+    with os.fdopen(fd, "w") as fh:
+        fh.write(json.dumps(asdict(info)))
     os.replace(tmp, root / f"{info.key}.json")
 
 
@@ -411,38 +414,40 @@ def _locked(path: Path, blocking: bool = True) -> Iterator[bool]:
 # -- the watchdog ---------------------------------------------------------------------------
 
 
-def _llama_env() -> dict[str, str]:
-    """Our environment minus variables llama's server settings would read (PORT, HOST,
-    MODEL, API_KEY, CONFIG_FILE, …): they would silently override the command line."""
-    names = {"config_file", "host", "port", "model", "api_key", "n_ctx", "chat_format"}
-    with contextlib.suppress(Exception):
-        from llama_cpp.server.settings import ConfigFileSettings, Settings
-
-        names |= set(Settings.model_fields) | set(ConfigFileSettings.model_fields)
-    return {k: v for k, v in os.environ.items() if k.lower() not in names}
-
-
 def _set_pdeathsig() -> None:
     """In the llama child: die with SIGKILL when the watchdog dies (Linux)."""
     with contextlib.suppress(Exception):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
+def _read_port(ready_file: Path, pid: int) -> int | None:
+    """The port the llama host reported (``llama_host`` writes it once the model is loaded)."""
+    try:
+        data = json.loads(ready_file.read_text())
+    except (OSError, ValueError):
+        return None
+    return int(data["port"]) if data.get("pid") == pid else None
+
+
 def serve(args: argparse.Namespace) -> int:
-    """Run llama's server and stop it when no lease holder has been alive for grace_s."""
+    """Run the llama host and stop it when no lease holder has been alive for grace_s."""
     root, key = Path(args.root), args.key
+    ready_file = root / f".{key}.port"
+    ready_file.unlink(missing_ok=True)
     cmd = [
-        sys.executable, "-m", "llama_cpp.server", "--model", args.model_path,
-        "--model_alias", args.alias, "--host", HOST, "--port", str(args.port),
-        "--n_ctx", str(args.n_ctx), "--n_threads", str(args.n_threads),
-        "--n_threads_batch", str(args.n_threads),
-        "--logits_all", "False",  # True keeps n_ctx x vocab floats (~5 GB at 8k ctx)
-        "--interrupt_requests", "False",  # shared server: a new request must not abort others
+        sys.executable, "-m", "core.models.llama_host", "--model-path", args.model_path,
+        "--alias", args.alias, "--ready-file", str(ready_file),
+        "--n-parallel", str(args.n_parallel), "--ctx-per-slot", str(args.n_ctx),
+        "--n-threads", str(args.n_threads), "--cache-ram-mib", str(args.cache_ram_mib),
     ]  # fmt: skip
-    if args.chat_format:
-        cmd += ["--chat_format", args.chat_format]
     print(f"watchdog {os.getpid()}: {' '.join(cmd)}", flush=True)
-    llama = subprocess.Popen(cmd, env=_llama_env(), preexec_fn=_set_pdeathsig)
+    api_key = os.environ.pop(API_KEY_ENV, "") or secrets.token_urlsafe(24)
+    # OMP_WAIT_POLICY=PASSIVE: llama.cpp's OpenMP threads sleep at barriers instead of
+    # spinning. On a machine whose cores are shared (other processes, other servers) spinning
+    # threads steal the time their partner needs: decode fell to 0.4 tok/s at load average 7
+    # on 2 cores, against 10-11 tok/s passive (docs/benchmarks.md, section 6).
+    env = {"OMP_WAIT_POLICY": "PASSIVE", **os.environ, API_KEY_ENV: api_key}
+    llama = subprocess.Popen(cmd, env=env, preexec_fn=_set_pdeathsig)
 
     stopping = False
 
@@ -453,28 +458,27 @@ def serve(args: argparse.Namespace) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, on_signal)
 
-    me = ServerInfo(
-        key=key, alias=args.alias, port=args.port, pid=os.getpid(),
-        pid_start=_start_time(os.getpid()) or 0, model_path=args.model_path, n_ctx=args.n_ctx,
-        chat_format=args.chat_format, log_path=str(root / f"{key}.log"), started_at=time.time(),
-    )  # fmt: skip
+    me: ServerInfo | None = None
     lease_dir = root / "leases" / key
     lease_dir.mkdir(parents=True, exist_ok=True)
     last_client = time.monotonic()
-    ready = False
     code = 0
     while not stopping:
         if llama.poll() is not None:
             print(f"watchdog: llama server exited with code {llama.returncode}", flush=True)
             code = llama.returncode or 1
             break
-        if not ready and _healthy(me, timeout_s=1.0):
-            # Published by the watchdog itself, so a server outlives a client that dies
-            # while waiting for it, and is found by the others.
-            _write_state(root, me)
-            ready = True
-            print(f"watchdog: ready on port {args.port}", flush=True)
-        elif ready and not _registered(root, key, me.pid):
+        if me is None:
+            port = _read_port(ready_file, llama.pid)
+            info = None if port is None else _info(args, root, key, port, api_key)
+            if info is not None and _healthy(info, timeout_s=1.0):
+                # Published by the watchdog itself, so a server outlives a client that dies
+                # while waiting for it, and is found by the others.
+                _write_state(root, info)
+                ready_file.unlink(missing_ok=True)
+                me = info
+                print(f"watchdog: ready on port {port}", flush=True)
+        elif not _registered(root, key, me.pid):
             print("watchdog: no longer the registered server (stopped or replaced)", flush=True)
             break
         if _live_leases(lease_dir):
@@ -487,17 +491,27 @@ def serve(args: argparse.Namespace) -> int:
                     print(f"watchdog: no clients for {args.grace_s:g} s, stopping", flush=True)
                     _remove_state(root, key, os.getpid())
                     break
-        time.sleep(0.25 if not ready else min(1.0, max(args.grace_s / 4, 0.1)))
+        time.sleep(0.25 if me is None else min(1.0, max(args.grace_s / 4, 0.1)))
     _remove_state(root, key, os.getpid())
+    ready_file.unlink(missing_ok=True)
     if llama.poll() is None:
         llama.terminate()
         try:
-            llama.wait(timeout=5)  # uvicorn waits for a running generation; don't
+            llama.wait(timeout=10)  # the host stops its server loop, then exits
         except subprocess.TimeoutExpired:
             llama.kill()
             llama.wait()
     print("watchdog: stopped", flush=True)
     return code
+
+
+def _info(args: argparse.Namespace, root: Path, key: str, port: int, api_key: str) -> ServerInfo:
+    return ServerInfo(
+        key=key, alias=args.alias, port=port, pid=os.getpid(),
+        pid_start=_start_time(os.getpid()) or 0, model_path=args.model_path, n_ctx=args.n_ctx,
+        n_parallel=args.n_parallel, api_key=api_key, log_path=str(root / f"{key}.log"),
+        started_at=time.time(),
+    )  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -509,10 +523,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--key", required=True)
     p.add_argument("--model-path", required=True)
     p.add_argument("--alias", required=True)
-    p.add_argument("--port", type=int, required=True)
     p.add_argument("--n-ctx", type=int, default=8192)
+    p.add_argument("--n-parallel", type=int, default=4)
     p.add_argument("--n-threads", type=int, default=_cpu_count())
-    p.add_argument("--chat-format", default=None)
+    p.add_argument("--cache-ram-mib", type=int, default=512)
     p.add_argument("--grace-s", type=float, default=30.0)
     args = parser.parse_args(argv)
     return serve(args)

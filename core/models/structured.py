@@ -1,19 +1,31 @@
 """Structured output that works on every backend we run: OpenAI and the embedded llama.cpp.
 
-The llama.cpp server only supports a forced *named* tool call (and rejects a ``json_schema``
-response_format), so every structured call goes through
-``with_structured_output(schema, method="function_calling", include_raw=True)``. Small
-models still get things wrong, so a bad answer is shown back to the model with the error and
-the call is retried, a bounded number of times.
+Every structured call (plans, agent steps, verdicts, assessments) goes through
+``ainvoke_structured``/``invoke_structured``. The method depends on the model:
+
+- ``function_calling`` (OpenAI and the default): a forced call of one tool named after the
+  schema, ``with_structured_output(schema, method="function_calling", include_raw=True)``.
+- ``json_schema`` (models whose class sets ``structured_output_method = "json_schema"``: the
+  embedded llama.cpp server, which ignores a forced named tool call): the server constrains
+  decoding to the schema (``response_format`` json_schema), so the reply is schema-valid
+  JSON unless it is cut at ``max_tokens``. The model does not see a response format, so the
+  schema is also written at the end of the first system message — the stable, cacheable
+  part of the prompt.
+
+A bad answer (invalid, cut off, or rejected by ``check``) is shown back to the model with the
+error and the call is retried, a bounded number of times. ``Usage`` counts invalid outputs and
+repair retries, and ``structured_stats()`` sums them over the process, so an eval can report
+them.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import (
@@ -21,20 +33,29 @@ from langchain_core.messages import (
     BaseMessage,
     HumanMessage,
     MessageLikeRepresentation,
+    SystemMessage,
     convert_to_messages,
 )
+from langchain_core.messages.ai import UsageMetadata
 from langchain_core.messages.utils import count_tokens_approximately
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.utils.function_calling import convert_to_openai_tool
+from openai import LengthFinishReasonError
 from pydantic import BaseModel, ValidationError
 
 __all__ = [
     "StructuredOutputError",
     "StructuredResult",
+    "StructuredStats",
     "Usage",
     "ainvoke_structured",
     "invoke_structured",
+    "reset_structured_stats",
+    "structured_method",
+    "structured_stats",
 ]
+
+Method = Literal["function_calling", "json_schema"]
 
 M = TypeVar("M", bound=BaseModel)
 _SHOWN_CHARS = 2000  # how much of a bad reply is echoed back to the model
@@ -50,6 +71,12 @@ class Usage:
     """Completion tokens."""
     calls: int = 0
     """Model calls made."""
+    cached_tokens: int = 0
+    """Prompt tokens the server served from its prompt cache (``input_token_details.cache_read``)."""
+    invalid_outputs: int = 0
+    """Replies rejected: not schema-valid, cut at max_tokens, or failing the caller's check."""
+    repair_retries: int = 0
+    """Calls made again after an invalid reply (the rejected reply shown with its error)."""
 
     @property
     def total_tokens(self) -> int:
@@ -63,6 +90,7 @@ class Usage:
         if usage:
             self.input_tokens += usage.get("input_tokens", 0)
             self.output_tokens += usage.get("output_tokens", 0)
+            self.cached_tokens += (usage.get("input_token_details") or {}).get("cache_read") or 0
         else:
             self.input_tokens += count_tokens_approximately(prompt)
             self.output_tokens += count_tokens_approximately([raw])
@@ -71,6 +99,9 @@ class Usage:
         self.input_tokens += other.input_tokens
         self.output_tokens += other.output_tokens
         self.calls += other.calls
+        self.cached_tokens += other.cached_tokens
+        self.invalid_outputs += other.invalid_outputs
+        self.repair_retries += other.repair_retries
         return self
 
     def as_metrics(self) -> dict[str, int]:
@@ -127,19 +158,17 @@ def invoke_structured(
     ``check`` adds a semantic check on the validated object (e.g. "unknown agent 'x'"): it
     returns an error message, or None if the object is acceptable; errors are retried too.
     """
-    runnable, name, conversation = _prepare(model, schema, messages, attempts)
-    usage, errors = Usage(), list[str]()
-    raw: AIMessage | None = None
+    call = _Call.prepare(model, schema, messages, attempts, check)
     for _ in range(attempts):
-        out = runnable.invoke(conversation, config=config)
-        raw = _raw(out)
-        usage.add(raw, conversation)
-        value, error = _evaluate(out, schema, name, check)
-        if value is not None:
-            return StructuredResult(value, usage, raw, len(errors) + 1, errors)
-        errors.append(error)
-        conversation = [*conversation, *_feedback(raw, error, name)]
-    raise _failure(schema, errors, usage, raw)
+        call.before_attempt()
+        try:
+            out = call.runnable.invoke(call.conversation, config=config)
+        except LengthFinishReasonError as err:
+            out = _cut_off(err)
+        result = call.record(out)
+        if result is not None:
+            return result
+    raise call.failure()
 
 
 async def ainvoke_structured(
@@ -152,38 +181,189 @@ async def ainvoke_structured(
     check: Callable[[M], str | None] | None = None,
 ) -> StructuredResult[M]:
     """Async ``invoke_structured``."""
-    runnable, name, conversation = _prepare(model, schema, messages, attempts)
-    usage, errors = Usage(), list[str]()
-    raw: AIMessage | None = None
+    call = _Call.prepare(model, schema, messages, attempts, check)
     for _ in range(attempts):
-        out = await runnable.ainvoke(conversation, config=config)
-        raw = _raw(out)
-        usage.add(raw, conversation)
-        value, error = _evaluate(out, schema, name, check)
-        if value is not None:
-            return StructuredResult(value, usage, raw, len(errors) + 1, errors)
-        errors.append(error)
-        conversation = [*conversation, *_feedback(raw, error, name)]
-    raise _failure(schema, errors, usage, raw)
+        call.before_attempt()
+        try:
+            out = await call.runnable.ainvoke(call.conversation, config=config)
+        except LengthFinishReasonError as err:
+            out = _cut_off(err)
+        result = call.record(out)
+        if result is not None:
+            return result
+    raise call.failure()
+
+
+def structured_method(model: BaseChatModel) -> Method:
+    """``json_schema`` for models that declare it (the embedded llama.cpp server), else
+    ``function_calling``."""
+    method = getattr(type(model), "structured_output_method", "function_calling")
+    return "json_schema" if method == "json_schema" else "function_calling"
+
+
+# -- process-wide counters ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StructuredStats:
+    """Structured calls of this process since start (or ``reset_structured_stats``)."""
+
+    calls: int = 0
+    """``invoke_structured``/``ainvoke_structured`` calls finished (valid or failed)."""
+    model_calls: int = 0
+    """Model requests they made."""
+    invalid_outputs: int = 0
+    """Replies rejected (schema-invalid, cut at max_tokens, or failing ``check``)."""
+    repair_retries: int = 0
+    """Requests made again after a rejected reply."""
+    failures: int = 0
+    """Calls that ended in StructuredOutputError."""
+    by_method: dict[str, int] = field(default_factory=dict)
+    """Calls per method (``json_schema``, ``function_calling``)."""
+
+
+_stats_lock = threading.Lock()
+_stats = StructuredStats()
+
+
+def structured_stats() -> StructuredStats:
+    """A snapshot of the process-wide counters."""
+    with _stats_lock:
+        return _stats
+
+
+def reset_structured_stats() -> StructuredStats:
+    """Zero the counters; returns the values they had."""
+    global _stats
+    with _stats_lock:
+        old, _stats = _stats, StructuredStats()
+    return old
+
+
+def _count(method: Method, usage: Usage, failed: bool) -> None:
+    global _stats
+    with _stats_lock:
+        s = _stats
+        by_method = {**s.by_method, method: s.by_method.get(method, 0) + 1}
+        _stats = StructuredStats(
+            calls=s.calls + 1,
+            model_calls=s.model_calls + usage.calls,
+            invalid_outputs=s.invalid_outputs + usage.invalid_outputs,
+            repair_retries=s.repair_retries + usage.repair_retries,
+            failures=s.failures + int(failed),
+            by_method=by_method,
+        )
 
 
 # -- shared steps -----------------------------------------------------------------------
 
 
-def _prepare(
-    model: BaseChatModel,
-    schema: type[BaseModel],
-    messages: str | Sequence[MessageLikeRepresentation],
-    attempts: int,
-) -> tuple[Runnable[Any, Any], str, list[BaseMessage]]:
-    if attempts < 1:
-        raise ValueError(f"attempts must be >= 1, got {attempts}")
-    if not (isinstance(schema, type) and issubclass(schema, BaseModel)):
-        raise TypeError(f"schema must be a pydantic model class, got {schema!r}")
-    conversation = convert_to_messages([messages] if isinstance(messages, str) else messages)
-    name = convert_to_openai_tool(schema)["function"]["name"]
-    runnable = model.with_structured_output(schema, method="function_calling", include_raw=True)
-    return runnable, name, conversation
+class _CutOff(ValueError):
+    """The reply reached max_tokens before the JSON was complete."""
+
+
+@dataclass
+class _Call(Generic[M]):
+    """One structured call across its attempts."""
+
+    schema: type[M]
+    name: str
+    method: Method
+    runnable: Runnable[Any, Any]
+    conversation: list[BaseMessage]
+    check: Callable[[M], str | None] | None
+    usage: Usage = field(default_factory=Usage)
+    errors: list[str] = field(default_factory=list)
+    raw: AIMessage | None = None
+
+    @classmethod
+    def prepare(
+        cls,
+        model: BaseChatModel,
+        schema: type[M],
+        messages: str | Sequence[MessageLikeRepresentation],
+        attempts: int,
+        check: Callable[[M], str | None] | None,
+    ) -> _Call[M]:
+        if attempts < 1:
+            raise ValueError(f"attempts must be >= 1, got {attempts}")
+        if not (isinstance(schema, type) and issubclass(schema, BaseModel)):
+            raise TypeError(f"schema must be a pydantic model class, got {schema!r}")
+        conversation = convert_to_messages([messages] if isinstance(messages, str) else messages)
+        tool = convert_to_openai_tool(schema)["function"]
+        method = structured_method(model)
+        if method == "json_schema":
+            conversation = _with_schema(conversation, tool)
+        runnable = model.with_structured_output(schema, method=method, include_raw=True)
+        return cls(schema, tool["name"], method, runnable, conversation, check)
+
+    def before_attempt(self) -> None:
+        if self.errors:
+            self.usage.repair_retries += 1
+
+    def record(self, out: Any) -> StructuredResult[M] | None:
+        """Count one reply; the result if it is valid, else None (feedback appended)."""
+        self.raw = raw = _raw(out)
+        self.usage.add(raw, self.conversation)
+        value, error = _evaluate(out, self.schema, self.name, self.check)
+        if value is not None:
+            _count(self.method, self.usage, failed=False)
+            return StructuredResult(value, self.usage, raw, len(self.errors) + 1, self.errors)
+        self.errors.append(error)
+        self.usage.invalid_outputs += 1
+        self.conversation = [
+            *self.conversation,
+            *_feedback(raw, error, self.name, self.method),
+        ]
+        return None
+
+    def failure(self) -> StructuredOutputError:
+        _count(self.method, self.usage, failed=True)
+        return _failure(self.schema, self.errors, self.usage, self.raw)
+
+
+def _with_schema(conversation: list[BaseMessage], tool: dict[str, Any]) -> list[BaseMessage]:
+    """The conversation with the reply's schema at the end of the first system message (or
+    in a new one): constrained decoding enforces the schema, this tells the model what the
+    fields mean."""
+    described = f" ({tool['description']})" if tool.get("description") else ""
+    spec = json.dumps(tool.get("parameters", {}), ensure_ascii=False, separators=(",", ":"))
+    text = (
+        f"Reply with one JSON object {tool['name']}{described} matching this JSON schema:\n{spec}"
+    )
+    first = conversation[0] if conversation else None
+    if isinstance(first, SystemMessage) and isinstance(first.content, str):
+        return [SystemMessage(f"{first.content}\n\n{text}"), *conversation[1:]]
+    return [SystemMessage(text), *conversation]
+
+
+def _cut_off(err: LengthFinishReasonError) -> dict[str, Any]:
+    """A reply cut at max_tokens, as ``with_structured_output(include_raw=True)`` would
+    return it, with its usage, so it is counted and shown back to the model."""
+    completion = err.completion
+    content = ""
+    if completion.choices:
+        content = completion.choices[0].message.content or ""
+    usage = completion.usage
+    metadata = None
+    if usage is not None:
+        cached = (
+            (usage.prompt_tokens_details.cached_tokens or 0) if usage.prompt_tokens_details else 0
+        )
+        metadata = UsageMetadata(
+            input_tokens=usage.prompt_tokens,
+            output_tokens=usage.completion_tokens,
+            total_tokens=usage.total_tokens,
+            input_token_details={"cache_read": cached},
+        )
+    raw = AIMessage(
+        content=content, usage_metadata=metadata, response_metadata={"finish_reason": "length"}
+    )
+    n = usage.completion_tokens if usage is not None else "max"
+    error = _CutOff(
+        f"the reply reached the limit of {n} tokens before the JSON object was complete"
+    )
+    return {"raw": raw, "parsed": None, "parsing_error": error}
 
 
 def _raw(out: Any) -> AIMessage:
@@ -244,6 +424,8 @@ def _describe(error: BaseException, name: str) -> str:
             got = got if len(got) <= 80 else got[:77] + "..."
             problems.append(f"{loc}: {e['msg']} (got {got})")
         return f"the arguments for {name!r} do not match its schema: " + "; ".join(problems)
+    if isinstance(error, _CutOff):
+        return f"{error}; give shorter values"
     # Drop langchain's "For troubleshooting, visit ..." line: noise for the model.
     text = str(error).split("\nFor troubleshooting", 1)[0].strip()
     return f"{type(error).__name__}: {text}"
@@ -269,7 +451,7 @@ def _json_in_text(text: str, name: str) -> Any | None:
     return data
 
 
-def _feedback(raw: AIMessage, error: str, name: str) -> list[BaseMessage]:
+def _feedback(raw: AIMessage, error: str, name: str, method: Method) -> list[BaseMessage]:
     """The bad reply as plain text plus the error, so every backend accepts the history
     (an assistant tool call would need matching tool messages on OpenAI)."""
     if raw.tool_calls:
@@ -290,7 +472,11 @@ def _feedback(raw: AIMessage, error: str, name: str) -> list[BaseMessage]:
         HumanMessage(
             content=(
                 f"That reply is invalid: {error}.\n"
-                f"Call the tool {name!r} again with arguments that satisfy its schema."
+                + (
+                    f"Reply again with one {name} JSON object that satisfies its schema."
+                    if method == "json_schema"
+                    else f"Call the tool {name!r} again with arguments that satisfy its schema."
+                )
             )
         ),
     ]
