@@ -19,6 +19,7 @@ run: setup  ## plan and run GOAL on the embedded model
 	$(VENV)/bin/orchestrator run "$(GOAL)"
 
 test: setup  ## the layer contract, then the whole suite (with the marked set on the embedded model)
+	@scripts/test-deps.sh
 	$(VENV)/bin/lint-imports --no-cache
 	$(VENV)/bin/pytest -q
 
