@@ -194,10 +194,10 @@ class DispatchStep:
         self.scheduler.finished(task_id, record.get("status", "failed"))
         self.results = merge_results(self.results, {task_id: record})
 
-    def _advance(self, calls: dict[str, asyncio.Future[TaskRecord]], finished_any: bool) -> None:
+    def _advance(self, calls: dict[str, asyncio.Future[TaskRecord]], ran_any: bool) -> None:
         """Start what can start; assess what needs it; close the step when nothing can."""
         idle = self._idle(calls)
-        if CHECKPOINT_WHEN_IDLE and finished_any and idle:
+        if CHECKPOINT_WHEN_IDLE and ran_any and idle:
             self.scheduler.close()
             return
         opened = self.scheduler.open(self.may_start)
@@ -224,17 +224,22 @@ class DispatchStep:
 
     async def _drive(self, calls: dict[str, asyncio.Future[TaskRecord]]) -> None:
         unseen = dict(calls)
-        finished_any = False
+        settled = False
+        ran_any = False
         while unseen:
             for task_id, call in list(unseen.items()):
                 if call.done():
                     del unseen[task_id]
                     self._collect(task_id, call)
-                    finished_any = finished_any or task_id in self.records
+                    ran_any = ran_any or (settled and task_id in self.records)
             if self._assessing is not None and self._assessing.done():
                 self._take_assessment()
-            if not self.scheduler.closed:
-                self._advance(calls, finished_any)
+            # Nothing starts before every call has either returned a result saved by an
+            # earlier run of this step (a resume, a restart) or is waiting at its gate: a
+            # replayed result must not look like a task that just finished.
+            settled = settled or set(unseen) <= self.scheduler.waiting
+            if settled and not self.scheduler.closed:
+                self._advance(calls, ran_any)
             if unseen:
                 self.scheduler.changed.clear()
                 await self.scheduler.changed.wait()
