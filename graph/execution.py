@@ -157,9 +157,6 @@ class DispatchStep:
         """Let the supervisor judge the results so far while the running tasks go on."""
         self._assessed_ids = frozenset(self.scheduler.unassessed)
         pending = [t for t in self.scheduler.tasks if t.id not in self.scheduler.rounds]
-        if not pending:  # nothing left that a verdict could change
-            self.scheduler.assessed(self._assessed_ids)
-            return
         view = cast(OrchestratorState, {**self.state, "results": self.results})
         self._assessing = asyncio.ensure_future(judge(view, pending, self.settings, self.registry))
         self._assessing.add_done_callback(lambda _: self.scheduler.changed.set())
@@ -201,13 +198,11 @@ class DispatchStep:
             self.scheduler.close()
             return
         opened = self.scheduler.open(self.may_start)
-        if self.scheduler.unassessed and self._assessing is None and not self.verdict:
-            if idle and not opened:
-                self.scheduler.close()  # nothing runs meanwhile: the assess step judges them
-            else:
-                self._assess_in_background()
-        elif idle and not opened:
-            self.scheduler.close()
+        idle = idle and not opened
+        if idle and self._assessing is None:
+            self.scheduler.close()  # nothing can start; results to judge go to the assess step
+        elif self.scheduler.held() and self._assessing is None and not self.verdict:
+            self._assess_in_background()
 
     async def run(self) -> None:
         """Call every runnable task, let each start when it can, until none can."""
@@ -269,12 +264,17 @@ async def dispatch(state: OrchestratorState, runtime: Runtime[RunContext]) -> Co
             emit("stopped", reason=reason)
         return Command(goto="synthesize", update={"results": skipped, "stop_reason": reason or ""})
 
+    if (bound := get_config().get("max_concurrency")) and bound <= len(tasks):
+        # LangChain's own bound gates every call, also those waiting for their dependencies.
+        raise ValueError(f"the run config's max_concurrency ({bound}) would starve tasks waiting "
+                         "for their dependencies; bound tasks with limits.max_concurrency instead")
     step = DispatchStep(state, context_for(runtime, state), settings, registry, tasks, results)
     await step.run()
     if step.interrupts:  # the finished tasks' results are saved; the step runs again on resume
         raise GraphInterrupt(tuple(i for paused in step.interrupts for i in paused.args[0]))
     rounds = max(step.scheduler.rounds.values(), default=state.get("rounds", 0))
-    update: dict[str, Any] = {"results": {**skipped, **step.records}, "rounds": rounds,
+    records = {t.id: step.records[t.id] for t in tasks if t.id in step.records}  # plan order
+    update: dict[str, Any] = {"results": {**skipped, **records}, "rounds": rounds,
                               **settings_update(runtime, state)}  # a fork or resume with new settings
     if step.usage:
         update["usage"] = step.usage
@@ -284,11 +284,14 @@ async def dispatch(state: OrchestratorState, runtime: Runtime[RunContext]) -> Co
     if step.verdict is not None:
         return cast(Command[Next], apply_verdict(state | {"results": results}, results, tasks, step.verdict,
                                                   settings, registry, update))
-    if any(r.get("status") == "failed" and not r.get("settled") for r in results.values()) or step.scheduler.unassessed:
+    failed = any(r.get("status") == "failed" and not r.get("settled") for r in results.values())
+    pending = any(status_of(results, t.id) == "pending" for t in tasks)
+    if failed or (step.scheduler.unassessed and pending):  # escalate, or judge before going on
         return Command(goto="assess", update=update)
     if ready_tasks(tasks, results):
         return Command(goto="dispatch", update=update)
-    return Command(goto="synthesize", update={**update, "results": {**update["results"], **blocked_tasks(tasks, results)}})
+    return Command(goto="synthesize", update={**update, "stop_reason": "",
+                                              "results": {**update["results"], **blocked_tasks(tasks, results)}})
 
 
 async def run_task(

@@ -100,6 +100,14 @@ class Scheduler:
     def startable(self, task: Task) -> bool:
         return all(self.status.get(d) == "done" and d not in self.unassessed for d in task.depends_on)
 
+    def held(self) -> bool:
+        """Whether a waiting task has all its dependencies done but not all assessed."""
+        return any(
+            self.unassessed.intersection(t.depends_on)
+            and all(self.status.get(d) == "done" for d in t.depends_on)
+            for t in self.tasks if t.id in self._gates
+        )
+
     def next_round(self, task: Task) -> int:
         """The round ``task`` would start in now."""
         if task.id in self.rounds:  # a retry after a transient error keeps its round

@@ -121,7 +121,7 @@ async def test_a_dependent_starts_while_a_slow_sibling_still_runs(saver, options
 
 async def test_the_concurrency_bound_holds_with_eager_starts(saver, options):
     plan = {"tasks": [task("slow"), task("a"), task("b"), task("c", deps=["a"]), task("d")]}
-    team = delayed(ScriptedTeam([plan]), slow=0.8, a=0.1, b=0.1, c=0.1, d=0.1)
+    team = delayed(ScriptedTeam([plan]), slow=1.5, a=0.1, b=0.1, c=0.1, d=0.1)
     state = await run(saver, team, {"goal": "g"}, config("bound", options(limits={"max_concurrency": 2})))
     s = spans(state)
     peak = max(sum(1 for a, e in s.values() if a <= t < e) for t, _ in s.values())
