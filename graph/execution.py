@@ -111,6 +111,7 @@ class DispatchStep:
     verdict: Assessment | None = None
     _assessing: asyncio.Task[tuple[Assessment | None, TaskMetrics]] | None = None
     _assessed_ids: frozenset[str] = frozenset()
+    _checked: tuple[int, int, int] = (-1, -1, -1)
 
     def __post_init__(self) -> None:
         runnable = [t for t in self.tasks if status_of(self.results, t.id) == "pending"]
@@ -130,12 +131,15 @@ class DispatchStep:
         """The task's payload, or None when no task may start any more."""
         if self.stop or self.verdict:
             return None
-        view = cast(OrchestratorState, {**self.state, "results": self.results, "rounds": round_ - 1,
-                                        "usage": [*self.state.get("usage", []), *self.usage]})
-        self.stop = stop_reason(view, self.settings)
-        if self.stop:
-            emit("stopped", reason=self.stop)
-            return None
+        checked = (len(self.records), len(self.usage), round_)
+        if checked != self._checked:  # budgets change only when something finishes
+            self._checked = checked
+            view = cast(OrchestratorState, {**self.state, "results": self.results, "rounds": round_ - 1,
+                                            "usage": [*self.state.get("usage", []), *self.usage]})
+            self.stop = stop_reason(view, self.settings)
+            if self.stop:
+                emit("stopped", reason=self.stop)
+                return None
         previous = self.results.get(task.id, {})
         exclude = list(previous.get("failed_agents", []))
         worker = self.registry.select(task, self.settings.worker_selection, exclude=frozenset(exclude))

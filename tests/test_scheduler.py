@@ -107,7 +107,7 @@ async def test_rounds_count_what_each_task_waited_for() -> None:
 
 async def test_a_dependent_starts_while_a_slow_sibling_still_runs(saver, options):
     plan = {"tasks": [task("a"), task("b", deps=["a"]), task("c", deps=["b"]), task("slow")]}
-    team = delayed(ScriptedTeam([plan]), slow=1.2, a=0.1, b=0.1, c=0.1)
+    team = delayed(ScriptedTeam([plan]), slow=2.5, a=0.1, b=0.1, c=0.1)
     state = await run(saver, team, {"goal": "skewed"}, config("eager", options()))
     s = spans(state)
     assert state.values["status"] == "completed"
