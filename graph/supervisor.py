@@ -11,6 +11,7 @@ from langgraph.graph.state import CompiledStateGraph
 from agents import RunContext
 from graph.assessment import assess
 from graph.execution import dispatch
+from graph.intake import intake
 from graph.planner import plan, review_plan
 from graph.retries import TRANSIENT_RETRY, is_transient
 from graph.state import OrchestratorInput, OrchestratorState
@@ -24,13 +25,15 @@ def build_graph(*, checkpointer: BaseCheckpointSaver | bool | None = None) -> Co
     builder = StateGraph(OrchestratorState, context_schema=RunContext, input_schema=OrchestratorInput)
     # Every node that calls a model retries transient errors (a restarted server, a 503);
     # dispatch's tasks are retried each on its own (graph/execution.py), not as a step.
+    builder.add_node("intake", intake)
     builder.add_node("plan", plan, retry_policy=TRANSIENT_RETRY, destinations=("plan", "review_plan"))
     builder.add_node("review_plan", review_plan, destinations=("plan", "review_plan", "dispatch"))
     builder.add_node("dispatch", dispatch, destinations=("dispatch", "assess", "synthesize"))
     builder.add_node("assess", assess, retry_policy=TRANSIENT_RETRY, destinations=("dispatch", "synthesize"))
     builder.add_node("synthesize", synthesize, retry_policy=TRANSIENT_RETRY)
     builder.add_node("review_answer", review_answer, destinations=("synthesize", "__end__"))
-    builder.add_edge(START, "plan")
+    builder.add_edge(START, "intake")
+    builder.add_edge("intake", "plan")
     builder.add_edge("synthesize", "review_answer")
     return builder.compile(checkpointer=checkpointer, name="orchestrator")
 
