@@ -11,9 +11,9 @@ latency for uniform tasks); makespan / bound = 1.0 is ideal. Two latency modes:
 
 Both systems checkpoint to SQLite. Also probes the baseline's parallel handoffs (the
 supervisor asking for every task of a DAG level in one message) and records how many tasks
-really ran.
+really ran. Results go to ``results/makespan.json`` (0.2 s) or ``results/makespan-<L>s.json``.
 
-    .venv/bin/python -m benchmarks.makespan [--latency 0.2] [--repeats 3]
+    .venv/bin/python -m benchmarks.makespan [--latency 0.2] [--repeats 3] [--modes tasks all]
 """
 
 from __future__ import annotations
@@ -61,11 +61,11 @@ async def once(system: str, tasks: list[Task], latency: float, mode: str) -> Out
             return await run_baseline(tasks, checkpointer=cp, parallel=system == "baseline-parallel", **kw)
 
 
-async def main(latency: float, repeats: int) -> None:
+async def main(latency: float, repeats: int, modes: list[str]) -> None:
     await once("ours", wide(2), 0.0, "tasks")  # warm up
     await once("baseline", wide(2), 0.0, "tasks")
     rows: list[dict[str, Any]] = []
-    for mode in ("tasks", "all"):
+    for mode in modes:
         for shape, make in SHAPES.items():
             tasks = make()
             depth = len(levels(tasks))
@@ -85,8 +85,9 @@ async def main(latency: float, repeats: int) -> None:
           r["bound_s"], r["makespan_s"], r["ratio"] if r["all_ok"] else "n/a (tasks dropped)"]
          for r in rows],
     )
-    path = write_results("makespan", {"latency_s": latency, "repeats": repeats, "max_concurrency": 8,
-                                      "checkpointer": "sqlite", "rows": rows})
+    name = "makespan" if latency == 0.2 else f"makespan-{latency:g}s"
+    path = write_results(name, {"latency_s": latency, "repeats": repeats, "max_concurrency": 8,
+                                "checkpointer": "sqlite", "modes": modes, "rows": rows})
     print(f"wrote {path}")
 
 
@@ -94,5 +95,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--latency", type=float, default=0.2, help="seconds per model call")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--modes", nargs="+", choices=("tasks", "all"), default=["tasks", "all"],
+                        help="which calls take the latency (see above)")
     args = parser.parse_args()
-    asyncio.run(main(args.latency, args.repeats))
+    asyncio.run(main(args.latency, args.repeats, args.modes))

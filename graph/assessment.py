@@ -10,16 +10,17 @@ from langgraph.runtime import Runtime
 from langgraph.types import Command
 from pydantic import BaseModel, Field
 
-from agents import RunContext
+from agents import AgentRegistry, RunContext
 from core.models import StructuredOutputError, achat_model, ainvoke_structured
+from core.settings import Settings
 from core.usage import track_usage
 from graph import prompts
 from graph.context import truncate_to_tokens
+from graph.dag import status_of
 from graph.escalation import AbortRun, escalate
-from graph.execution import status_of
 from graph.planner import adopt_plan, check_tasks
 from graph.runtime import emit, run_context
-from graph.state import OrchestratorState, Task, TaskRecord, merge_results
+from graph.state import OrchestratorState, Task, TaskMetrics, TaskRecord, merge_results
 
 RESULT_PREVIEW_TOKENS = 150
 """How much of each done result the assessor sees: enough to judge, cheap to send."""
@@ -48,6 +49,57 @@ def _assessment_prompt(state: OrchestratorState, pending: list[Task]) -> str:
     return "\n".join(lines)
 
 
+async def judge(state: OrchestratorState, pending: list[Task], settings: Settings,
+                registry: AgentRegistry) -> tuple[Assessment | None, TaskMetrics]:
+    """The supervisor's verdict on the results so far (None if its output was unusable)."""
+    with track_usage() as usage:
+        try:
+            result = await ainvoke_structured(
+                await achat_model(settings, "supervisor"),
+                Assessment,
+                [SystemMessage(prompts.ASSESSOR.format(catalogue=registry.catalogue())),
+                 HumanMessage(_assessment_prompt(state, pending))],
+            )
+            verdict: Assessment | None = result.value
+        except StructuredOutputError as err:
+            emit("assessment_failed", error=str(err))
+            verdict = None  # an unusable assessment changes nothing; the plan stands
+    return verdict, usage.metrics(settings.model_for("supervisor"))
+
+
+def wants_assessment(state: OrchestratorState, settings: Settings, pending: bool) -> bool:
+    """Whether the supervisor looks at results before pending tasks start."""
+    return pending and settings.adaptive_replanning and state.get("revisions", 0) < settings.limits.max_plan_revisions
+
+
+def apply_verdict(state: OrchestratorState, results: dict[str, TaskRecord], tasks: list[Task],
+                  verdict: Assessment | None, settings: Settings, registry: AgentRegistry,
+                  update: dict[str, Any]) -> Command[Literal["dispatch", "synthesize"]]:
+    """Continue, finish early, or adopt a revision of the tasks that have not started."""
+    revisions = state.get("revisions", 0)
+    pending = [t for t in tasks if status_of(results, t.id) == "pending"]
+    if verdict is None or verdict.decision == "continue" or not pending:
+        return Command(goto="dispatch", update=update)
+    if verdict.decision == "finish":
+        reason = f"supervisor finished early: {verdict.reason}"
+        skipped = {t.id: TaskRecord(task=t.model_dump(), status="skipped", settled=True,
+                                    error="not needed: " + verdict.reason) for t in pending}
+        return Command(goto="synthesize",
+                       update={**update, "results": {**update.get("results", {}), **skipped}, "stop_reason": reason})
+
+    kept = [t for t in tasks if status_of(results, t.id) != "pending"]
+    check = check_tasks([t.model_dump() for t in verdict.tasks], settings, registry, tuple(t.id for t in kept))
+    if check.error is not None:
+        emit("revision_rejected", error=check.error)
+        return Command(goto="dispatch", update=update)
+    if [t.model_dump() for t in check.tasks] == [t.model_dump() for t in pending]:
+        # Stall guard: a revision that changes nothing still counts against the cap.
+        return Command(goto="dispatch", update={**update, "revisions": revisions + 1})
+    check.tasks = kept + check.tasks
+    adopted = adopt_plan(state, check, f"revised: {verdict.reason}")
+    return Command(goto="dispatch", update={**update, **adopted, "revisions": revisions + 1})
+
+
 async def assess(state: OrchestratorState, runtime: Runtime[RunContext]) -> Command[Literal["dispatch", "synthesize"]]:
     """Escalate failures, optionally revise pending tasks, then continue or finish."""
     settings, registry = await run_context(runtime, state)
@@ -70,41 +122,8 @@ async def assess(state: OrchestratorState, runtime: Runtime[RunContext]) -> Comm
     update: dict[str, Any] = {"results": changed, "tasks": [t.model_dump() for t in tasks]}
 
     pending = [t for t in tasks if status_of(results, t.id) == "pending"]
-    revisions = state.get("revisions", 0)
-    if not (pending and settings.adaptive_replanning and revisions < settings.limits.max_plan_revisions):
+    if not wants_assessment(state, settings, bool(pending)):
         return Command(goto="dispatch", update=update)
-
-    with track_usage() as usage:
-        try:
-            result = await ainvoke_structured(
-                await achat_model(settings, "supervisor"),
-                Assessment,
-                [SystemMessage(prompts.ASSESSOR.format(catalogue=registry.catalogue())),
-                 HumanMessage(_assessment_prompt(state | {"results": results}, pending))],
-            )
-            verdict: Assessment | None = result.value
-        except StructuredOutputError as err:
-            emit("assessment_failed", error=str(err))
-            verdict = None  # an unusable assessment changes nothing; the plan stands
-    update["usage"] = [usage.metrics(settings.model_for("supervisor"))]
-
-    if verdict is None or verdict.decision == "continue":
-        return Command(goto="dispatch", update=update)
-    if verdict.decision == "finish":
-        reason = f"supervisor finished early: {verdict.reason}"
-        skipped = {t.id: TaskRecord(task=t.model_dump(), status="skipped", settled=True,
-                                    error="not needed: " + verdict.reason) for t in pending}
-        return Command(goto="synthesize",
-                       update={**update, "results": {**changed, **skipped}, "stop_reason": reason})
-
-    kept = [t for t in tasks if status_of(results, t.id) != "pending"]
-    check = check_tasks([t.model_dump() for t in verdict.tasks], settings, registry, tuple(t.id for t in kept))
-    if check.error is not None:
-        emit("revision_rejected", error=check.error)
-        return Command(goto="dispatch", update=update)
-    if [t.model_dump() for t in check.tasks] == [t.model_dump() for t in pending]:
-        # Stall guard: a revision that changes nothing still counts against the cap.
-        return Command(goto="dispatch", update={**update, "revisions": revisions + 1})
-    check.tasks = kept + check.tasks
-    adopted = adopt_plan(state, check, f"revised: {verdict.reason}")
-    return Command(goto="dispatch", update={**update, **adopted, "revisions": revisions + 1})
+    verdict, usage = await judge(state | {"results": results}, pending, settings, registry)
+    update["usage"] = [usage]
+    return apply_verdict(state, results, tasks, verdict, settings, registry, update)

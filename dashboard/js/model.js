@@ -82,8 +82,9 @@ export function taskRows(values, live = {}) {
     const metrics = (record && record.metrics) || {};
     const seenLive = live[task.id] || {};
     let status = (record && record.status) || "pending";
-    // The blackboard says "running" from dispatch on; a live finish is newer than the state.
-    if (status === "running" && seenLive.status && seenLive.status !== "running" && seenLive.ended) status = seenLive.status;
+    // A task's record reaches the blackboard when its dispatch step ends; until then the
+    // live events say whether it started or finished (they are newer than the state).
+    if ((status === "pending" || status === "running") && seenLive.status) status = seenLive.status;
     const finished = status !== "running" && status !== "pending";
     const started = status === "pending" ? null : num(metrics.started_at) || seenLive.started || null;
     const ended = finished ? num(metrics.ended_at) || seenLive.ended || null : null;
