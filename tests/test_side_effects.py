@@ -100,9 +100,10 @@ async def drive(graph: Any, c: dict[str, Any], payload: Any, asked: Counter[str]
 
 
 async def before_run_task(graph: Any, c: dict[str, Any]) -> Any:
-    """The checkpoint from which the task was dispatched (before it ran)."""
-    found = [s async for s in graph.aget_state_history(c) if s.next == ("run_task",)]
-    assert found, "no checkpoint before run_task"
+    """The checkpoint from which the task was dispatched (before it ran): the first one whose
+    next step is the dispatch step, which runs the tasks."""
+    found = [s async for s in graph.aget_state_history(c) if s.next == ("dispatch",)]
+    assert found, "no checkpoint before dispatch"
     return found[-1]
 
 
