@@ -1,0 +1,1 @@
+"""Specialists as short single-purpose steps with deterministic scaffolding (small models)."""

@@ -1,0 +1,200 @@
+"""Turning a small model's code replies into files: pure functions, no model, no I/O.
+
+A 0.5B model asked for a module often adds tests, prints and example calls; asked for tests
+it often forgets the import or calls the test at the bottom. These functions keep what a
+module or a test file should hold, so the model only has to write code.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass, field
+
+FENCE = re.compile(r"```[ \t]*(?:python3?|py)?[ \t]*\n(.*?)(?:```|\Z)", re.DOTALL | re.IGNORECASE)
+"""A fenced block; an unclosed last fence (the reply was cut at the stop sequence) counts."""
+PY_FILE = re.compile(r"\b([A-Za-z_][A-Za-z0-9_]*)\.py\b")
+TEST_IMPORTS = frozenset({"pytest", "unittest"})
+
+
+@dataclass
+class SplitCode:
+    """A reply split into the module's code and any tests the model wrote with it."""
+
+    module: str
+    tests: str
+    names: list[str] = field(default_factory=list)
+    """Public functions and classes the module defines, in order."""
+    error: str | None = None
+    """Why the code could not be parsed (a SyntaxError), else None."""
+
+
+def code_of(reply: str) -> str:
+    """The code in a reply: its fenced blocks joined, or the whole reply if it has none.
+
+    A reply cut off by the token cap ends inside a statement: the incomplete tail is dropped
+    (back to the last top-level statement that parses), so the finished functions survive.
+    """
+    blocks = [b.strip("\n") for b in FENCE.findall(reply) if b.strip()]
+    text = "\n\n".join(blocks) if blocks else reply
+    return salvage(text.strip("\n") + "\n")
+
+
+def salvage(code: str) -> str:
+    """``code`` if it parses, else its longest prefix of whole top-level lines that does."""
+    try:
+        ast.parse(code)
+        return code
+    except SyntaxError:
+        pass
+    lines = code.splitlines()
+    for end in range(len(lines) - 1, 0, -1):
+        if lines[end] and not lines[end][0].isspace():  # a top-level statement starts here
+            head = "\n".join(lines[:end]).rstrip() + "\n"
+            try:
+                ast.parse(head)
+            except SyntaxError:
+                continue
+            return head
+    return code
+
+
+def _is_test_def(node: ast.stmt) -> bool:
+    if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+        return node.name.startswith("test")
+    if isinstance(node, ast.ClassDef):
+        return node.name.startswith("Test")
+    return False
+
+
+def _is_main_guard(node: ast.stmt) -> bool:
+    return (
+        isinstance(node, ast.If)
+        and isinstance(node.test, ast.Compare)
+        and isinstance(node.test.left, ast.Name)
+        and node.test.left.id == "__name__"
+    )
+
+
+def _imports_test_framework(node: ast.stmt) -> bool:
+    if isinstance(node, ast.Import):
+        return all(a.name.split(".")[0] in TEST_IMPORTS for a in node.names)
+    if isinstance(node, ast.ImportFrom):
+        return (node.module or "").split(".")[0] in TEST_IMPORTS
+    return False
+
+
+def _segment(source: str, node: ast.stmt) -> str:
+    lines = source.splitlines()
+    start = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", []))])
+    end = node.end_lineno or node.lineno
+    return "\n".join(lines[start - 1 : end])
+
+
+def split_module(code: str) -> SplitCode:
+    """Keep the module's definitions; move test functions, bare asserts and example calls out.
+
+    Kept: imports (except test frameworks), functions, classes, assignments. Moved to
+    ``tests``: ``test*`` functions, ``Test*`` classes and top-level asserts. Dropped: other
+    top-level expressions (prints, example calls) and ``if __name__ == ...`` blocks.
+    """
+    try:
+        tree = ast.parse(code)
+    except SyntaxError as err:
+        return SplitCode(module=code, tests="", error=f"SyntaxError: {err.msg} (line {err.lineno})")
+    keep: list[str] = []
+    tests: list[str] = []
+    names: list[str] = []
+    for node in tree.body:
+        if _is_test_def(node) or isinstance(node, ast.Assert):
+            tests.append(_segment(code, node))
+        elif _is_main_guard(node) or _imports_test_framework(node):
+            continue
+        elif isinstance(node, ast.Expr) and not isinstance(node.value, ast.Constant):
+            continue  # print(...), example calls
+        else:
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                if not node.name.startswith("_"):
+                    names.append(node.name)
+            keep.append(_segment(code, node))
+    module = "\n\n\n".join(keep).strip("\n") + "\n" if keep else ""
+    return SplitCode(module=module, tests="\n\n\n".join(tests), names=names)
+
+
+def module_name(text: str, names: list[str]) -> str:
+    """The module's file name: the first non-test ``x.py`` the task names, else the first
+    function's name (``is_palindrome`` -> ``palindrome.py``), else ``solution.py``."""
+    for match in PY_FILE.finditer(text):
+        stem = match.group(1)
+        if not stem.startswith("test"):
+            return f"{stem}.py"
+    if names:
+        stem = re.sub(r"^(is|has|get|make|compute|calculate|check)_", "", names[0]) or names[0]
+        return f"{stem.lower()}.py"
+    return "solution.py"
+
+
+def test_file(tests: str, module: str, names: list[str]) -> tuple[str, str | None]:
+    """A pytest file from the model's tests: imports the module's names, bare asserts wrapped
+    in a test function, trailing calls dropped. Returns (text, error) — error when no test
+    remains or the tests do not parse."""
+    try:
+        tree = ast.parse(tests)
+    except SyntaxError as err:
+        return tests, f"SyntaxError in the tests: {err.msg} (line {err.lineno})"
+    stem = module.removesuffix(".py")
+    header: list[str] = []
+    body: list[str] = []
+    loose: list[str] = []
+    for node in tree.body:
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            if isinstance(node, ast.ImportFrom) and node.module == stem:
+                continue  # re-added below, naming everything the module defines
+            header.append(_segment(tests, node))
+        elif _is_test_def(node):
+            body.append(_segment(tests, node))
+        elif isinstance(node, ast.Assert):
+            loose.append("    " + _segment(tests, node).replace("\n", "\n    "))
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            body.append(_segment(tests, node))  # helpers and fixtures
+        elif isinstance(node, ast.Assign):
+            body.append(_segment(tests, node))
+        # anything else (calls, prints, main guards) is dropped: pytest runs the tests
+    if loose:
+        body.append("def test_examples():\n" + "\n".join(loose))
+    if not any(
+        isinstance(n, ast.FunctionDef | ast.ClassDef) and _is_test_def(n) for n in tree.body
+    ) and not loose:
+        return tests, "the tests define no test function and no assert"
+    imports = [f"from {stem} import {', '.join(names)}"] if names else [f"import {stem}"]
+    text = "\n".join([*imports, *header]) + "\n\n\n" + "\n\n\n".join(body) + "\n"
+    return text, None
+
+
+def count_tests(text: str) -> int:
+    """Test functions in a test file (for the summary when pytest's line is missing)."""
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        return 0
+    return sum(1 for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name.startswith("test"))
+
+
+PYTEST_SUMMARY = re.compile(r"^=*\s*(\d+ (?:passed|failed|error)[^\n=]*?)\s*(?:in [\d.]+s)?\s*=*$", re.M)
+
+
+def pytest_summary(output: str) -> str:
+    """pytest's last summary line (``3 passed``, ``1 failed, 2 passed``), or ''."""
+    found = PYTEST_SUMMARY.findall(output)
+    return found[-1].strip().rstrip(",") if found else ""
+
+
+def failure_excerpt(output: str, limit: int = 1500) -> str:
+    """The part of pytest's output a repair needs: the failures section and short summary."""
+    start = output.find("= FAILURES =")
+    if start < 0:
+        start = output.find("= ERRORS =")
+    text = output[start:] if start >= 0 else output
+    if len(text) > limit:
+        text = text[: limit // 2] + "\n…\n" + text[-limit // 2 :]
+    return text.strip()
