@@ -1,5 +1,6 @@
 """Specialist agents: the registry the planner chooses from, and each agent's sub-graph."""
 
+from agents.approval import parse_approval
 from agents.registry import (
     AgentRegistry,
     AgentSpec,
@@ -7,15 +8,15 @@ from agents.registry import (
     SelectionStrategy,
     UnknownAgentError,
 )
-from agents.specialist import (
+from agents.run_context import RunContext, base_settings, context_of, thread_id_of
+from agents.specialist import build_specialist
+from agents.state import (
     ModelFactory,
     SpecialistInput,
     SpecialistOutput,
     SpecialistState,
     TaskUsage,
     Verification,
-    build_specialist,
-    parse_approval,
 )
 from agents.steps import FinalAnswer, Verdict, step_schema
 
@@ -25,6 +26,7 @@ __all__ = [
     "FinalAnswer",
     "ModelFactory",
     "NoAgentAvailableError",
+    "RunContext",
     "SelectionStrategy",
     "SpecialistInput",
     "SpecialistOutput",
@@ -33,7 +35,10 @@ __all__ = [
     "UnknownAgentError",
     "Verdict",
     "Verification",
+    "base_settings",
     "build_specialist",
+    "context_of",
     "parse_approval",
     "step_schema",
+    "thread_id_of",
 ]

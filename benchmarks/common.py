@@ -236,13 +236,13 @@ async def run_ours(tasks: Sequence[Task], data_dir: Path, *,
     from graph.supervisor import build_graph
 
     graph = build_graph(checkpointer=checkpointer)
-    config: RunnableConfig = {"configurable": {"thread_id": thread_id or uuid.uuid4().hex,
-                                               "settings": options(data_dir, max_concurrency)},
+    config: RunnableConfig = {"configurable": {"thread_id": thread_id or uuid.uuid4().hex},
                               "recursion_limit": 1000}
     models = ours_models(tasks, **model_kw)
     with use_model(models), metered() as meter:
         wall, cpu = time.perf_counter(), time.process_time()
         state = await graph.ainvoke({"goal": f"Complete the {len(tasks)}-part report."}, config,
+                                    context=options(data_dir, max_concurrency),
                                     durability="sync" if checkpointer else None)
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     results = state.get("results", {})

@@ -117,3 +117,22 @@ def redact(text_or_obj: T, settings: Settings | Iterable[str] | None = None) -> 
         return text_or_obj
     result: T = _mask(text_or_obj, secrets)
     return result
+
+
+def without_secrets(value: Any, depth: int = 0) -> Any:
+    """A copy of ``value`` with every entry under a secret-looking key dropped.
+
+    What a thread stores of its run's setting overrides: a secret given in a run's context
+    (an ``api_key`` for one run's model) is never written to a checkpoint; a resume that
+    needs it again must send it again (or configure it in the environment)."""
+    if depth > 8:
+        return value
+    if isinstance(value, Mapping):
+        return {
+            k: without_secrets(v, depth + 1)
+            for k, v in value.items()
+            if not (_SECRET_KEY.search(str(k)) and isinstance(v, str | SecretStr))
+        }
+    if isinstance(value, list | tuple):
+        return [without_secrets(v, depth + 1) for v in value]
+    return value

@@ -9,6 +9,7 @@ explicit overrides (CLI flags, or a run's ``configurable`` on the server).
 from __future__ import annotations
 
 import os
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
@@ -216,6 +217,8 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
+        if _values_only.get():  # ``with_overrides``: the values already hold file and env
+            return (init_settings,)
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         path = _config_path()
         if path is not None:
@@ -247,7 +250,18 @@ class Settings(BaseSettings):
         return load_settings(_file=False, **merged)
 
 
+_values_only: ContextVar[bool] = ContextVar("orchestrator_values_only", default=False)
+"""Set while validating values that already include file and environment (no I/O then)."""
+_config_file: ContextVar[Path | None] = ContextVar("orchestrator_config_file", default=None)
+"""The config file a caller named explicitly (``--config``), for the settings being built."""
+
+
 def _config_path() -> Path | None:
+    named = _config_file.get()
+    if named is not None:
+        if not named.is_file():
+            raise ConfigError(f"--config: no such file {str(named)!r}")
+        return named
     explicit = os.environ.get(CONFIG_ENV)
     if explicit:
         path = Path(explicit)
@@ -278,13 +292,31 @@ def _describe(err: ValidationError, source: str) -> str:
     return "\n".join(lines)
 
 
-def load_settings(_file: bool = True, **overrides: Any) -> Settings:
-    """Load settings from file, environment and overrides; raise ConfigError naming bad keys."""
+def load_settings(
+    _file: bool = True, *, config_file: Path | str | None = None, **overrides: Any
+) -> Settings:
+    """Load settings from file, environment and overrides; raise ConfigError naming bad keys.
+
+    ``config_file`` names the TOML file explicitly (else ``ORCHESTRATOR_CONFIG``, else
+    ``orchestrator.toml`` in the working directory)."""
+    token = _config_file.set(Path(config_file) if config_file is not None else None)
+    try:
+        return _load(_file, overrides)
+    finally:
+        _config_file.reset(token)
+
+
+def _load(_file: bool, overrides: dict[str, Any]) -> Settings:
     source = str(_config_path() or "settings") if _file else "settings"
     try:
         if not _file:
-            # Overrides already contain the file/env values; do not read them twice.
-            return Settings.model_validate(overrides)
+            # Overrides already contain the file/env values; do not read them twice (and
+            # touch no file: this runs inside graph nodes, on the event loop).
+            token = _values_only.set(True)
+            try:
+                return Settings.model_validate(overrides)
+            finally:
+                _values_only.reset(token)
         return Settings(**overrides)
     except ValidationError as err:
         raise ConfigError(_describe(err, source)) from None

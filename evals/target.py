@@ -21,11 +21,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.memory import InMemorySaver
 
-from core.runconfig import SETTINGS_KEY, base_settings
+from agents import base_settings
 from core.settings import Settings
 from graph.metrics import run_metrics
+from graph.runner import Runner
+from graph.supervisor import build_graph
 
 MAX_FILE_CHARS = 100_000
 MAX_FILES = 20
@@ -245,17 +247,9 @@ async def run_goal(
     goal: str, config: TargetConfig, *, thread_id: str | None = None
 ) -> dict[str, Any]:
     """Run ``goal`` through the supervisor graph and return the target output."""
-    from langgraph.checkpoint.memory import InMemorySaver
-
-    from graph.supervisor import build_graph
-
     thread_id = thread_id or f"eval-{uuid.uuid4().hex[:12]}"
     data_dir = config.root / thread_id
     data_dir.mkdir(parents=True, exist_ok=True)
-    run_config: RunnableConfig = {
-        "configurable": {"thread_id": thread_id, SETTINGS_KEY: config.options(data_dir)},
-        "recursion_limit": 500,
-    }
     error: str | None = None
     async with AsyncExitStack() as stack:
         if config.checkpointer == "sqlite":
@@ -266,16 +260,16 @@ async def run_goal(
             )
         else:
             saver = InMemorySaver()
-        graph = build_graph(checkpointer=saver)
+        runner = Runner(build_graph(checkpointer=saver), base_settings())
         started = time.monotonic()
         try:
             async with asyncio.timeout(config.timeout_s):
-                await graph.ainvoke({"goal": goal}, run_config)
+                await runner.run(goal, thread_id, config.options(data_dir))
         except TimeoutError:
             error = f"timed out after {config.timeout_s:g}s"
         except Exception as exc:  # the run's state so far is still worth grading
             error = f"{type(exc).__name__}: {exc}"[:1000]
-        snapshot = await graph.aget_state(run_config)
+        snapshot = await runner.state(thread_id)
     values = dict(snapshot.values or {})
     output = collect(
         values,

@@ -19,7 +19,7 @@ import sys
 from typing import Any
 
 from langgraph_sdk import get_client
-from langgraph_sdk.schema import Command, Config
+from langgraph_sdk.schema import Command
 
 ASSISTANT = "orchestrator"
 """The graph id in langgraph.json."""
@@ -53,13 +53,14 @@ async def run(url: str, goal: str, model: str) -> int:
         thread = await client.threads.create()
         thread_id = thread["thread_id"]
         log(f"thread {thread_id}")
-        # Per-run settings travel in the configurable: model, review points, budgets ...
-        config: Config = {"configurable": {"settings": {"model": model, "review": {"plan": True}}}}
-        payload: dict[str, Any] | None = {"goal": goal, "options": {"model": model}}
+        # Per-run settings travel as the run's context (model, review points, budgets ...),
+        # once: the thread remembers them when it is resumed.
+        context: dict[str, Any] | None = {"model": model, "review": {"plan": True}}
+        payload: dict[str, Any] | None = {"goal": goal}
         command: Command | None = None
         while True:
             async for part in client.runs.stream(
-                thread_id, ASSISTANT, input=payload, command=command, config=config,
+                thread_id, ASSISTANT, input=payload, command=command, context=context,
                 stream_mode=["updates", "custom"],
             ):
                 if part.event == "custom":
@@ -76,7 +77,7 @@ async def run(url: str, goal: str, model: str) -> int:
                 kind = pending["value"].get("type")
                 log(f"paused: {kind} → approving")
                 answers[pending["id"]] = APPROVE[kind]
-            payload, command = None, {"resume": answers}
+            payload, command, context = None, {"resume": answers}, None
         values = state["values"]
         assert isinstance(values, dict)
         print(values.get("answer", ""))

@@ -6,10 +6,11 @@ import json
 from typing import Any, Literal
 
 from langchain_core.messages import HumanMessage, SystemMessage
-from langchain_core.runnables import RunnableConfig
+from langgraph.runtime import Runtime
 from langgraph.types import Command
 from pydantic import BaseModel, Field
 
+from agents import RunContext
 from core.models import StructuredOutputError, achat_model, ainvoke_structured
 from core.usage import track_usage
 from graph import prompts
@@ -47,9 +48,9 @@ def _assessment_prompt(state: OrchestratorState, pending: list[Task]) -> str:
     return "\n".join(lines)
 
 
-async def assess(state: OrchestratorState, config: RunnableConfig) -> Command[Literal["dispatch", "synthesize"]]:
+async def assess(state: OrchestratorState, runtime: Runtime[RunContext]) -> Command[Literal["dispatch", "synthesize"]]:
     """Escalate failures, optionally revise pending tasks, then continue or finish."""
-    settings, registry = await run_context(config)
+    settings, registry = await run_context(runtime, state)
     results = dict(state.get("results", {}))
     tasks = [Task.model_validate(t) for t in state.get("tasks", [])]
     changed: dict[str, TaskRecord] = {}

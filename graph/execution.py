@@ -16,13 +16,15 @@ from langgraph.errors import NodeError
 from langgraph.runtime import Runtime
 from langgraph.types import Command, Send
 
-from agents import AgentSpec, build_specialist
+from agents import AgentSpec, RunContext, build_specialist
+from core.redact import without_secrets
 from core.settings import ModelConfig
 from core.tracing import tracing_config
 from core.usage import TokenBudgetExceeded, UsageTracker, cost_usd, track_usage
 from graph import result_cache
 from graph.context import dependency_context
-from graph.runtime import emit, run_context
+from graph.controls import stop_reason
+from graph.runtime import context_for, emit, run_context, settings_update
 from graph.state import OrchestratorState, Task, TaskMetrics, TaskRecord, TaskStatus
 
 CONTEXT_SHARE = 0.4
@@ -38,6 +40,8 @@ class WorkerPayload(TypedDict):
     feedback: str
     exclude: list[str]
     """Agents that already failed this task (worker selection avoids them)."""
+    run_settings: dict[str, Any]
+    """The thread's stored setting overrides (a ``Send`` carries no state)."""
 
 
 def status_of(results: dict[str, TaskRecord], task_id: str) -> TaskStatus:
@@ -77,18 +81,15 @@ def ready_tasks(tasks: list[Task], results: dict[str, TaskRecord]) -> list[Task]
 
 
 async def dispatch(
-    state: OrchestratorState, config: RunnableConfig
-) -> Command[Literal["run_task", "synthesize"]]:
+    state: OrchestratorState, runtime: Runtime[RunContext]) -> Command[Literal["run_task", "synthesize"]]:
     """Start every ready task (up to max_concurrency) in parallel, or move on to synthesis."""
-    settings, registry = await run_context(config)
+    settings, registry = await run_context(runtime, state)
     tasks = [Task.model_validate(t) for t in state.get("tasks", [])]
     results = dict(state.get("results", {}))
     skipped = blocked_tasks(tasks, results)
     results.update(skipped)
     ready = ready_tasks(tasks, results)
     rounds = state.get("rounds", 0)
-
-    from graph.controls import stop_reason  # budgets and caps live with the controls
 
     reason = stop_reason(state, settings) if ready else None
     if reason or not ready:
@@ -116,16 +117,21 @@ async def dispatch(
                     context=dependency_context(task, results, budget),
                     feedback=str(previous.get("feedback", "")),
                     exclude=exclude,
+                    run_settings=without_secrets(context_for(runtime, state).overrides),
                 ),
             )
         )
     emit("round", round=rounds + 1, tasks=[t.id for t in batch])
-    return Command(goto=sends, update={"results": update, "rounds": rounds + 1})
+    stored = settings_update(runtime, state)  # a fork or resume that came with new settings
+    return Command(goto=sends, update={"results": update, "rounds": rounds + 1, **stored})
 
 
-async def run_task(payload: WorkerPayload, config: RunnableConfig, runtime: Runtime) -> dict[str, Any]:
+async def run_task(
+    payload: WorkerPayload, config: RunnableConfig, runtime: Runtime[RunContext]
+) -> dict[str, Any]:
     """Run one task on its specialist sub-graph and record the outcome and its cost."""
-    settings, registry = await run_context(config)
+    ctx = context_for(runtime, payload)
+    settings, registry = ctx.settings, await ctx.registry()
     task = Task.model_validate(payload["task"])
     spec = registry.select(task, settings.worker_selection, exclude=frozenset(payload["exclude"]))
     history: list[str] = []
@@ -143,7 +149,7 @@ async def run_task(payload: WorkerPayload, config: RunnableConfig, runtime: Runt
         if cached is not None:
             out: dict[str, Any] = cached
         else:
-            out = await _run_specialist(spec, task, payload, config, settings.budgets.task_wall_s)
+            out = await _run_specialist(spec, task, payload, config, ctx)
     ended = time.time()
 
     error = out.get("error")
@@ -190,12 +196,14 @@ def _usage(out: dict[str, Any], tracker: UsageTracker, price: ModelConfig, cache
 
 
 async def _run_specialist(spec: AgentSpec, task: Task, payload: WorkerPayload,
-                          config: RunnableConfig, wall_s: float | None) -> dict[str, Any]:
+                          config: RunnableConfig, ctx: RunContext) -> dict[str, Any]:
     """The specialist's output; a spent task budget becomes a failure, not a crash."""
+    wall_s = ctx.settings.budgets.task_wall_s
     run = build_specialist(spec).ainvoke(
         {"task": task.model_dump(), "goal": payload["goal"], "context": payload["context"],
          "feedback": payload["feedback"]},
         merge_configs(config, cast(RunnableConfig, tracing_config(task, spec, config))),  # names the trace per task
+        context=ctx,  # the thread's context, also when this run came without one
     )
     try:
         return dict(await asyncio.wait_for(run, timeout=wall_s))

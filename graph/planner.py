@@ -6,17 +6,17 @@ import time
 from typing import Any, Literal, cast
 
 from langchain_core.messages import HumanMessage, SystemMessage
-from langchain_core.runnables import RunnableConfig
+from langgraph.runtime import Runtime
 from langgraph.types import Command, interrupt
 from pydantic import BaseModel, Field, ValidationError
 
-from agents import AgentRegistry
+from agents import AgentRegistry, RunContext
 from core.models import StructuredOutputError, achat_model, ainvoke_structured
 from core.settings import Settings
 from core.usage import track_usage
 from graph import prompts
 from graph.planning import PlanCheck, plan_schema, validate_plan
-from graph.runtime import emit, run_context
+from graph.runtime import emit, run_context, settings_update
 from graph.state import OrchestratorState, Plan, PlanVersion, Task
 
 NodeName = Literal["plan", "review_plan", "dispatch", "synthesize"]
@@ -37,11 +37,13 @@ def check_tasks(
     )
 
 
-async def plan(state: OrchestratorState, config: RunnableConfig) -> Command[NodeName]:
+async def plan(state: OrchestratorState, runtime: Runtime[RunContext]) -> Command[NodeName]:
     """Ask the supervisor model for a task graph; retry with the error, then fall back."""
-    settings, registry = await run_context(config)
+    settings, registry = await run_context(runtime, state)
     attempts = state.get("planner_attempts", 0) + 1
-    update: dict[str, Any] = {"planner_attempts": attempts, "status": "planning"}
+    update: dict[str, Any] = {
+        "planner_attempts": attempts, "status": "planning", **settings_update(runtime, state)
+    }
     if attempts == 1 and "started_at" not in state:
         update["started_at"] = time.time()
     emit("planning", attempt=attempts)
@@ -102,9 +104,9 @@ class PlanDecision(BaseModel):
     feedback: str = Field(default="", description="Why the plan was rejected (reject).")
 
 
-async def review_plan(state: OrchestratorState, config: RunnableConfig) -> Command[NodeName]:
+async def review_plan(state: OrchestratorState, runtime: Runtime[RunContext]) -> Command[NodeName]:
     """Pause for a human to approve, edit or reject the plan (when review is on)."""
-    settings, registry = await run_context(config)
+    settings, registry = await run_context(runtime, state)
     if not settings.review.plan:
         return Command(goto="dispatch", update={"status": "running"})
     answer = interrupt(

@@ -1,35 +1,45 @@
-"""Per-run lookups shared by the supervisor's nodes: settings, agent registry, events."""
+"""Per-run lookups shared by the supervisor's nodes: the run's context, and progress events."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
-from langchain_core.runnables import RunnableConfig
 from langgraph.config import get_stream_writer
+from langgraph.runtime import Runtime
 
-from agents import AgentRegistry
-from core.runconfig import settings_for
+from agents import AgentRegistry, RunContext, context_of
+from core.redact import without_secrets
 from core.settings import Settings
 
-_registries: dict[int, tuple[Settings, AgentRegistry]] = {}
+RUN_SETTINGS_KEY = "run_settings"
+"""State key holding the setting overrides a thread runs with (stored once, reused on resume)."""
 
 
-async def registry_for(settings: Settings) -> AgentRegistry:
-    """The agent registry for these settings, loaded once per settings object (off the
-    event loop: an agents file is read from disk)."""
-    hit = _registries.get(id(settings))
-    if hit is None or hit[0] is not settings:
-        hit = (settings, await AgentRegistry.aload(settings))
-        _registries[id(settings)] = hit
-    return hit[1]
+def context_for(runtime: Runtime[RunContext] | None, state: Mapping[str, Any]) -> RunContext:
+    """The run's context: the one it was given, or the thread's stored one (a resume or fork
+    sent with no context). ``options`` in the input is the deprecated way to give overrides."""
+    stored = state.get(RUN_SETTINGS_KEY) or state.get("options")
+    return context_of(runtime).for_thread(stored)
 
 
-async def run_context(config: RunnableConfig) -> tuple[Settings, AgentRegistry]:
-    """Settings and agent registry for the run ``config`` belongs to."""
-    settings = settings_for(config)
-    return settings, await registry_for(settings)
+def settings_update(runtime: Runtime[RunContext] | None, state: Mapping[str, Any]) -> dict[str, Any]:
+    """The state update that stores the run's overrides in the thread, when they are new.
 
+    Secrets (an ``api_key`` in a run's model config) are left out: checkpoints never hold them."""
+    overrides = without_secrets(context_for(runtime, state).overrides)
+    if overrides and overrides != state.get(RUN_SETTINGS_KEY):
+        return {RUN_SETTINGS_KEY: overrides}
+    return {}
+
+
+async def run_context(
+    runtime: Runtime[RunContext] | None, state: Mapping[str, Any]
+) -> tuple[Settings, AgentRegistry]:
+    """Settings and agent registry of the run (validated and loaded once per run)."""
+    ctx = context_for(runtime, state)
+    return ctx.settings, await ctx.registry()
 
 
 def emit(event: str, **data: Any) -> None:

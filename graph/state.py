@@ -68,11 +68,12 @@ def merge_result_batches(
 
 
 class OrchestratorInput(TypedDict, total=False):
-    """What a run starts from."""
+    """What a run starts from. Setting overrides travel as the run's context, not here."""
 
     goal: str
     options: dict[str, Any]
-    """Setting overrides the run was started with, so resume and fork reuse them."""
+    """Deprecated: setting overrides given in the input (read only when the run's context
+    has none); send them as the run's ``context`` instead."""
 
 
 class OrchestratorState(TypedDict, total=False):
@@ -80,6 +81,9 @@ class OrchestratorState(TypedDict, total=False):
 
     goal: str
     options: dict[str, Any]
+    run_settings: dict[str, Any]
+    """The setting overrides this thread runs with, stored once from the first run's context
+    so that a resume or fork sent without one runs with the same settings."""
     tasks: list[dict[str, Any]]
     """The current plan's tasks (Task dicts)."""
     plan_versions: Annotated[list[PlanVersion], operator.add]

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.errors import NodeTimeoutError
 from langgraph.graph import START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import RetryPolicy
 
+from agents import RunContext
 from graph.assessment import assess
 from graph.execution import dispatch, run_task, task_crashed
 from graph.planner import plan, review_plan
@@ -35,9 +38,9 @@ TRANSIENT_RETRY = RetryPolicy(
 """Backoff for transient model/tool errors; anything else fails a task at once."""
 
 
-def build_graph(*, checkpointer: BaseCheckpointSaver | bool | None = None) -> CompiledStateGraph:
+def build_graph(*, checkpointer: BaseCheckpointSaver | bool | None = None) -> CompiledStateGraph[Any, Any, Any, Any]:
     """Compile the supervisor. Without a checkpointer, as the LangGraph server requires."""
-    builder = StateGraph(OrchestratorState, input_schema=OrchestratorInput)
+    builder = StateGraph(OrchestratorState, context_schema=RunContext, input_schema=OrchestratorInput)
     # Every node that calls a model retries transient errors (a restarted server, a 503).
     builder.add_node("plan", plan, retry_policy=TRANSIENT_RETRY, destinations=("plan", "review_plan"))
     builder.add_node("review_plan", review_plan, destinations=("plan", "review_plan", "dispatch"))
@@ -45,7 +48,7 @@ def build_graph(*, checkpointer: BaseCheckpointSaver | bool | None = None) -> Co
     # run_task takes a Send payload, not the state: hence the ignore.
     builder.add_node(
         "run_task",
-        run_task,  # type: ignore[arg-type]
+        run_task,  # type: ignore[arg-type, call-overload]
         retry_policy=TRANSIENT_RETRY,
         error_handler=task_crashed,
         destinations=("assess",),

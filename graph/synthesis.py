@@ -6,11 +6,12 @@ import time
 from typing import Any, Literal
 
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
-from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END
+from langgraph.runtime import Runtime
 from langgraph.types import Command, interrupt
 from pydantic import BaseModel, ValidationError
 
+from agents import RunContext
 from core.models import achat_model
 from core.usage import track_usage
 from graph import prompts
@@ -42,9 +43,9 @@ def results_digest(state: OrchestratorState, budget_tokens: int) -> str:
     return "\n\n".join(blocks)
 
 
-async def synthesize(state: OrchestratorState, config: RunnableConfig) -> dict[str, Any]:
+async def synthesize(state: OrchestratorState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     """Write the final answer from the task results."""
-    settings, _ = await run_context(config)
+    settings, _ = await run_context(runtime, state)
     results = state.get("results", {})
     done = [r for r in results.values() if r.get("status") == "done"]
     emit("synthesizing", tasks_done=len(done))
@@ -60,7 +61,7 @@ async def synthesize(state: OrchestratorState, config: RunnableConfig) -> dict[s
         + (f"\n\nReviewer's note on your previous answer: {state['feedback']}" if state.get("feedback") else "")
     ))
     with track_usage() as usage:
-        reply = await (await achat_model(settings, "supervisor")).ainvoke(messages, config)
+        reply = await (await achat_model(settings, "supervisor")).ainvoke(messages)
     answer = str(reply.content).strip() if reply.content else ""
     if not answer:  # an empty synthesis must not lose the work: fall back to the results
         answer = results_digest(state, int(window * SYNTHESIS_SHARE))
@@ -78,9 +79,9 @@ class AnswerDecision(BaseModel):
     feedback: str = ""
 
 
-async def review_answer(state: OrchestratorState, config: RunnableConfig) -> Command[str]:
+async def review_answer(state: OrchestratorState, runtime: Runtime[RunContext]) -> Command[str]:
     """Pause on the final answer when review.final_answer is on."""
-    settings, _ = await run_context(config)
+    settings, _ = await run_context(runtime, state)
     if not settings.review.final_answer or state.get("status") != "completed":
         return Command(goto=END)
     raw = interrupt({"type": "answer_review", "answer": state.get("answer", "")})

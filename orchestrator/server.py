@@ -24,8 +24,7 @@ from typing import Any
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import CompiledStateGraph
 
-from agents import AgentRegistry, build_specialist
-from core.runconfig import base_settings
+from agents import AgentRegistry, base_settings, build_specialist
 from core.settings import Settings
 from graph.persistence import open_checkpointer
 from graph.supervisor import build_graph

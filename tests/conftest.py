@@ -36,7 +36,7 @@ def postgres_available() -> bool:
 @pytest.fixture(autouse=True)
 def _isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Every test gets its own data dir and no user config file."""
-    from core.runconfig import base_settings
+    from agents import base_settings
 
     monkeypatch.setenv("ORCHESTRATOR_DATA_DIR", str(tmp_path / "data"))
     # setenv first so the teardown restores it even if the CLI (--config) sets it.

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import threading
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from langchain_core.messages import BaseMessage
@@ -86,3 +86,14 @@ class ScriptedTeam:
 
     def _final(self, messages: Sequence[BaseMessage]) -> dict[str, Any]:
         return {"answer": f"result-{self._marker(messages)}", "citations": []}
+
+
+def context_of(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The run context (setting overrides) of a test's config.
+
+    The tests' config helpers keep a run's overrides beside its thread id, under
+    ``configurable["settings"]``; the product reads them only from the run's context, so
+    every start of a run passes ``context=context_of(cfg)``. Resumes and forks of a
+    supervisor thread pass none: the thread remembers its settings.
+    """
+    return dict(config["configurable"]["settings"])

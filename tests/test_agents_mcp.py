@@ -14,12 +14,12 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import START, StateGraph
 from langgraph.types import Command
 
-import agents.specialist as specialist
-from agents import AgentRegistry, AgentSpec, build_specialist
+import agents.toolset as specialist
+from agents import AgentRegistry, AgentSpec, base_settings, build_specialist
 from agents.steps import STEP_SCHEMA_NAME
 from core.models import TestChatModel
-from core.runconfig import SETTINGS_KEY, settings_for
 from core.settings import ConfigError, Settings
+from tests.scripting import context_of
 
 SERVER = Path(__file__).parent / "fixtures" / "mcp_add_server.py"
 AGENTS_TOML = """
@@ -56,9 +56,9 @@ def setup(
     }
     spec = AgentRegistry.load(Settings.model_validate(settings)).get("calculator")
     config: RunnableConfig = {
-        "configurable": {"thread_id": f"run-{uuid.uuid4().hex[:8]}", SETTINGS_KEY: settings}
+        "configurable": {"thread_id": f"run-{uuid.uuid4().hex[:8]}", "settings": settings}
     }
-    settings_for(config)  # loaded outside the loop, as in a server
+    base_settings()  # the process's settings load once, outside the loop, as in a server
     return spec, config
 
 
@@ -105,7 +105,7 @@ async def test_agent_calls_mcp_tool_without_blocking(
     script = Script(ADD, ANSWER)
     graph = build_specialist(spec, model_factory=factory(script))
     with blockbuster.blockbuster_ctx():  # like the LangGraph dev server
-        out = await graph.ainvoke({"task": TASK}, config)
+        out = await graph.ainvoke({"task": TASK}, config, context=context_of(config))
     assert out["output"] == "5555" and out["error"] is None
     assert "- add(a: integer, b: integer): Add two integers" in script.prompts[0]  # a tool
     assert "Result of add:\n5555" in script.prompts[1]  # the observation holds the sum
@@ -118,16 +118,16 @@ async def test_high_risk_mcp_tool_needs_approval(tmp_path: Path) -> None:
     sub = build_specialist(spec, model_factory=factory(script))
 
     async def run_task(state: Parent, config: RunnableConfig) -> dict[str, Any]:
-        return {"result": await sub.ainvoke({"task": state["task"]}, config)}
+        return {"result": await sub.ainvoke({"task": state["task"]}, config, context=context_of(config))}
 
     builder = StateGraph(Parent)
     builder.add_node("run_task", run_task)
     builder.add_edge(START, "run_task")
     graph = builder.compile(checkpointer=InMemorySaver())
 
-    first = await graph.ainvoke({"task": TASK}, config)
+    first = await graph.ainvoke({"task": TASK}, config, context=context_of(config))
     assert first["__interrupt__"][0].value["tool"] == "add"
-    done = await graph.ainvoke(Command(resume={"approved": True}), config)
+    done = await graph.ainvoke(Command(resume={"approved": True}), config, context=context_of(config))
     assert done["result"]["output"] == "5555"
     assert "Result of add:\n5555" in script.prompts[-1]
 

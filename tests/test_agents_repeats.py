@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from agents.specialist import REPEAT_NOTICE, _repeat_observation
+from agents.repeats import REPEAT_NOTICE, repeat_observation
 
 
 def test_repeated_calls_quote_the_original_result_not_the_previous_notice():
     call = {"tool": "lookup_order", "args": {"order_id": "O1"}}
     trace = [{"step": 1, "kind": "call", **call, "observation": "Order O1: shipped", "ok": True}]
-    first = _repeat_observation(trace, call)
+    first = repeat_observation(trace, call)
     assert first.startswith(REPEAT_NOTICE) and "Order O1: shipped" in first
     trace.append({"step": 2, "kind": "call", **call, "observation": first, "ok": True})
-    second = _repeat_observation(trace, call)
+    second = repeat_observation(trace, call)
     assert second == first  # not a notice quoting a notice
     assert second.count(REPEAT_NOTICE) == 1

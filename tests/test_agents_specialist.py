@@ -23,11 +23,11 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import START, StateGraph
 from langgraph.types import Command, Send
 
-from agents import AgentRegistry, AgentSpec, build_specialist, parse_approval
+from agents import AgentRegistry, AgentSpec, base_settings, build_specialist, parse_approval
 from agents.steps import STEP_SCHEMA_NAME
 from core.models import TestChatModel
-from core.runconfig import SETTINGS_KEY
 from core.settings import Settings
+from tests.scripting import context_of
 
 REGISTRY = AgentRegistry.builtin()
 TEST_MODELS = {
@@ -44,7 +44,7 @@ def run_config(tmp_path: Path, mode: str = "structured", **overrides: Any) -> Ru
         "data_dir": str(tmp_path),
         **overrides,
     }
-    return {"configurable": {"thread_id": f"run-{uuid.uuid4().hex[:8]}", SETTINGS_KEY: settings}}
+    return {"configurable": {"thread_id": f"run-{uuid.uuid4().hex[:8]}", "settings": settings}}
 
 
 class Models:
@@ -118,7 +118,7 @@ async def run(
 ) -> dict[str, Any]:
     graph = build_specialist(spec, model_factory=models)
     return await graph.ainvoke(
-        {"task": the_task, "goal": "", "context": "", "feedback": "", **inputs}, config
+        {"task": the_task, "goal": "", "context": "", "feedback": "", **inputs}, config, context=context_of(config)
     )
 
 
@@ -380,7 +380,7 @@ def supervisor_like(spec: AgentSpec, models: Models) -> Any:
 
     async def run_task(state: Parent, config: RunnableConfig) -> dict[str, Any]:
         out = await sub.ainvoke(
-            {"task": state["task"], "goal": "", "context": "", "feedback": ""}, config
+            {"task": state["task"], "goal": "", "context": "", "feedback": ""}, config, context=context_of(config)
         )
         return {"result": out}
 
@@ -420,7 +420,7 @@ async def test_high_risk_actions_approved_run_exactly_once(tmp_path: Path) -> No
     graph = supervisor_like(REGISTRY.get("support"), Models(worker))
     config = run_config(tmp_path)
 
-    first = await graph.ainvoke({"task": SUPPORT_TASK}, config)
+    first = await graph.ainvoke({"task": SUPPORT_TASK}, config, context=context_of(config))
     (pause,) = first["__interrupt__"]
     assert pause.value == {
         "type": "tool_approval",
@@ -431,13 +431,13 @@ async def test_high_risk_actions_approved_run_exactly_once(tmp_path: Path) -> No
     }
     assert refunds(tmp_path) == 0  # the lookup ran; the refund waits for the answer
 
-    second = await graph.ainvoke(Command(resume={"approved": True}), config)
+    second = await graph.ainvoke(Command(resume={"approved": True}), config, context=context_of(config))
     (pause,) = second["__interrupt__"]
     assert pause.value["tool"] == "update_ticket"
     assert refunds(tmp_path) == 1
 
     # Resuming re-runs the parent node; the refund must not run again.
-    done = await graph.ainvoke(Command(resume={"approved": True, "feedback": "ok"}), config)
+    done = await graph.ainvoke(Command(resume={"approved": True, "feedback": "ok"}), config, context=context_of(config))
     assert done["result"]["output"] == "Refunded $20 on O1001 and resolved T501."
     assert refunds(tmp_path) == 1
     assert ticket_status(tmp_path) == "resolved"
@@ -458,11 +458,11 @@ async def test_high_risk_action_rejected_never_runs(tmp_path: Path) -> None:
     )
     config = run_config(tmp_path, mode="structured")
 
-    first = await graph.ainvoke({"task": SUPPORT_TASK}, config)
+    first = await graph.ainvoke({"task": SUPPORT_TASK}, config, context=context_of(config))
     assert first["__interrupt__"][0].value["tool"] == "issue_refund"
     # The model repeats the rejected refund: it is refused again without asking anyone.
     done = await graph.ainvoke(
-        Command(resume={"approved": False, "feedback": "customer already got store credit"}), config
+        Command(resume={"approved": False, "feedback": "customer already got store credit"}), config, context=context_of(config)
     )
     assert "__interrupt__" not in done
     assert done["result"]["output"].startswith("No refund was issued")
@@ -487,9 +487,9 @@ async def test_native_high_risk_approval(tmp_path: Path) -> None:
     )
     graph = supervisor_like(REGISTRY.get("support"), Models(worker))
     config = run_config(tmp_path, mode="native")
-    first = await graph.ainvoke({"task": SUPPORT_TASK}, config)
+    first = await graph.ainvoke({"task": SUPPORT_TASK}, config, context=context_of(config))
     assert first["__interrupt__"][0].value["tool"] == "issue_refund"
-    done = await graph.ainvoke(Command(resume={"approved": True}), config)
+    done = await graph.ainvoke(Command(resume={"approved": True}), config, context=context_of(config))
     assert done["result"]["output"] == "Refunded." and refunds(tmp_path) == 1
 
 
@@ -525,7 +525,7 @@ async def test_parallel_tasks_pause_and_resume_independently(tmp_path: Path) -> 
     )
 
     async def run_task(payload: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
-        out = await sub.ainvoke({"task": payload["task"]}, config)
+        out = await sub.ainvoke({"task": payload["task"]}, config, context=context_of(config))
         return {"results": [out]}
 
     builder = StateGraph(Fanout)
@@ -540,7 +540,7 @@ async def test_parallel_tasks_pause_and_resume_independently(tmp_path: Path) -> 
         task("support", "Refund O1006.", task_id="t2"),
     ]
 
-    first = await graph.ainvoke({"tasks": tasks}, config)
+    first = await graph.ainvoke({"tasks": tasks}, config, context=context_of(config))
     pauses = {i.value["task_id"]: i for i in first["__interrupt__"]}
     assert set(pauses) == {"t1", "t2"}
     done = await graph.ainvoke(
@@ -550,7 +550,7 @@ async def test_parallel_tasks_pause_and_resume_independently(tmp_path: Path) -> 
                 pauses["t2"].id: {"approved": False, "feedback": "no"},
             }
         ),
-        config,
+        config, context=context_of(config),
     )
     assert sorted(r["output"] for r in done["results"]) == ["handled O1001", "handled O1006"]
     assert refunds(tmp_path, "O1001") == 1 and refunds(tmp_path, "O1006") == 0
@@ -693,13 +693,11 @@ async def test_nodes_do_not_block_the_event_loop(tmp_path: Path) -> None:
     models = Models(TestChatModel(responses={STEP_SCHEMA_NAME: seq}))
     config = run_config(tmp_path)
     graph = build_specialist(spec, model_factory=models)
-    from core.runconfig import settings_for
-
-    settings_for(config)  # settings are loaded once per process, outside the loop in a server
+    base_settings()  # the process's settings are loaded once, outside the loop in a server
     # Like the LangGraph dev server: every module is scanned, not just ours.
     with blockbuster.blockbuster_ctx():
         out = await graph.ainvoke(
-            {"task": task("coder", "Write hello to a.txt and print it.")}, config
+            {"task": task("coder", "Write hello to a.txt and print it.")}, config, context=context_of(config)
         )
     assert out["output"] == "hello" and out["artifacts"] == ["a.txt"]
     assert "hello" in json.dumps(

@@ -10,7 +10,7 @@ from langgraph.types import Command
 
 from core.models.factory import use_model
 from graph.supervisor import build_graph
-from tests.scripting import ScriptedTeam, task
+from tests.scripting import ScriptedTeam, context_of, task
 
 
 def config(opts: dict[str, Any], thread: str | None = None) -> dict[str, Any]:
@@ -20,7 +20,7 @@ def config(opts: dict[str, Any], thread: str | None = None) -> dict[str, Any]:
 async def run(saver: Any, team: ScriptedTeam, payload: Any, cfg: dict[str, Any]) -> Any:
     graph = build_graph(checkpointer=saver)
     with use_model(team.model):
-        await graph.ainvoke(payload, cfg, durability="sync")
+        await graph.ainvoke(payload, cfg, durability="sync", context=context_of(cfg))
     return await graph.aget_state(cfg)
 
 

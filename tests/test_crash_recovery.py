@@ -45,7 +45,7 @@ SCRIPT = textwrap.dedent(
             graph = build_graph(checkpointer=saver)
             with use_model(team.model):
                 payload = {"goal": "three parts"} if phase == "crash" else None
-                await graph.ainvoke(payload, cfg, durability="sync")
+                await graph.ainvoke(payload, cfg, durability="sync", context=opts)
             state = await graph.aget_state(cfg)
             print(json.dumps({"status": state.values.get("status"),
                               "done": sorted(k for k, r in state.values["results"].items() if r["status"] == "done")}))

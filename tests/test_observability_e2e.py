@@ -20,7 +20,7 @@ from langchain_core.runnables import RunnableConfig
 from pydantic import SecretStr
 from rich.console import Console
 
-from core.runconfig import base_settings
+from agents import base_settings
 from core.settings import ModelConfig, Settings
 from tests.html_text import parse_svgs
 
@@ -76,12 +76,12 @@ async def test_secrets_stay_out_of_checkpoints_and_reports(
     )
     assert settings.models["paid"].api_key is not None  # the secret really is configured
     config: RunnableConfig = {
-        "configurable": {"thread_id": "e2e-secret", "settings": _overrides(data_dir)}, "recursion_limit": 200,
+        "configurable": {"thread_id": "e2e-secret"}, "recursion_limit": 200,
     }
     async with open_checkpointer(settings) as saver:
         graph = build_graph(checkpointer=saver)
-        await graph.ainvoke({"goal": "Summarise the refund policy and count open tickets.", "options": {}},
-                            config)
+        await graph.ainvoke({"goal": "Summarise the refund policy and count open tickets."},
+                            config, context=_overrides(data_dir))
         snapshot = await graph.aget_state({"configurable": {"thread_id": "e2e-secret"}})
     values = snapshot.values
     assert not snapshot.next and not snapshot.interrupts  # the run went to the end

@@ -15,7 +15,7 @@ from langgraph.types import Command
 
 from core.models.factory import use_model
 from graph.supervisor import build_graph
-from tests.scripting import ScriptedTeam, task
+from tests.scripting import ScriptedTeam, context_of, task
 
 
 def step(action: str, **args: Any) -> dict[str, Any]:
@@ -55,7 +55,7 @@ async def test_software_development_writes_code_and_runs_its_tests(saver, option
     c = cfg(options())
     graph = build_graph(checkpointer=saver)
     with use_model(team.model):
-        await graph.ainvoke({"goal": "slugify with tests"}, c, durability="sync")
+        await graph.ainvoke({"goal": "slugify with tests"}, c, durability="sync", context=context_of(c))
     state = (await graph.aget_state(c)).values
     code = state["results"]["code"]
     assert code["status"] == "done" and "1 passed" in code["output"]
@@ -71,7 +71,7 @@ async def test_research_report_cites_the_knowledge_base(saver, options):
     c = cfg(options())
     graph = build_graph(checkpointer=saver)
     with use_model(team.model):
-        await graph.ainvoke({"goal": "compare search"}, c, durability="sync")
+        await graph.ainvoke({"goal": "compare search"}, c, durability="sync", context=context_of(c))
     state = (await graph.aget_state(c)).values
     found = state["results"]["find"]["output"]
     assert ".md#" in found  # passages come back with [document#heading Lx-y] citations
@@ -89,7 +89,7 @@ async def test_customer_service_refund_needs_approval_and_runs_once(saver, optio
     c = cfg(options(review={"high_risk_tools": True}))
     graph = build_graph(checkpointer=saver)
     with use_model(team.model):
-        await graph.ainvoke({"goal": "refund O1001"}, c, durability="sync")
+        await graph.ainvoke({"goal": "refund O1001"}, c, durability="sync", context=context_of(c))
         paused = await graph.aget_state(c)
         approval = paused.interrupts[0]
         assert approval.value["type"] == "tool_approval" and approval.value["tool"] == "issue_refund"
@@ -111,7 +111,7 @@ async def test_customer_service_rejected_refund_never_runs(saver, options):
     c = cfg(options(review={"high_risk_tools": True}))
     graph = build_graph(checkpointer=saver)
     with use_model(team.model):
-        await graph.ainvoke({"goal": "refund O1001"}, c, durability="sync")
+        await graph.ainvoke({"goal": "refund O1001"}, c, durability="sync", context=context_of(c))
         approval = (await graph.aget_state(c)).interrupts[0]
         await graph.ainvoke(Command(resume={approval.id: {"approved": False, "feedback": "not eligible"}}), c, durability="sync")
     db = Path(options()["data_dir"]) / "customer_service.sqlite"

@@ -177,8 +177,8 @@ def client_for(url: str) -> Any:
 
 
 def settings(**overrides: Any) -> dict[str, Any]:
-    """A run's configurable carrying setting overrides (what a client sends)."""
-    return {"configurable": {"settings": {"model": "test", **overrides}}}
+    """A run's context carrying setting overrides (what a client sends, once per thread)."""
+    return {"context": {"model": "test", **overrides}}
 
 
 async def stream(client: Any, thread_id: str, **kwargs: Any) -> dict[str, list[Any]]:
@@ -206,9 +206,8 @@ def only_interrupt(state: dict[str, Any]) -> dict[str, Any]:
 async def start_paused(client: Any, goal: str) -> tuple[str, dict[str, Any], dict[str, list[Any]]]:
     """A new thread whose run has stopped at the plan review: (thread id, interrupt, events)."""
     thread = await client.threads.create(metadata={"test": "server"})
-    options = {"model": "test", "review": PLAN_ONLY}
-    events = await stream(client, thread["thread_id"], input={"goal": goal, "options": options},
-                          config=settings(review=PLAN_ONLY))
+    events = await stream(client, thread["thread_id"], input={"goal": goal},
+                          **settings(review=PLAN_ONLY))
     state = await client.threads.get_state(thread["thread_id"])
     pending = only_interrupt(state)
     assert pending["value"]["type"] == "plan_review"
@@ -235,7 +234,7 @@ async def test_stream_pauses_for_plan_review_then_approve_completes(server_url: 
     assert state["next"] == ["review_plan"]
 
     events = await stream(client, thread_id, command={"resume": {pending["id"]: {"action": "approve"}}},
-                          config=settings(review=PLAN_ONLY),
+                          **settings(review=PLAN_ONLY),
                           stream_mode=["updates", "custom", "messages-tuple"])
     progress = [e["event"] for e in events.get("custom", [])]
     assert "task_started" in progress and "task_finished" in progress, progress
@@ -260,7 +259,7 @@ async def test_edit_replaces_the_plan(server_url: str) -> None:
     ]
     # Adaptive replanning off for the rest of the run, so the edited plan is the final one.
     await stream(client, thread_id, command={"resume": {pending["id"]: {"action": "edit", "tasks": edited}}},
-                 config=settings(review=PLAN_ONLY, adaptive_replanning=False))
+                 **settings(review=PLAN_ONLY, adaptive_replanning=False))
     values = (await client.threads.get_state(thread_id))["values"]
     assert values["status"] == "completed"
     assert [(t["id"], t["agent"], t["instruction"]) for t in values["tasks"]] == [
@@ -276,14 +275,14 @@ async def test_reject_replans_with_the_feedback(server_url: str) -> None:
     thread_id, pending, _ = await start_paused(client, "Compare two sorting algorithms.")
     await stream(client, thread_id,
                  command={"resume": {pending["id"]: {"action": "reject", "feedback": "use fewer tasks"}}},
-                 config=settings(review=PLAN_ONLY))
+                 **settings(review=PLAN_ONLY))
     state = await client.threads.get_state(thread_id)
     again = only_interrupt(state)
     assert again["value"]["type"] == "plan_review"
     assert again["value"]["version"] == 2
     assert again["id"] != pending["id"]
     await stream(client, thread_id, command={"resume": {again["id"]: {"action": "approve"}}},
-                 config=settings(review=PLAN_ONLY))
+                 **settings(review=PLAN_ONLY))
     values = (await client.threads.get_state(thread_id))["values"]
     assert values["status"] == "completed"
     assert len(values["plan_versions"]) == 2
@@ -304,7 +303,7 @@ async def test_several_pending_interrupts_resume_by_id(server_url: str) -> None:
     command: dict[str, Any] = {"resume": {pending["id"]: {"action": "edit", "tasks": tasks}}}
     most_at_once, answered = 0, 0
     for _ in range(12):
-        await stream(client, thread_id, command=command, config=config)
+        await stream(client, thread_id, command=command, **config)
         state = await client.threads.get_state(thread_id)
         if not state["interrupts"]:
             break
@@ -327,7 +326,7 @@ async def test_history_fork_and_replay(server_url: str) -> None:
     goal = "Describe the water cycle."
     thread_id, pending, _ = await start_paused(client, goal)
     await stream(client, thread_id, command={"resume": {pending["id"]: {"action": "approve"}}},
-                 config=settings(review=PLAN_ONLY))
+                 **settings(review=PLAN_ONLY))
     final = await client.threads.get_state(thread_id)
     final_id = final["checkpoint"]["checkpoint_id"]
     history = await client.threads.get_history(thread_id, limit=200)
@@ -342,7 +341,7 @@ async def test_history_fork_and_replay(server_url: str) -> None:
 
     # Replay: a run from that checkpoint executes the tasks again, on a new branch.
     events = await stream(client, thread_id, input=None, checkpoint_id=approved_id,
-                          config=settings(review=PLAN_ONLY))
+                          **settings(review=PLAN_ONLY))
     assert "task_started" in [e["event"] for e in events.get("custom", [])]
     replayed = await client.threads.get_state(thread_id)
     assert replayed["checkpoint"]["checkpoint_id"] != final_id
@@ -360,7 +359,7 @@ async def test_history_fork_and_replay(server_url: str) -> None:
     # Fork with a change: a run from the checkpoint that updates the plan and goes on.
     one_task = [{"id": "t1", "agent": "writer", "instruction": "Describe the water cycle in one paragraph."}]
     await stream(client, thread_id, checkpoint_id=approved_id,
-                 command={"update": {"tasks": one_task}, "goto": "dispatch"}, config=settings(review=PLAN_ONLY))
+                 command={"update": {"tasks": one_task}, "goto": "dispatch"}, **settings(review=PLAN_ONLY))
     forked = await client.threads.get_state(thread_id)
     assert forked["values"]["status"] == "completed"
     assert [t["instruction"] for t in forked["values"]["tasks"]] == [one_task[0]["instruction"]]
@@ -383,9 +382,9 @@ async def test_one_server_many_configurations(server_url: str) -> None:
     paused = await client.threads.create()
     budgeted = await client.threads.create()
     await asyncio.gather(
-        stream(client, paused["thread_id"], input={"goal": goal}, config=settings(review=PLAN_ONLY)),
+        stream(client, paused["thread_id"], input={"goal": goal}, **settings(review=PLAN_ONLY)),
         stream(client, budgeted["thread_id"], input={"goal": goal},
-               config=settings(review=NO_REVIEW, budgets={"run_tokens": 1})),
+               **settings(review=NO_REVIEW, budgets={"run_tokens": 1})),
     )
     paused_state = await client.threads.get_state(paused["thread_id"])
     assert only_interrupt(paused_state)["value"]["type"] == "plan_review"
@@ -399,7 +398,7 @@ async def test_one_server_many_configurations(server_url: str) -> None:
     bad = await client.threads.create()
     async with asyncio.timeout(RUN_TIMEOUT_S):
         parts = [p async for p in client.runs.stream(
-            bad["thread_id"], ASSISTANT, input={"goal": goal}, config=settings(model="no-such-model"),
+            bad["thread_id"], ASSISTANT, input={"goal": goal}, **settings(model="no-such-model"),
         )]
     errors = [p.data for p in parts if p.event == "error"]
     assert errors and "no-such-model" in json.dumps(errors), parts
@@ -429,7 +428,7 @@ async def test_remote_cli_run_and_resume(server_url: str) -> None:
     assert set(done) == expected_keys
 
     state = await client_for(server_url).threads.get_state(server_thread_id("cli-remote-1"))
-    assert state["values"]["options"] == options
+    assert state["values"]["run_settings"] == options
 
 
 async def test_remote_cli_interactive(server_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -499,7 +498,7 @@ async def test_specialists_are_served_on_their_own(server_url: str) -> None:
             out = await client.runs.wait(
                 thread["thread_id"], agent,
                 input={"task": task, "goal": task["instruction"], "context": "", "feedback": ""},
-                config=settings(review=NO_REVIEW),
+                **settings(review=NO_REVIEW),
             )
         assert isinstance(out, dict)
         return out
@@ -520,8 +519,8 @@ async def test_twenty_concurrent_threads_keep_their_own_state(server_url: str) -
     async def one(i: int) -> str:
         thread = await client.threads.create(metadata={"goal": goals[i]})
         events = await stream(client, thread["thread_id"],
-                              input={"goal": goals[i], "options": {"model": "test", **overrides(i)}},
-                              config=settings(**overrides(i)))
+                              input={"goal": goals[i]},
+                              **settings(**overrides(i)))
         planned = [e for e in events.get("custom", []) if e["event"] == "plan"]
         assert len(planned) == 1
         thread_plans[thread["thread_id"]] = task_keys(planned[0]["tasks"])
@@ -539,7 +538,7 @@ async def test_twenty_concurrent_threads_keep_their_own_state(server_url: str) -
         assert thread["metadata"]["goal"] == goals[i] and thread["status"] == "idle"
         values = state["values"]
         assert values["goal"] == goals[i]
-        assert values["options"] == {"model": "test", **overrides(i)}
+        assert values["run_settings"] == {"model": "test", **overrides(i)}
         # The plan this thread streamed is the first in its plan history, and every task in
         # its state and on its blackboard comes from one of its own plan versions.
         assert task_keys(values["plan_versions"][0]["tasks"]) == thread_plans[thread_id]

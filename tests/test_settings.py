@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from core.runconfig import settings_for
+from agents import RunContext
 from core.settings import ConfigError, load_settings
 
 
@@ -58,9 +58,21 @@ def test_missing_config_file_is_an_error(monkeypatch: pytest.MonkeyPatch):
         load_settings()
 
 
-def test_run_configurable_overrides_are_validated():
+def test_run_context_overrides_are_validated():
     base = load_settings()
-    run = settings_for({"configurable": {"settings": {"model": "test", "budgets": {"run_tokens": 10}}}}, base)
+    run = RunContext.build({"model": "test", "budgets": {"run_tokens": 10}}, base=base).settings
     assert run.model == "test" and run.budgets.run_tokens == 10 and base.model == "local"
     with pytest.raises(ConfigError, match=r"limits\.max_rounds"):
-        settings_for({"configurable": {"settings": {"limits": {"max_rounds": 0}}}}, base)
+        RunContext.build({"limits": {"max_rounds": 0}}, base=base)
+    with pytest.raises(ConfigError, match=r"colour: unknown key"):
+        RunContext.build({"colour": "blue"}, base=base)
+
+
+def test_a_thread_without_a_context_runs_with_its_stored_overrides():
+    base = load_settings()
+    bare = RunContext.build(base=base)
+    stored = {"model": "test"}
+    first = bare.for_thread(stored)
+    assert first.settings.model == "test" and bare.for_thread(stored) is first  # validated once
+    given = RunContext.build({"limits": {"max_rounds": 3}}, base=base)
+    assert given.for_thread(stored) is given  # a context of its own wins

@@ -13,7 +13,7 @@ from core.models.factory import use_model
 from core.review import ReviewDecision, resume_value
 from graph.history import ForkEditError, fork_checkpoint
 from graph.supervisor import build_graph
-from tests.scripting import ScriptedTeam, task
+from tests.scripting import ScriptedTeam, context_of, task
 
 
 def config(thread: str, opts: dict[str, Any]) -> dict[str, Any]:
@@ -25,7 +25,7 @@ def config(thread: str, opts: dict[str, Any]) -> dict[str, Any]:
 async def run(saver: Any, team: ScriptedTeam, payload: Any, cfg: dict[str, Any]) -> Any:
     graph = build_graph(checkpointer=saver)
     with use_model(team.model):
-        await graph.ainvoke(payload, cfg, durability="sync")
+        await graph.ainvoke(payload, cfg, durability="sync", context=context_of(cfg))
     return await graph.aget_state(cfg)
 
 
@@ -142,7 +142,7 @@ async def test_fork_from_an_earlier_checkpoint_leaves_the_original_intact(saver,
     cfg = config("fork", options(review={"plan": True}))
     graph = build_graph(checkpointer=saver)
     with use_model(team.model):
-        await graph.ainvoke({"goal": "g"}, cfg, durability="sync")
+        await graph.ainvoke({"goal": "g"}, cfg, durability="sync", context=context_of(cfg))
         first = await graph.aget_state(cfg)
         pending = first.interrupts[0]
         await graph.ainvoke(Command(resume={pending.id: {"action": "approve"}}), cfg, durability="sync")
@@ -171,10 +171,12 @@ async def test_fork_from_an_earlier_checkpoint_leaves_the_original_intact(saver,
 async def test_fork_mid_run_copies_exactly_that_state_and_continues(saver, options):
     plan = {"tasks": [task("a"), task("b", deps=["a"]), task("c", deps=["b"])]}
     team = ScriptedTeam([plan])
-    cfg = config("midfork", options())
+    # No result cache: the branch must really run b and c again (with the thread's own settings,
+    # which a fork keeps, their cached results would be reused).
+    cfg = config("midfork", options(cache_results=False))
     graph = build_graph(checkpointer=saver)
     with use_model(team.model):
-        await graph.ainvoke({"goal": "g"}, cfg, durability="sync")
+        await graph.ainvoke({"goal": "g"}, cfg, durability="sync", context=context_of(cfg))
         history = [s async for s in graph.aget_state_history(cfg)]
         # A checkpoint after a finished, before b started: the blackboard holds a only.
         middle = next(s for s in history if s.next == ("dispatch",)

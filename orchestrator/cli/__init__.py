@@ -5,14 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from core.review import ReviewDecision
-from core.settings import CONFIG_ENV, ConfigError, Settings, load_settings
+from core.settings import ConfigError, Settings, load_settings
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -94,7 +93,6 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             goal = c.validate_goal(args.goal, settings)
             outcome = await run_remote(args.url, goal, args.thread, options, args.json, interactive)
             return c.print_outcome(outcome, args.json)
-        settings = settings.with_overrides(options)  # validate flags before anything runs
         return await c.cmd_run(settings, args.goal, args.thread, options, args.json)
     if args.command == "resume":
         if args.url:
@@ -126,14 +124,12 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``orchestrator`` console script."""
     args = _parser().parse_args(argv)
-    if args.config:
-        os.environ[CONFIG_ENV] = args.config
-    if args.data_dir:  # the graph's nodes load settings themselves: hand it over by env
-        os.environ["ORCHESTRATOR_DATA_DIR"] = args.data_dir
     from orchestrator.cli.commands import UsageError
 
     try:
-        settings = load_settings()
+        settings = load_settings(config_file=args.config)
+        if args.data_dir:  # the base of every run: its nodes get it through the run context
+            settings = settings.with_overrides({"data_dir": args.data_dir})
         return asyncio.run(_dispatch(args, settings))
     except (ConfigError, UsageError) as exc:
         print(f"orchestrator: {exc}", file=sys.stderr)

@@ -13,11 +13,13 @@ from rich.console import Console
 from rich.prompt import Prompt
 from rich.table import Table
 
+from agents import RunContext
 from core.review import ReviewDecision, resume_value
 from core.settings import ConfigError, Settings
 from core.tracing import trace_run
-from graph.history import CheckpointNotFound, ForkEditError, fork_checkpoint
-from orchestrator.cli.session import open_graph, run_config, stream_run, summarise
+from graph.history import CheckpointNotFound, ForkEditError
+from graph.runner import Runner
+from orchestrator.cli.session import EXIT, stream_run, summarise
 from orchestrator.cli.view import TaskBoard
 
 out = Console()
@@ -41,20 +43,19 @@ def validate_goal(goal: str, settings: Settings) -> str:
     return goal
 
 
-async def drive(settings: Settings, thread_id: str, options: dict[str, Any], payload: Any,
+async def drive(runner: Runner, thread_id: str, context: RunContext, payload: Any,
                 *, as_json: bool, interactive: bool, checkpoint_id: str | None = None) -> dict[str, Any]:
     """Run until the graph finishes or pauses; answer pauses inline when interactive."""
-    async with open_graph(settings) as graph:
-        config = run_config(thread_id, options, checkpoint_id)
-        while True:
-            with TaskBoard(err, live=not as_json and err.is_terminal) as board, trace_run(settings, thread_id):
-                error = await stream_run(graph, payload, config, board)
-            snapshot = await graph.aget_state(run_config(thread_id, options))
-            outcome = summarise(snapshot, thread_id, error)
-            if outcome["status"] != "interrupted" or not interactive:
-                return outcome
-            payload = Command(resume=ask_human(snapshot.interrupts))
-            config = run_config(thread_id, options)
+    while True:
+        with TaskBoard(err, live=not as_json and err.is_terminal) as board, \
+                trace_run(runner.settings, thread_id):
+            error = await stream_run(runner, payload, thread_id, context, board, checkpoint_id)
+        snapshot = await runner.state(thread_id)
+        outcome = summarise(snapshot, thread_id, error)
+        if outcome["status"] != "interrupted" or not interactive:
+            return outcome
+        payload = Command(resume=ask_human(snapshot.interrupts))
+        checkpoint_id = None
 
 
 def ask_human(interrupts: Any) -> dict[str, Any]:
@@ -115,8 +116,6 @@ def show_plan(tasks: list[dict[str, Any]], console: Console) -> None:
 
 def print_outcome(outcome: dict[str, Any], as_json: bool) -> int:
     """Print the run's outcome and return its exit code."""
-    from orchestrator.cli.session import EXIT
-
     if as_json:
         print(json.dumps(outcome, indent=2, default=str))
         return EXIT[outcome["status"]]
@@ -141,50 +140,49 @@ def print_outcome(outcome: dict[str, Any], as_json: bool) -> int:
     return EXIT[outcome["status"]]
 
 
-async def cmd_run(settings: Settings, goal: str, thread: str | None, options: dict[str, Any],
+async def cmd_run(settings: Settings, goal: str, thread: str | None, overrides: dict[str, Any],
                   as_json: bool) -> int:
     goal = validate_goal(goal, settings)
     thread_id = thread or uuid.uuid4().hex[:12]
-    async with open_graph(settings) as graph:
-        existing = await graph.aget_state(run_config(thread_id, options))
-        if existing.values:
+    async with Runner.open(settings) as runner:
+        context = runner.context(overrides)  # validates the flags before anything runs
+        if await runner.exists(thread_id):
             raise UsageError(f"thread {thread_id} already exists; use resume, or a new --thread")
-    interactive = sys.stdin.isatty() and not as_json
-    outcome = await drive(settings, thread_id, options, {"goal": goal, "options": options},
-                          as_json=as_json, interactive=interactive)
+        interactive = sys.stdin.isatty() and not as_json
+        outcome = await drive(runner, thread_id, context, {"goal": goal},
+                              as_json=as_json, interactive=interactive)
     return print_outcome(outcome, as_json)
 
 
-async def thread_options(settings: Settings, thread_id: str) -> dict[str, Any]:
-    """The setting overrides a thread was started with."""
-    async with open_graph(settings) as graph:
-        snapshot = await graph.aget_state(run_config(thread_id, {}))
-    if not snapshot.values:
+async def _known_thread(runner: Runner, thread_id: str) -> RunContext:
+    """The context the thread runs with; a UsageError for an unknown thread."""
+    if not await runner.exists(thread_id):
+        settings = runner.settings
         raise UsageError(f"no thread {thread_id!r} in {settings.checkpoint_uri or settings.data_dir}")
-    return dict(snapshot.values.get("options") or {})
+    return await runner.resume_context(thread_id)
 
 
 async def cmd_resume(settings: Settings, thread_id: str, decision: ReviewDecision | None, as_json: bool) -> int:
-    options = await thread_options(settings, thread_id)
-    async with open_graph(settings) as graph:
-        snapshot = await graph.aget_state(run_config(thread_id, options))
-    payload: Any = None
-    if snapshot.interrupts:
-        if decision is None:
-            raise UsageError("the run is paused for review: pass --approve, --edit PLAN.json or --reject \"feedback\"")
-        payload = Command(resume={i.id: resume_value(i.value, decision) for i in snapshot.interrupts})
-    elif not snapshot.next:
-        raise UsageError(f"thread {thread_id} has finished; fork it to run part of it again")
-    interactive = sys.stdin.isatty() and not as_json
-    outcome = await drive(settings, thread_id, options, payload, as_json=as_json, interactive=interactive)
+    async with Runner.open(settings) as runner:
+        context = await _known_thread(runner, thread_id)
+        snapshot = await runner.state(thread_id)
+        payload: Any = None
+        if snapshot.interrupts:
+            if decision is None:
+                raise UsageError("the run is paused for review: pass --approve, --edit PLAN.json or --reject \"feedback\"")
+            payload = Command(resume={i.id: resume_value(i.value, decision) for i in snapshot.interrupts})
+        elif not snapshot.next:
+            raise UsageError(f"thread {thread_id} has finished; fork it to run part of it again")
+        interactive = sys.stdin.isatty() and not as_json
+        outcome = await drive(runner, thread_id, context, payload, as_json=as_json, interactive=interactive)
     return print_outcome(outcome, as_json)
 
 
 async def cmd_history(settings: Settings, thread_id: str, as_json: bool) -> int:
-    options = await thread_options(settings, thread_id)
     rows = []
-    async with open_graph(settings) as graph:
-        async for snap in graph.aget_state_history(run_config(thread_id, options)):
+    async with Runner.open(settings) as runner:
+        await _known_thread(runner, thread_id)
+        for snap in await runner.history(thread_id):
             results = (snap.values or {}).get("results", {})
             rows.append({
                 "checkpoint_id": snap.config["configurable"]["checkpoint_id"],
@@ -212,29 +210,26 @@ async def cmd_history(settings: Settings, thread_id: str, as_json: bool) -> int:
 async def cmd_fork(settings: Settings, thread_id: str, checkpoint_id: str, values: dict[str, Any] | None,
                    run: bool, as_json: bool) -> int:
     """Branch the thread at a checkpoint (optionally editing state), then replay from there."""
-    options = await thread_options(settings, thread_id)
-    async with open_graph(settings) as graph:
+    async with Runner.open(settings) as runner:
+        context = await _known_thread(runner, thread_id)
         try:
-            fork_config = await fork_checkpoint(
-                graph.checkpointer, run_config(thread_id, options, checkpoint_id), values  # type: ignore[arg-type]
-            )
+            fork_id = await runner.fork(thread_id, checkpoint_id, values)
         except (CheckpointNotFound, ForkEditError) as exc:
             raise UsageError(str(exc)) from None
-        fork_id = fork_config["configurable"]["checkpoint_id"]
-        outcome = summarise(await graph.aget_state(fork_config), thread_id)
-    if run:
-        interactive = sys.stdin.isatty() and not as_json
-        outcome = await drive(settings, thread_id, options, None, as_json=as_json,
-                              interactive=interactive, checkpoint_id=fork_id)
+        outcome = summarise(await runner.state(thread_id, fork_id), thread_id)
+        if run:
+            interactive = sys.stdin.isatty() and not as_json
+            outcome = await drive(runner, thread_id, context, None, as_json=as_json,
+                                  interactive=interactive, checkpoint_id=fork_id)
     outcome["forked_from"] = checkpoint_id
     outcome["fork_checkpoint_id"] = fork_id
     return print_outcome(outcome, as_json)
 
 
 async def cmd_show(settings: Settings, thread_id: str, as_json: bool) -> int:
-    options = await thread_options(settings, thread_id)
-    async with open_graph(settings) as graph:
-        outcome = summarise(await graph.aget_state(run_config(thread_id, options)), thread_id)
+    async with Runner.open(settings) as runner:
+        await _known_thread(runner, thread_id)
+        outcome = summarise(await runner.state(thread_id), thread_id)
     if not as_json:
         show_plan(outcome["plan"], out)
     return print_outcome(outcome, as_json)

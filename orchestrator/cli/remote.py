@@ -15,16 +15,15 @@ import uuid
 from typing import Any, cast
 
 import httpx
-from langchain_core.runnables import RunnableConfig
 from langgraph.types import Interrupt, StateSnapshot
 from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
 from langgraph_sdk.errors import APIConnectionError
-from langgraph_sdk.schema import Command, Config, StreamMode
+from langgraph_sdk.schema import Command, StreamMode
 
 from core.review import ReviewDecision, resume_value
 from orchestrator.cli.commands import UsageError, ask_human, err
-from orchestrator.cli.session import run_config, summarise
+from orchestrator.cli.session import summarise
 from orchestrator.cli.view import TaskBoard
 
 ASSISTANT = "orchestrator"
@@ -89,7 +88,7 @@ def error_text(data: Any) -> str:
 async def stream_remote(
     client: LangGraphClient,
     thread_id: str,
-    config: RunnableConfig,
+    context: dict[str, Any] | None,
     board: TaskBoard,
     *,
     payload: Any = None,
@@ -103,7 +102,7 @@ async def stream_remote(
             ASSISTANT,
             input=payload,
             command=cast("Command | None", command),
-            config=cast("Config", config),
+            context=context or None,  # a resume sends none: the thread remembers its settings
             stream_mode=STREAM_MODES,
             checkpoint_id=checkpoint_id,
         ):
@@ -135,16 +134,19 @@ async def drive_remote(client: LangGraphClient, url: str, server_id: str, label:
                        options: dict[str, Any], *, payload: Any = None,
                        command: dict[str, Any] | None = None, as_json: bool,
                        interactive: bool) -> dict[str, Any]:
-    """Run on the server until the graph finishes or pauses; answer pauses when interactive."""
-    config = run_config(server_id, options)
+    """Run on the server until the graph finishes or pauses; answer pauses when interactive.
+
+    ``options`` (the run's setting overrides) go as the first run's context; the thread
+    stores them, so later runs of the same thread send none."""
+    context: dict[str, Any] | None = options
     while True:
         with TaskBoard(err, live=not as_json and err.is_terminal) as board:
-            error = await stream_remote(client, server_id, config, board,
+            error = await stream_remote(client, server_id, context, board,
                                         payload=payload, command=command)
         outcome, snapshot = await outcome_of(client, url, server_id, label, error)
         if outcome["status"] != "interrupted" or not interactive:
             return outcome
-        payload, command = None, {"resume": ask_human(snapshot.interrupts)}
+        payload, command, context = None, {"resume": ask_human(snapshot.interrupts)}, None
 
 
 def _unreachable(url: str, exc: Exception) -> UsageError:
@@ -170,8 +172,7 @@ async def run_remote(url: str, goal: str, thread: str | None, options: dict[str,
                      as_json: bool, interactive: bool) -> dict[str, Any]:
     """``orchestrator run GOAL --url URL``: plan and run ``goal`` on a LangGraph server.
 
-    ``options`` (the run's setting overrides) travel in the run's configurable and in its
-    input, as for a local run. Returns the outcome ``summarise`` describes; raises
+    ``options`` (the run's setting overrides) travel as the run's context. Returns the outcome ``summarise`` describes; raises
     ``UsageError`` (exit 2) for an empty goal, an existing thread or an unreachable server.
     """
     goal = goal.strip()
@@ -195,7 +196,7 @@ async def run_remote(url: str, goal: str, thread: str | None, options: dict[str,
             raise _unreachable(url, exc) from None
         server_id = str(created["thread_id"])
         return await drive_remote(client, url, server_id, thread or server_id, options,
-                                  payload={"goal": goal, "options": options},
+                                  payload={"goal": goal},
                                   as_json=as_json, interactive=interactive)
 
 
@@ -203,7 +204,7 @@ async def resume_remote(url: str, thread: str, decision: ReviewDecision | None, 
                         interactive: bool) -> dict[str, Any]:
     """``orchestrator resume THREAD --url URL``: answer a pause, or continue after a failure.
 
-    The run continues with the setting overrides it was started with (state ``options``).
+    The run continues with the setting overrides the thread stored.
     """
     await check_server(url)
     async with get_client(url=url) as client:
@@ -221,7 +222,6 @@ async def resume_remote(url: str, thread: str, decision: ReviewDecision | None, 
         snapshot = snapshot_from(state)
         if not snapshot.values:
             raise UsageError(f"no thread {thread!r} on {url}")
-        options = dict(snapshot.values.get("options") or {})
         command: dict[str, Any] | None = None
         if snapshot.interrupts:
             if decision is None:
@@ -231,5 +231,5 @@ async def resume_remote(url: str, thread: str, decision: ReviewDecision | None, 
             command = {"resume": {i.id: resume_value(i.value, decision) for i in snapshot.interrupts}}
         elif not snapshot.next:
             raise UsageError(f"thread {thread} has finished; fork it to run part of it again")
-        return await drive_remote(client, url, server_id, thread, options, command=command,
+        return await drive_remote(client, url, server_id, thread, {}, command=command,
                                   as_json=as_json, interactive=interactive)

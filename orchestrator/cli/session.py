@@ -2,45 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
-from langchain_core.runnables import RunnableConfig
-from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import StateSnapshot
 
-from core.runconfig import SETTINGS_KEY
-from core.settings import Settings
+from agents import RunContext
 from graph.metrics import run_metrics
-from graph.persistence import open_checkpointer
-from graph.supervisor import build_graph
+from graph.runner import Runner
 from orchestrator.cli.view import TaskBoard
 
 EXIT = {"completed": 0, "failed": 1, "interrupted": 3}
 """Exit codes by final status (2 is a usage or configuration error)."""
 
 
-@asynccontextmanager
-async def open_graph(settings: Settings) -> AsyncIterator[CompiledStateGraph]:
-    """The supervisor compiled with the configured checkpointer."""
-    async with open_checkpointer(settings) as saver:
-        yield build_graph(checkpointer=saver)
-
-
-def run_config(thread_id: str, options: dict[str, Any], checkpoint_id: str | None = None) -> RunnableConfig:
-    """Config for one thread, carrying the run's setting overrides."""
-    configurable: dict[str, Any] = {"thread_id": thread_id, SETTINGS_KEY: options}
-    if checkpoint_id:
-        configurable["checkpoint_id"] = checkpoint_id
-    return {"configurable": configurable, "recursion_limit": 500}
-
-
-async def stream_run(graph: CompiledStateGraph, payload: Any, config: RunnableConfig, board: TaskBoard) -> str | None:
+async def stream_run(runner: Runner, payload: Any, thread_id: str, context: RunContext,
+                     board: TaskBoard, checkpoint_id: str | None = None) -> str | None:
     """Stream one run to the board; return the error text if the run raised."""
     try:
-        # durability="sync": each step is on disk before the next starts, so a crash loses nothing.
-        stream = graph.astream(payload, config, stream_mode=["custom", "updates"], durability="sync")
+        stream = runner.stream(payload, thread_id, context, checkpoint_id=checkpoint_id)
         async for mode, chunk in stream:
             if mode == "custom" and isinstance(chunk, dict):
                 board.on_event(chunk)

@@ -1,0 +1,126 @@
+"""Per-run dependencies, the LangGraph way: the ``context_schema`` of every graph we compile.
+
+A run's context is its setting overrides (``{"model": "test", "review": {"plan": false}}``),
+as a CLI flag, an SDK client's ``runs.create(..., context=...)`` or a test gives them. From
+them the context derives, once per run, what nodes need: the validated :class:`Settings`,
+the agent registry, each thread's tool context, and chat models. Nodes reach it through
+``Runtime[RunContext]``; nothing is re-derived per node call.
+
+A thread stores its overrides in state (the supervisor's ``run_settings``), so a resume or a
+fork that comes without a context — an SDK ``command`` — runs with the thread's own
+settings: :meth:`RunContext.for_thread` gives the context built from them, memoised.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.runnables import RunnableConfig
+from langgraph.runtime import Runtime
+from pydantic import BaseModel, ConfigDict, PrivateAttr
+
+from agents.registry import AgentRegistry
+from core.models import achat_model
+from core.settings import Settings, load_settings
+from tools.context import ToolContext
+
+
+@lru_cache(maxsize=1)
+def base_settings() -> Settings:
+    """The process's settings (defaults, ``orchestrator.toml``, ``ORCHESTRATOR_*``), loaded once.
+
+    The base every context without an explicit one builds on (the LangGraph server's runs).
+    Reads files: call it off the event loop the first time (the server's checkpointer
+    factory does)."""
+    return load_settings()
+
+
+class RunContext(BaseModel):
+    """What one run depends on. Its fields are the run's nested setting overrides."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    _base: Settings | None = PrivateAttr(default=None)
+    _settings: Settings | None = PrivateAttr(default=None)
+    _registry: AgentRegistry | None = PrivateAttr(default=None)
+    _tools: dict[str, ToolContext] = PrivateAttr(default_factory=dict)
+    _derived: dict[str, RunContext] = PrivateAttr(default_factory=dict)
+    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+
+    @classmethod
+    def build(
+        cls, overrides: Mapping[str, Any] | None = None, *, base: Settings | None = None
+    ) -> RunContext:
+        """A context for ``overrides`` on top of ``base`` (default: the process's settings).
+
+        Validates at once, so a bad override fails here with the key it names."""
+        ctx = cls(**dict(overrides or {}))
+        ctx._base = base
+        _ = ctx.settings
+        return ctx
+
+    @property
+    def overrides(self) -> dict[str, Any]:
+        """The overrides as given: what a thread stores and a resume reuses."""
+        return dict(self.model_extra or {})
+
+    @property
+    def settings(self) -> Settings:
+        """Base settings with the overrides applied, validated once (``ConfigError`` names
+        the key, as for the CLI)."""
+        if self._settings is None:
+            base = self._base or base_settings()
+            overrides = self.overrides
+            self._settings = base.with_overrides(overrides) if overrides else base
+        return self._settings
+
+    async def registry(self) -> AgentRegistry:
+        """The agent registry for these settings, loaded once (off the event loop)."""
+        if self._registry is None:
+            self._registry = await AgentRegistry.aload(self.settings)
+        return self._registry
+
+    def tools(self, run_id: str) -> ToolContext:
+        """The tool context (workspace, knowledge base, customer DB) of run ``run_id``."""
+        ctx = self._tools.get(run_id)
+        if ctx is None:
+            ctx = self._tools.setdefault(run_id, ToolContext.from_settings(self.settings, run_id))
+        return ctx
+
+    async def chat_model(self, role: str, factory: Any = None) -> BaseChatModel:
+        """The chat model for ``role`` (cached per model configuration by the factory)."""
+        return await achat_model(self.settings, role, factory)
+
+    def for_thread(self, stored: Mapping[str, Any] | None) -> RunContext:
+        """This context, or — when it carries no overrides of its own — the one built from
+        the overrides the thread stored (a resume or fork sent with no context)."""
+        if self.overrides or not stored:
+            return self
+        key = json.dumps(dict(stored), sort_keys=True, default=str)
+        with self._lock:
+            hit = self._derived.get(key)
+            if hit is None:
+                hit = RunContext.build(stored, base=self._base)
+                self._derived[key] = hit
+        return hit
+
+
+def context_of(runtime: Runtime[Any] | None) -> RunContext:
+    """The run's context from the runtime; a default one when the run was given none."""
+    ctx = getattr(runtime, "context", None)
+    if isinstance(ctx, RunContext):
+        return ctx
+    if isinstance(ctx, Mapping):  # a caller that passed a plain dict
+        return RunContext.build(ctx)
+    return RunContext()  # cheap: no overrides, so nothing to validate
+
+
+def thread_id_of(config: RunnableConfig | None) -> str:
+    """The run id tools work under (workspaces): the thread id, or ``default``."""
+    thread = ((config or {}).get("configurable") or {}).get("thread_id")
+    return str(thread) if thread else "default"

@@ -1,0 +1,127 @@
+"""An agent's tools for one run: built-ins, then MCP servers' tools; running a call safely.
+
+MCP servers are listed once per process (listing spawns or connects to the server); an
+unreachable one is noted for the model and not asked again for a while.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from langchain_core.tools import BaseTool
+from langgraph.errors import GraphBubbleUp
+from pydantic import BaseModel
+
+from agents.prompts import OBSERVATION_MAX_CHARS, truncate
+from agents.registry import AgentSpec
+from agents.run_context import RunContext
+from agents.steps import ToolCallRecord
+from tools.mcp import load_mcp_tools
+from tools.registry import build_tools
+
+log = logging.getLogger(__name__)
+
+WRITE_TOOLS = {"write_file": "path"}
+"""Tools whose successful calls produce workspace artifacts, and the argument naming the file."""
+MUTATING_TOOLS = frozenset({"write_file", "run_python", "issue_refund", "update_ticket"})
+"""Tools that change what later calls see: after one runs, repeating a call is legitimate."""
+
+MCP_RETRY_SECONDS = 30.0
+"""How long an MCP server that gave no tools is not asked again (per process)."""
+
+_mcp_cache: dict[tuple[str, str], list[BaseTool]] = {}
+"""(server name, its config as JSON) -> its tools, for the process: listing a server's tools
+spawns or connects to it, so it is done once, not per step. The tools themselves are
+loop-independent (each call opens its own session)."""
+_mcp_down: dict[tuple[str, str], float] = {}
+"""(server name, config JSON) -> monotonic time until which the server is not retried."""
+
+
+async def _server_tools(name: str, config: dict[str, Any]) -> list[BaseTool] | None:
+    """One MCP server's tools (cached), or None when it is unreachable or offers none."""
+    key = (name, json.dumps(config, sort_keys=True, default=str))
+    hit = _mcp_cache.get(key)
+    if hit is not None:
+        return hit
+    if _mcp_down.get(key, 0.0) > time.monotonic():
+        return None
+    # load_mcp_tools logs and skips a server it cannot reach, so "no tools" means "down".
+    # Concurrent first uses may both list the server; the results are the same.
+    tools = await load_mcp_tools({name: config})
+    if not tools:
+        _mcp_down[key] = time.monotonic() + MCP_RETRY_SECONDS
+        return None
+    _mcp_down.pop(key, None)
+    _mcp_cache[key] = tools
+    return tools
+
+
+def _mcp_unavailable_note(server: str) -> str:
+    return (
+        f"The tools of MCP server {server!r} are unavailable (it could not be reached or "
+        "offers no tools). Continue with your other tools."
+    )
+
+
+async def agent_tools(
+    spec: AgentSpec, ctx: RunContext, run_id: str
+) -> tuple[list[BaseTool], list[str]]:
+    """The agent's tools, built-in then MCP, and a note per MCP server that is unavailable."""
+    # Built-ins are cheap and I/O-free (they create directories and databases lazily, in
+    # threads); the tool context itself is built once per run.
+    names = spec.builtin_tools
+    tools = build_tools(names, ctx.tools(run_id)) if names else []
+    settings = ctx.settings
+    notes: list[str] = []
+    taken = {t.name for t in tools}
+    for server in spec.mcp_servers:
+        server_config = settings.mcp_servers.get(server)
+        loaded = None if server_config is None else await _server_tools(server, server_config)
+        if loaded is None:
+            notes.append(_mcp_unavailable_note(server))
+            continue
+        for tool in loaded:
+            if tool.name in taken:  # a built-in or an earlier server's tool wins
+                log.warning("MCP tool %r of server %r skipped: name taken", tool.name, server)
+                continue
+            taken.add(tool.name)
+            tools.append(tool)
+    return tools, notes
+
+
+def observation(value: Any) -> str:
+    if isinstance(value, str):
+        text = value
+    elif _is_text_blocks(value):  # MCP tools return content blocks: keep just the text
+        text = "\n".join(str(block["text"]) for block in value)
+    elif isinstance(value, BaseModel):
+        text = value.model_dump_json()
+    else:
+        text = json.dumps(value, ensure_ascii=False, default=str)
+    return truncate(text.strip() or "(no output)", OBSERVATION_MAX_CHARS)
+
+
+def _is_text_blocks(value: Any) -> bool:
+    return (
+        isinstance(value, list)
+        and bool(value)
+        and all(isinstance(b, dict) and b.get("type") == "text" and "text" in b for b in value)
+    )
+
+
+async def run_tool(
+    tool: BaseTool, call: ToolCallRecord, config: RunnableConfig
+) -> tuple[str, bool]:
+    """Run one tool; (observation, ok). Errors, including invalid arguments, are observations."""
+    try:
+        result = await tool.ainvoke(call.get("args", {}), config)
+    except GraphBubbleUp:
+        raise  # interrupts and parent commands are control flow, not tool errors
+    except Exception as err:  # the model must see what went wrong and may fix it
+        return f"Error from {tool.name}: {type(err).__name__}: {truncate(str(err), 800)}", False
+    text = observation(result)
+    return text, not text.lower().startswith("error")
