@@ -113,9 +113,9 @@ def split_module(code: str) -> SplitCode:
         elif isinstance(node, ast.Expr) and not isinstance(node.value, ast.Constant):
             continue  # print(...), example calls
         else:
-            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-                if not node.name.startswith("_"):
-                    names.append(node.name)
+            defines = isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+            if defines and not node.name.startswith("_"):  # type: ignore[union-attr]
+                names.append(node.name)  # type: ignore[union-attr]
             keep.append(_segment(code, node))
     module = "\n\n\n".join(keep).strip("\n") + "\n" if keep else ""
     return SplitCode(module=module, tests="\n\n\n".join(tests), names=names)
@@ -162,9 +162,12 @@ def test_file(tests: str, module: str, names: list[str]) -> tuple[str, str | Non
         # anything else (calls, prints, main guards) is dropped: pytest runs the tests
     if loose:
         body.append("def test_examples():\n" + "\n".join(loose))
-    if not any(
-        isinstance(n, ast.FunctionDef | ast.ClassDef) and _is_test_def(n) for n in tree.body
-    ) and not loose:
+    if (
+        not any(
+            isinstance(n, ast.FunctionDef | ast.ClassDef) and _is_test_def(n) for n in tree.body
+        )
+        and not loose
+    ):
         return tests, "the tests define no test function and no assert"
     imports = [f"from {stem} import {', '.join(names)}"] if names else [f"import {stem}"]
     text = "\n".join([*imports, *header]) + "\n\n\n" + "\n\n\n".join(body) + "\n"
@@ -177,10 +180,14 @@ def count_tests(text: str) -> int:
         tree = ast.parse(text)
     except SyntaxError:
         return 0
-    return sum(1 for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name.startswith("test"))
+    return sum(
+        1 for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name.startswith("test")
+    )
 
 
-PYTEST_SUMMARY = re.compile(r"^=*\s*(\d+ (?:passed|failed|error)[^\n=]*?)\s*(?:in [\d.]+s)?\s*=*$", re.M)
+PYTEST_SUMMARY = re.compile(
+    r"^=*\s*(\d+ (?:passed|failed|error)[^\n=]*?)\s*(?:in [\d.]+s)?\s*=*$", re.M
+)
 
 
 def pytest_summary(output: str) -> str:

@@ -13,18 +13,17 @@ the sandbox and reads its verdict. The result *is* the files and the test run.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
-from langchain_core.language_models import BaseChatModel
-from langchain_core.runnables import RunnableConfig
+from langgraph.config import get_config
 from langgraph.graph import START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
+from langgraph.runtime import Runtime
 
 from agents.flows import code_text
-from agents.flows.common import add_usage, clip, generate, messages, task_block
+from agents.flows.common import Resources, add_usage, clip, generate, messages, task_block
 from agents.flows.state import FlowInput, FlowOutput, FlowState
-from tools.context import ToolContext
+from agents.run_context import RunContext
 from tools.registry import build_tools
 from tools.sandbox import run_sandboxed
 
@@ -57,9 +56,6 @@ FIX_TESTS_SYSTEM = (
     "corrected test file. No explanation."
 )
 
-ModelGetter = Callable[[RunnableConfig, str], Awaitable[BaseChatModel]]
-ToolsGetter = Callable[[RunnableConfig], Awaitable[ToolContext]]
-
 
 class CoderState(FlowState, total=False):
     module_file: str
@@ -82,17 +78,20 @@ def _fence(code: str) -> str:
 class CoderSteps:
     """The coder sub-graph's nodes; ``model`` and ``tools`` resolve per-run resources."""
 
-    def __init__(self, role: str, model: ModelGetter, tools: ToolsGetter) -> None:
-        self.role = role
-        self.model = model
-        self.tool_context = tools
+    def __init__(self, resources: Resources) -> None:
+        self.res = resources
 
     async def _generate(
-        self, state: CoderState, config: RunnableConfig, system: str, user: str, max_tokens: int
+        self,
+        state: CoderState,
+        runtime: Runtime[RunContext],
+        system: str,
+        user: str,
+        max_tokens: int,
     ) -> tuple[str, dict[str, Any]]:
-        model = await self.model(config, self.role)
+        model = await self.res.model(runtime)
         text, n_in, n_out = await generate(
-            model, messages(system, user), config, max_tokens=max_tokens, stop=STOP
+            model, messages(system, user), get_config(), max_tokens=max_tokens, stop=STOP
         )
         return text, {"usage": add_usage(dict(state), n_in, n_out)}
 
@@ -101,14 +100,14 @@ class CoderSteps:
 
     # nodes --------------------------------------------------------------------------------
 
-    async def write_module(self, state: CoderState, config: RunnableConfig) -> dict[str, Any]:
+    async def write_module(self, state: CoderState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         """The model writes the module; tests it wrote along with it are kept for later."""
         task = self._task(state)
         named = code_text.module_name(task, [])
         user = task + (f"\n\nThe module is saved as {named}." if named != "solution.py" else "")
         if state.get("problem"):
             user += f"\n\nYour last reply was unusable: {state['problem']}. Write the module again."
-        reply, update = await self._generate(state, config, MODULE_SYSTEM, user, MODULE_TOKENS)
+        reply, update = await self._generate(state, runtime, MODULE_SYSTEM, user, MODULE_TOKENS)
         split = code_text.split_module(code_text.code_of(reply))
         steps = state.get("steps", 0) + 1
         if split.error or not split.names:
@@ -125,14 +124,14 @@ class CoderSteps:
                 update["test_code"] = text
         return update
 
-    async def write_tests(self, state: CoderState, config: RunnableConfig) -> dict[str, Any]:
+    async def write_tests(self, state: CoderState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         """The model writes tests for the module; code adds the import and drops stray calls."""
         filename = state["module_file"]
         user = (
             f"{self._task(state)}\n\nModule {filename}:\n{_fence(state['module_code'])}\n\n"
             f"Write {state['test_file']}."
         )
-        reply, update = await self._generate(state, config, TESTS_SYSTEM, user, TESTS_TOKENS)
+        reply, update = await self._generate(state, runtime, TESTS_SYSTEM, user, TESTS_TOKENS)
         text, error = code_text.test_file(code_text.code_of(reply), filename, state["names"])
         update["steps"] = state.get("steps", 0) + 1
         if error is not None:
@@ -145,14 +144,14 @@ class CoderSteps:
         update["test_code"] = text
         return update
 
-    async def run_tests(self, state: CoderState, config: RunnableConfig) -> dict[str, Any]:
+    async def run_tests(self, state: CoderState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         """Write both files to the workspace and run pytest on them in the sandbox."""
-        ctx = await self.tool_context(config)
+        ctx = self.res.tools(runtime)
         tools = {t.name: t for t in build_tools(["write_file"], ctx)}
         artifacts = list(state.get("artifacts") or [])
         for path, content in ((state["module_file"], state["module_code"]),
                               (state["test_file"], state["test_code"])):  # fmt: skip
-            await tools["write_file"].ainvoke({"path": path, "content": content}, config)
+            await tools["write_file"].ainvoke({"path": path, "content": content})
             if path not in artifacts:
                 artifacts.append(path)
         root = await asyncio.to_thread(ctx.ensure_workspace)
@@ -172,7 +171,7 @@ class CoderSteps:
             "passed": result.ok,
         }  # fmt: skip
 
-    async def repair(self, state: CoderState, config: RunnableConfig) -> dict[str, Any]:
+    async def repair(self, state: CoderState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         """Fix the module (first repair) or the tests (later ones) from pytest's output."""
         repairs = state.get("repairs", 0) + 1
         failure = code_text.failure_excerpt(state.get("run_output", ""))
@@ -183,7 +182,7 @@ class CoderSteps:
         )
         fix_tests = repairs > 1
         system = FIX_TESTS_SYSTEM if fix_tests else FIX_MODULE_SYSTEM
-        reply, update = await self._generate(state, config, system, user, MODULE_TOKENS)
+        reply, update = await self._generate(state, runtime, system, user, MODULE_TOKENS)
         update.update(repairs=repairs, steps=state.get("steps", 0) + 1)
         code = code_text.code_of(reply)
         if fix_tests:
@@ -196,7 +195,7 @@ class CoderSteps:
             update["module_code"] = split.module
         return update
 
-    async def finish(self, state: CoderState, config: RunnableConfig) -> dict[str, Any]:
+    async def finish(self, state: CoderState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         """The result: the files and the test run, as the task's output."""
         if not state.get("module_file"):
             return {"output": "", "error": f"no usable module: {state.get('problem') or 'no code'}"}
@@ -218,7 +217,9 @@ class CoderSteps:
 
     # routing ------------------------------------------------------------------------------
 
-    def after_module(self, state: CoderState) -> Literal["write_module", "write_tests", "run_tests", "finish"]:
+    def after_module(
+        self, state: CoderState
+    ) -> Literal["write_module", "write_tests", "run_tests", "finish"]:
         if not state.get("module_file"):
             return "write_module" if state.get("steps", 0) < 2 else "finish"
         return "run_tests" if state.get("test_code") else "write_tests"
@@ -229,12 +230,12 @@ class CoderSteps:
         return "repair"
 
 
-def build_coder(
-    name: str, role: str, model: ModelGetter, tools: ToolsGetter
-) -> CompiledStateGraph[Any, Any, Any, Any]:
+def build_coder(name: str, resources: Resources) -> CompiledStateGraph[Any, Any, Any, Any]:
     """The compiled coder flow (no checkpointer: it inherits the parent's)."""
-    steps = CoderSteps(role, model, tools)
-    builder = StateGraph(CoderState, input_schema=FlowInput, output_schema=FlowOutput)
+    steps = CoderSteps(resources)
+    builder = StateGraph(
+        CoderState, context_schema=RunContext, input_schema=FlowInput, output_schema=FlowOutput
+    )
     builder.add_node("write_module", steps.write_module)
     builder.add_node("write_tests", steps.write_tests)
     builder.add_node("run_tests", steps.run_tests)

@@ -14,13 +14,32 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.messages.utils import count_tokens_approximately
 from langchain_core.runnables import RunnableConfig
+from langgraph.config import get_config
+from langgraph.runtime import Runtime
 from pydantic import BaseModel
 
+from agents.run_context import RunContext, context_of, thread_id_of
+from agents.state import ModelFactory
 from core.models import StructuredOutputError, ainvoke_structured
 from core.models.structured import M, Usage
+from tools.context import ToolContext
 
 CONTEXT_CHARS = 3000
 """Characters of dependency context a step sees (the supervisor already budgets it)."""
+
+
+class Resources:
+    """A flow's per-run resources, from the run's context (``model_factory``: tests)."""
+
+    def __init__(self, role: str, model_factory: ModelFactory | None = None) -> None:
+        self.role = role
+        self.model_factory = model_factory
+
+    async def model(self, runtime: Runtime[RunContext], role: str | None = None) -> BaseChatModel:
+        return await context_of(runtime).chat_model(role or self.role, self.model_factory)
+
+    def tools(self, runtime: Runtime[RunContext]) -> ToolContext:
+        return context_of(runtime).tools(thread_id_of(get_config()))
 
 
 class TaskUsage(TypedDict):
@@ -76,8 +95,10 @@ async def generate(
     stop: list[str] | None = None,
 ) -> tuple[str, int, int]:
     """One plain-text call: (text, prompt tokens, completion tokens)."""
-    bound = model.bind(max_completion_tokens=max_tokens, stop=stop) if stop else model.bind(
-        max_completion_tokens=max_tokens
+    bound = (
+        model.bind(max_completion_tokens=max_tokens, stop=stop)
+        if stop
+        else model.bind(max_completion_tokens=max_tokens)
     )
     reply = await bound.ainvoke(list(prompt), config)
     text = str(reply.text if isinstance(reply, AIMessage) else reply.content)

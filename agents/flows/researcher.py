@@ -12,13 +12,14 @@ import asyncio
 import re
 from typing import Any, Literal
 
-from langchain_core.runnables import RunnableConfig
+from langgraph.config import get_config
 from langgraph.graph import START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
+from langgraph.runtime import Runtime
 
-from agents.flows.coder import ModelGetter, ToolsGetter
-from agents.flows.common import add_usage, clip, generate, messages, task_block
+from agents.flows.common import Resources, add_usage, clip, generate, messages, task_block
 from agents.flows.state import FlowInput, FlowOutput, FlowState
+from agents.run_context import RunContext
 from tools.base import ToolInputError
 from tools.knowledge_base import KnowledgeBase
 
@@ -41,7 +42,9 @@ class ResearchState(FlowState, total=False):
     answer: str
 
 
-def search_passages(kb: KnowledgeBase, queries: list[str], k: int = PASSAGES) -> list[dict[str, str]]:
+def search_passages(
+    kb: KnowledgeBase, queries: list[str], k: int = PASSAGES
+) -> list[dict[str, str]]:
     """The top passages for the first query that finds any (blocking: SQLite)."""
     for query in queries:
         try:
@@ -60,9 +63,7 @@ def passage_block(passages: list[dict[str, str]]) -> str:
     """Passages as the model sees them: numbered, plain text, headings as labels."""
     parts = []
     for i, p in enumerate(passages, 1):
-        body = " ".join(
-            line.lstrip("#").strip() for line in p["text"].splitlines() if line.strip()
-        )
+        body = " ".join(line.lstrip("#").strip() for line in p["text"].splitlines() if line.strip())
         parts.append(f"[{i}] {clip(body, PASSAGE_CHARS)}")
     return "\n\n".join(parts)
 
@@ -76,7 +77,9 @@ def cited(answer: str, passages: list[dict[str, str]]) -> list[str]:
         overlap = [len(words & set(_WORD.findall(p["text"].lower()))) for p in passages]
         best = max(overlap)
         if best >= 3:
-            chosen = [p["citation"] for p, o in zip(passages, overlap, strict=True) if o >= best / 2]
+            chosen = [
+                p["citation"] for p, o in zip(passages, overlap, strict=True) if o >= best / 2
+            ]
     return list(dict.fromkeys(chosen))
 
 
@@ -100,6 +103,7 @@ def tidy(answer: str, max_sentences: int = 6) -> str:
 
 def render(answer: str, passages: list[dict[str, str]], citations: list[str]) -> str:
     """The answer with its marks resolved to citations, then the sources list."""
+
     def resolve(match: re.Match[str]) -> str:
         n = int(match.group(1))
         return passages[n - 1]["citation"] if 1 <= n <= len(passages) else ""
@@ -111,21 +115,19 @@ def render(answer: str, passages: list[dict[str, str]], citations: list[str]) ->
 
 
 class ResearchSteps:
-    def __init__(self, role: str, model: ModelGetter, tools: ToolsGetter) -> None:
-        self.role = role
-        self.model = model
-        self.tool_context = tools
+    def __init__(self, resources: Resources) -> None:
+        self.res = resources
 
-    async def search(self, state: ResearchState, config: RunnableConfig) -> dict[str, Any]:
+    async def search(self, state: ResearchState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         """Retrieve passages for the task (the instruction, then the goal, as queries)."""
-        ctx = await self.tool_context(config)
+        ctx = self.res.tools(runtime)
         kb = KnowledgeBase(ctx.kb_dir, ctx.kb_index)
         task = state.get("task") or {}
         queries = [str(task.get("instruction") or ""), str(state.get("goal") or "")]
         passages = await asyncio.to_thread(search_passages, kb, [q for q in queries if q.strip()])
         return {"passages": passages}
 
-    async def answer(self, state: ResearchState, config: RunnableConfig) -> dict[str, Any]:
+    async def answer(self, state: ResearchState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         """The model answers from the numbered passages only."""
         passages = state.get("passages") or []
         task = task_block(dict(state))
@@ -134,14 +136,14 @@ class ResearchSteps:
             f"{task.splitlines()[0]}\nAnswer in 2 to 5 sentences of your own, each fact "
             "followed by its note number like [2]:"
         )
-        model = await self.model(config, self.role)
+        model = await self.res.model(runtime)
         text, n_in, n_out = await generate(
-            model, messages(ANSWER_SYSTEM, user), config, max_tokens=ANSWER_TOKENS,
+            model, messages(ANSWER_SYSTEM, user), get_config(), max_tokens=ANSWER_TOKENS,
             stop=["\nNotes from", "\n\n\n"],
         )  # fmt: skip
         return {"answer": text.strip(), "usage": add_usage(dict(state), n_in, n_out), "steps": 1}
 
-    async def cite(self, state: ResearchState, config: RunnableConfig) -> dict[str, Any]:
+    async def cite(self, state: ResearchState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         passages = state.get("passages") or []
         answer = tidy(state.get("answer") or "")
         if not passages:
@@ -152,17 +154,22 @@ class ResearchSteps:
         if not answer:
             return {"output": "", "error": "the model gave no answer"}
         citations = cited(answer, passages)
-        return {"output": render(answer, passages, citations), "citations": citations, "error": None}
+        return {
+            "output": render(answer, passages, citations),
+            "citations": citations,
+            "error": None,
+        }
 
     def after_search(self, state: ResearchState) -> Literal["answer", "cite"]:
         return "answer" if state.get("passages") else "cite"
 
 
-def build_researcher(
-    name: str, role: str, model: ModelGetter, tools: ToolsGetter
-) -> CompiledStateGraph[Any, Any, Any, Any]:
-    steps = ResearchSteps(role, model, tools)
-    builder = StateGraph(ResearchState, input_schema=FlowInput, output_schema=FlowOutput)
+def build_researcher(name: str, resources: Resources) -> CompiledStateGraph[Any, Any, Any, Any]:
+    """The compiled researcher flow."""
+    steps = ResearchSteps(resources)
+    builder = StateGraph(
+        ResearchState, context_schema=RunContext, input_schema=FlowInput, output_schema=FlowOutput
+    )
     builder.add_node("search", steps.search)
     builder.add_node("answer", steps.answer)
     builder.add_node("cite", steps.cite)
