@@ -134,6 +134,65 @@ def module_name(text: str, names: list[str]) -> str:
     return "solution.py"
 
 
+def _assert_key(node: ast.Assert) -> tuple[str, str] | None:
+    """``(call, expected)`` for ``assert f(x) == y`` / ``assert f(x) is y`` / ``assert f(x)``."""
+    test = node.test
+    if (
+        isinstance(test, ast.Compare)
+        and len(test.ops) == 1
+        and isinstance(test.left, ast.Call)
+        and isinstance(test.ops[0], ast.Eq | ast.Is)
+    ):
+        return ast.unparse(test.left), ast.unparse(test.comparators[0])
+    if isinstance(test, ast.Call):
+        return ast.unparse(test), "True"
+    if (
+        isinstance(test, ast.UnaryOp)
+        and isinstance(test.op, ast.Not)
+        and isinstance(test.operand, ast.Call)
+    ):
+        return ast.unparse(test.operand), "False"
+    return None
+
+
+def _explode(node: ast.FunctionDef, asserts: list[ast.Assert]) -> list[str]:
+    """One test function per assert, so one wrong expectation fails one test, not all."""
+    return [f"def {node.name}_{i}():\n    {ast.unparse(a)}" for i, a in enumerate(asserts, 1)]
+
+
+def checked_asserts(asserts: list[ast.Assert]) -> list[ast.Assert]:
+    """The asserts without repeats and without contradicting pairs (the same call expected
+    to give two different values: at least one of them is wrong, and code cannot tell which)."""
+    expected: dict[str, set[str]] = {}
+    for a in asserts:
+        key = _assert_key(a)
+        if key is not None:
+            expected.setdefault(key[0], set()).add(key[1])
+    seen: set[str] = set()
+    kept = []
+    for a in asserts:
+        text = ast.unparse(a)
+        key = _assert_key(a)
+        if text in seen or (key is not None and len(expected[key[0]]) > 1):
+            continue
+        seen.add(text)
+        kept.append(a)
+    return kept
+
+
+def _only_asserts(node: ast.stmt) -> list[ast.Assert] | None:
+    """The asserts of a plain test function (asserts, prints, docstring only), else None."""
+    if not isinstance(node, ast.FunctionDef) or node.args.args or node.decorator_list:
+        return None
+    asserts = []
+    for stmt in node.body:
+        if isinstance(stmt, ast.Assert):
+            asserts.append(stmt)
+        elif not isinstance(stmt, ast.Expr):  # docstrings and print(...) calls are dropped
+            return None
+    return asserts
+
+
 def test_file(tests: str, module: str, names: list[str]) -> tuple[str, str | None]:
     """A pytest file from the model's tests: imports the module's names, bare asserts wrapped
     in a test function, trailing calls dropped. Returns (text, error) — error when no test
@@ -145,29 +204,31 @@ def test_file(tests: str, module: str, names: list[str]) -> tuple[str, str | Non
     stem = module.removesuffix(".py")
     header: list[str] = []
     body: list[str] = []
-    loose: list[str] = []
+    loose_nodes: list[ast.Assert] = []
     for node in tree.body:
         if isinstance(node, ast.Import | ast.ImportFrom):
             if isinstance(node, ast.ImportFrom) and node.module == stem:
                 continue  # re-added below, naming everything the module defines
             header.append(_segment(tests, node))
         elif _is_test_def(node):
-            body.append(_segment(tests, node))
+            plain = _only_asserts(node)
+            if plain is not None and isinstance(node, ast.FunctionDef):
+                body.extend(_explode(node, checked_asserts(plain)))
+            else:
+                body.append(_segment(tests, node))
         elif isinstance(node, ast.Assert):
-            loose.append("    " + _segment(tests, node).replace("\n", "\n    "))
+            loose_nodes.append(node)
         elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
             body.append(_segment(tests, node))  # helpers and fixtures
         elif isinstance(node, ast.Assign):
             body.append(_segment(tests, node))
         # anything else (calls, prints, main guards) is dropped: pytest runs the tests
-    if loose:
-        body.append("def test_examples():\n" + "\n".join(loose))
-    if (
-        not any(
-            isinstance(n, ast.FunctionDef | ast.ClassDef) and _is_test_def(n) for n in tree.body
+    if loose_nodes:
+        body.extend(
+            f"def test_example_{i}():\n    {ast.unparse(a)}"
+            for i, a in enumerate(checked_asserts(loose_nodes), 1)
         )
-        and not loose
-    ):
+    if not any(line.startswith(("def test", "class Test")) for line in body):
         return tests, "the tests define no test function and no assert"
     imports = [f"from {stem} import {', '.join(names)}"] if names else [f"import {stem}"]
     text = "\n".join([*imports, *header]) + "\n\n\n" + "\n\n\n".join(body) + "\n"

@@ -36,9 +36,10 @@ STOP = ["\n```\n", "\n```\r\n"]
 
 MODULE_SYSTEM = (
     "You write Python modules. Reply with one ```python code block holding the whole module: "
-    "imports, then the functions the task asks for, each with type hints and a one-line "
-    'docstring such as """Return True if s is a palindrome.""". Handle the edge cases the '
-    "task mentions. No tests, no print calls, no example usage, no explanation."
+    "imports, then the functions the task asks for, with type hints and a one-line "
+    "docstring. Handle the edge cases the task mentions. No tests, no print calls, no "
+    "example usage, no explanation.\n\nExample of the style:\n```python\n"
+    'def is_even(n: int) -> bool:\n    """Return True if n is even."""\n    return n % 2 == 0\n```'
 )
 TESTS_SYSTEM = (
     "You write pytest tests. Reply with one ```python code block: two or three test "
