@@ -45,7 +45,9 @@ class StepLoop:
         self.spec = spec
         self.model_factory = model_factory
 
-    async def act(self, state: SpecialistState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    async def act(
+        self, state: SpecialistState, runtime: Runtime[RunContext]
+    ) -> dict[str, Any]:
         config = get_config()
         """One model step: choose tool calls or give the final answer."""
         ctx = context_of(runtime)
@@ -130,7 +132,9 @@ class StepLoop:
             return {**call, "status": "needs_approval"}
         return call
 
-    async def tools(self, state: SpecialistState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    async def tools(
+        self, state: SpecialistState, runtime: Runtime[RunContext]
+    ) -> dict[str, Any]:
         config = get_config()
         """Run the pending calls in order; every outcome becomes an observation."""
         ctx = context_of(runtime)

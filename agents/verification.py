@@ -29,7 +29,9 @@ class Verifier:
     def __init__(self, model_factory: ModelFactory | None) -> None:
         self.model_factory = model_factory
 
-    async def verify(self, state: SpecialistState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    async def verify(
+        self, state: SpecialistState, runtime: Runtime[RunContext]
+    ) -> dict[str, Any]:
         config = get_config()
         """The reviewer's check of the answer against the task's acceptance criteria."""
         ctx = context_of(runtime)

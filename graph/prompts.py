@@ -27,3 +27,6 @@ Agents: {catalogue}
 SYNTHESIZER = """You write the final answer to the user's goal from your team's task results.
 Use only the results below. Attribute each point to the task it came from, like [t1].
 If a task failed, say what is missing. Be clear and complete, without preamble."""
+
+PLANNER_TOPICS = """The goal asks to research separate subjects and then combine them.
+List the two or three subjects to research, each as a short phrase from the goal."""
