@@ -23,6 +23,7 @@ test: setup  ## the layer contract, then the whole suite (with the marked set on
 	$(VENV)/bin/pytest -q
 
 serve: setup  ## the LangGraph dev server, offline (port 2024 is often taken: PORT=…)
+	@echo "Dashboard: http://127.0.0.1:$(PORT)/dashboard/"
 	$(VENV)/bin/langgraph dev --port $(PORT) --no-browser --no-reload --n-jobs-per-worker 8
 
 lint: setup

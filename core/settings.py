@@ -144,6 +144,15 @@ class Budgets(_Strict):
     """Wall time one task attempt may take."""
 
 
+class SandboxSettings(_Strict):
+    """The Python sandbox (run_python, code evals)."""
+
+    allow_unisolated: bool = False
+    """Run code with only resource limits and the audit hook when neither user namespaces
+    nor bubblewrap are available. Off (the default): such code is refused, not run. Turning
+    it on lets sandboxed code read and write whatever your user can."""
+
+
 class Settings(BaseSettings):
     """Everything configurable about the orchestrator."""
 
@@ -191,6 +200,7 @@ class Settings(BaseSettings):
     review: ReviewSettings = Field(default_factory=ReviewSettings)
     limits: Limits = Field(default_factory=Limits)
     budgets: Budgets = Field(default_factory=Budgets)
+    sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
 
     @field_validator("roles")
     @classmethod

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from tools.knowledge_base import (
     KnowledgeBase,
     build_match_query,
     chunk_text,
+    index_path_for,
     search_knowledge_base_tool,
 )
 
@@ -146,14 +148,53 @@ def test_incremental_reindex(kb_copy: KnowledgeBase) -> None:
     assert all(h.passage.path != "refund-policy.md" for h in kb_copy.search("refund", k=8))
 
 
-def test_index_rebuilt_for_another_directory(kb_copy: KnowledgeBase, tmp_path: Path) -> None:
+def test_each_directory_has_its_own_index(kb_copy: KnowledgeBase, tmp_path: Path) -> None:
     kb_copy.sync()
     other = tmp_path / "other"
     other.mkdir()
     (other / "only.md").write_text("# Only\n\nFlibbertigibbet.\n")
-    kb2 = KnowledgeBase(other, kb_copy.index_path)
+    base = tmp_path / "index.sqlite"
+    kb2 = KnowledgeBase(other, base)
+    assert kb2.index_path != kb_copy.index_path
+    assert kb2.index_path == index_path_for(other / "." / "", base)  # keyed by resolved dir
     assert kb2.sync().added == 1
     assert [h.passage.path for h in kb2.search("refund flibbertigibbet")] == ["only.md"]
+    # The first directory's index was not touched by the second.
+    assert kb_copy.sync().added == 0 and kb_copy.search("refund")[0].passage.path != "only.md"
+
+
+def test_concurrent_runs_never_see_another_directorys_passages(tmp_path: Path) -> None:
+    dirs = {}
+    for name in ("a", "b"):
+        d = tmp_path / name
+        d.mkdir()
+        (d / f"{name}.md").write_text(f"# {name}\n\nShared keyword wibble, from {name}.\n")
+        dirs[name] = d
+    base = tmp_path / "data" / "kb_index.sqlite"
+    seen: dict[str, set[str]] = {"a": set(), "b": set()}
+    errors: list[BaseException] = []
+
+    def worker(name: str, edit: bool) -> None:
+        try:
+            for i in range(15):
+                kb = KnowledgeBase(dirs[name], base)  # a fresh object per run, like a tool
+                if edit:  # a document changes between runs: the index is rebuilt meanwhile
+                    (dirs[name] / f"{name}.md").write_text(
+                        f"# {name}\n\nShared keyword wibble, from {name}, version {i}.\n"
+                    )
+                seen[name].update(h.passage.path for h in kb.search("wibble"))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [
+        threading.Thread(target=worker, args=(n, e)) for n in ("a", "b") for e in (True, False)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert seen == {"a": {"a.md"}, "b": {"b.md"}}
 
 
 async def test_tool_output(tmp_path: Path) -> None:

@@ -62,6 +62,7 @@ class ToolContext:
             kb_index=data_dir / "kb_index.sqlite",
             customer_db=Path(settings.customer_db or data_dir / "customer_service.sqlite"),
             seed_customer_db=settings.customer_db is None,
+            sandbox=SandboxLimits(allow_unisolated=settings.sandbox.allow_unisolated),
         )
 
     def ensure_workspace(self) -> Path:

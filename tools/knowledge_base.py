@@ -1,8 +1,11 @@
 """Knowledge-base search: Markdown/text documents chunked into passages, SQLite FTS5 + BM25.
 
-The index lives in one SQLite file and is brought up to date before each search:
+Each knowledge-base directory has its own index, a SQLite file named after a hash of the
+directory's resolved path (:func:`index_path_for`), so runs over different directories
+never share or rebuild each other's index. It is brought up to date before each search:
 only new or changed files (by mtime and size, confirmed by content hash) are re-chunked,
-and deleted files are dropped. Passages keep their location so answers can cite them as
+and deleted files are dropped, in one write transaction (concurrent syncs of the same
+directory serialize; readers see the last committed index). Passages keep their location so answers can cite them as
 ``[doc.md#Heading L10-24]``.
 """
 
@@ -190,12 +193,22 @@ def build_match_query(text: str) -> str | None:
     return " OR ".join('"' + t.replace('"', '""') + '"' for t in unique)
 
 
-class KnowledgeBase:
-    """A directory of documents and its FTS5 index. Methods block: call them in a thread."""
+def index_path_for(kb_dir: Path, base: Path) -> Path:
+    """The index file of ``kb_dir``: ``base`` with a hash of the resolved directory added,
+    e.g. ``data/kb_index.sqlite`` -> ``data/kb_index-3f2a9c0d1e4b.sqlite``."""
+    digest = hashlib.sha256(os.fsencode(kb_dir.resolve())).hexdigest()[:16]
+    return base.with_name(f"{base.stem}-{digest}{base.suffix or '.sqlite'}")
 
-    def __init__(self, kb_dir: Path, index_path: Path) -> None:
+
+class KnowledgeBase:
+    """A directory of documents and its FTS5 index. Methods block: call them in a thread.
+
+    ``index_base`` names where indexes live; the file used is :func:`index_path_for`.
+    """
+
+    def __init__(self, kb_dir: Path, index_base: Path) -> None:
         self.kb_dir = kb_dir
-        self.index_path = index_path
+        self.index_path = index_path_for(kb_dir, index_base)
 
     def _connect(self) -> sqlite3.Connection:
         self.index_path.parent.mkdir(parents=True, exist_ok=True)
@@ -231,32 +244,36 @@ class KnowledgeBase:
 
     def sync(self) -> SyncStats:
         """Bring the index up to date with the directory (incremental)."""
-        files = self._scan()
-        root = str(self.kb_dir.resolve())
         conn = self._connect()
         try:
-            meta = dict(conn.execute("SELECT key, value FROM meta"))
-            stale = meta.get("version") != INDEX_VERSION or meta.get("kb_dir") != root
-            changed, removed = self._changes(conn, files)
-            if not stale and not changed and not removed:
-                return SyncStats(unchanged=len(files))
-            conn.execute("BEGIN IMMEDIATE")  # one writer; others wait, then see its work
-            try:
-                if stale:
-                    conn.execute("DELETE FROM docs")
-                    conn.execute("DELETE FROM chunks")
-                    conn.executemany(
-                        "INSERT OR REPLACE INTO meta VALUES (?, ?)",
-                        [("version", INDEX_VERSION), ("kb_dir", root)],
-                    )
-                stats = self._apply(conn, files, root)
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            return stats
+            return self._sync(conn)
         finally:
             conn.close()
+
+    def _sync(self, conn: sqlite3.Connection) -> SyncStats:
+        files = self._scan()
+        root = str(self.kb_dir.resolve())
+        meta = dict(conn.execute("SELECT key, value FROM meta"))
+        stale = meta.get("version") != INDEX_VERSION or meta.get("kb_dir") != root
+        changed, removed = self._changes(conn, files)
+        if not stale and not changed and not removed:
+            return SyncStats(unchanged=len(files))
+        conn.execute("BEGIN IMMEDIATE")  # one writer; others wait, then see its work
+        try:
+            meta = dict(conn.execute("SELECT key, value FROM meta"))  # again, under the lock
+            if meta.get("version") != INDEX_VERSION or meta.get("kb_dir") != root:
+                conn.execute("DELETE FROM docs")
+                conn.execute("DELETE FROM chunks")
+                conn.executemany(
+                    "INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                    [("version", INDEX_VERSION), ("kb_dir", root)],
+                )
+            stats = self._apply(conn, files, root)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return stats
 
     def _apply(
         self, conn: sqlite3.Connection, files: dict[str, os.stat_result], root: str
@@ -304,9 +321,9 @@ class KnowledgeBase:
         match = build_match_query(query)
         if match is None:
             raise ToolInputError("the query has no searchable words")
-        self.sync()
         conn = self._connect()
         try:
+            self._sync(conn)
             rows = conn.execute(
                 "SELECT path, heading, line_start, line_end, body, "
                 "bm25(chunks, 0, 0, 0, 0, 2.0, 1.0) AS score "

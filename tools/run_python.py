@@ -12,6 +12,10 @@ from tools.context import ToolContext
 from tools.sandbox import run_sandboxed
 
 
+class SandboxUnavailableError(RuntimeError):
+    """No isolation is available and ``sandbox.allow_unisolated`` is off: code never runs."""
+
+
 class RunPythonArgs(BaseModel):
     code: str = Field(
         default="",
@@ -38,6 +42,9 @@ def run_python_tool(ctx: ToolContext) -> BaseTool:
             result = await run_sandboxed(code, root, limits, filename=filename)
         except (ValueError, FileNotFoundError) as exc:
             raise ToolInputError(str(exc)) from exc
+        if result.refused:
+            # Fails the call (status "error"): nothing ran, and retrying will not help.
+            raise SandboxUnavailableError(str(result.reason))
         return result.to_text(limits.max_output_chars)
 
     return make_tool(
@@ -45,7 +52,7 @@ def run_python_tool(ctx: ToolContext) -> BaseTool:
         description=(
             "Run Python 3.11 code in a sandbox whose working directory is the run's "
             "workspace (files from write_file are there and importable). Returns exit "
-            f"code, stdout and stderr. Limits: {limits.timeout_s:g}s, {limits.memory_mb} MB, "
+            f"code, the isolation layers that were active, stdout and stderr. Limits: {limits.timeout_s:g}s, {limits.memory_mb} MB, "
             "no network, no subprocesses, no files outside the workspace. Installed "
             "packages can be imported. To run tests: code='import pytest; "
             'raise SystemExit(pytest.main(["-q", "test_x.py"]))\'.'

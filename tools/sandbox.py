@@ -1,11 +1,19 @@
 """Run untrusted Python in a confined child process (the parent side of the sandbox).
 
 The child is this interpreter started in isolated mode (``-I``) with
-:mod:`tools._sandbox_child` as its main script; that bootstrap confines itself (network
-and mount namespaces, a minimal chroot, uid ``nobody``, resource limits, an audit hook)
-before it runs the code. This module spawns it without blocking the event loop, enforces
-the wall-clock timeout by killing the whole process group, caps captured output and turns
-the outcome into a :class:`SandboxResult` with a clear reason when the code was stopped.
+:mod:`tools._sandbox_child` as its main script; that bootstrap confines itself (a user
+namespace with mount, PID, network, IPC and UTS namespaces, a minimal ``chroot`` with the
+interpreter read-only and the workspace writable, no capabilities, resource limits, an
+audit hook) before it runs the code. Where the kernel refuses user namespaces, bubblewrap
+(``bwrap``) builds the namespaces instead when it is installed; otherwise the code does
+**not** run, unless ``allow_unisolated`` is set (``sandbox.allow_unisolated = true``).
+See ``docs/sandbox.md`` for what each layer protects against.
+
+Results come back on a pipe the parent opened for the child (the *report* channel); the
+process that runs the code closes its end first, so nothing the code prints or exits
+with can forge a status, a layer list or a check result. This module spawns the child
+without blocking the event loop, enforces the wall-clock timeout by killing the whole
+process group, caps captured output and turns the outcome into a :class:`SandboxResult`.
 
 What is allowed, deliberately: the standard library and installed packages (imports
 only; ``pytest`` runs in-process, e.g. ``import pytest; raise SystemExit(pytest.main(
@@ -20,11 +28,14 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import signal
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any, Literal
 
 from tools.paths import resolve_in_workspace
 
@@ -32,12 +43,17 @@ _CHILD = Path(__file__).with_name("_sandbox_child.py")
 _MARK = b"\x1esandbox:"
 _SETUP_FAILED = 125
 _NOBODY = 65534
+_SANDBOX_ID = 1000
 MAX_CODE_CHARS = 200_000
+Mode = Literal["userns", "bwrap", "none"]
+_SYSTEM_DIRS = ("/usr", "/lib", "/lib64", "/lib32", "/libx32")
+_ETC_FILES = ("/etc/ld.so.cache", "/etc/localtime")
+_DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
 
 
 @dataclass(frozen=True)
 class SandboxLimits:
-    """Resource limits of one sandboxed run."""
+    """Resource limits (and the isolation policy) of one sandboxed run."""
 
     timeout_s: float = 10.0
     """Wall-clock limit; the whole process group is killed when it passes."""
@@ -54,7 +70,19 @@ class SandboxLimits:
     max_open_files: int = 256
     """Open file descriptors (RLIMIT_NOFILE)."""
     tmp_mb: int = 64
-    """Size of the private /tmp (when the mount namespace is available)."""
+    """Size of the private /tmp."""
+    allow_unisolated: bool = False
+    """Run code with only rlimits and the audit hook when no namespaces are available
+    (``sandbox.allow_unisolated``). Off: such a run is refused."""
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    """Harness mode: the outcome of loading the code and of each check, in order."""
+
+    load_error: str | None
+    results: tuple[str | None, ...]
+    """``None`` for a check that passed, else its error (``Type: message``)."""
 
 
 @dataclass(frozen=True)
@@ -62,17 +90,23 @@ class SandboxResult:
     """Outcome of one sandboxed run."""
 
     exit_code: int | None
-    """Process exit status; negative = killed by that signal; None = never started."""
+    """The code's exit status, as reported on the trusted channel; negative = killed by
+    that signal; None = it never ran or never reported one."""
     stdout: str
     stderr: str
     reason: str | None
-    """Why the run was stopped or failed for a sandbox reason (timeout, memory, policy…)."""
+    """Why the run was stopped, refused or failed for a sandbox reason."""
     duration_s: float
     timed_out: bool = False
     violations: tuple[str, ...] = ()
-    """Operations the sandbox policy refused (even when the code caught the error)."""
+    """Operations the audit hook refused (even when the code caught the error). Advisory:
+    read from stderr, which the code can write too; it never makes a run succeed."""
     isolation: tuple[str, ...] = field(default=())
-    """Confinement layers that were active, e.g. ("netns", "chroot", "uid:nobody", …)."""
+    """Confinement layers that were active, e.g. ("userns", "chroot", "no_caps", …)."""
+    checks: CheckReport | None = None
+    """Harness mode only: what the trusted harness reported."""
+    refused: bool = False
+    """The sandbox refused to run the code (no isolation available)."""
 
     @property
     def ok(self) -> bool:
@@ -88,6 +122,8 @@ class SandboxResult:
             if self.reason:
                 head += f" — {self.reason}"
         lines = [head]
+        if self.isolation:
+            lines.append("isolation: " + ", ".join(self.isolation))
         if self.violations and not (self.reason or "").startswith("blocked"):
             lines.append("sandbox refused: " + "; ".join(self.violations))
         budget = max(200, max_chars - len(lines[0]) - 60)
@@ -114,14 +150,15 @@ def _clip(text: str, limit: int) -> str:
 
 
 class _Capture:
-    """Reads a stream, keeping a bounded head and tail and pulling out sandbox markers."""
+    """Reads a stream, keeping a bounded head and tail; pulls out the hook's markers."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, markers: bool) -> None:
         self.limit = limit
         self.head = bytearray()
         self.tail = bytearray()
         self.dropped = 0
         self.pending = b""
+        self.want_markers = markers
         self.markers: list[tuple[str, str]] = []
 
     def feed(self, data: bytes, final: bool = False) -> None:
@@ -133,7 +170,7 @@ class _Capture:
             self.pending = b""
         for i, line in enumerate(lines):
             nl = b"" if final and i == len(lines) - 1 else b"\n"
-            if line.startswith(_MARK):
+            if self.want_markers and line.startswith(_MARK):
                 kind, _, text = line[len(_MARK) :].decode("utf-8", "replace").partition(" ")
                 self.markers.append((kind, text))
             else:
@@ -187,7 +224,7 @@ def _prepare(workspace: Path, filename: str | None, code: str) -> tuple[Path, st
 
 
 def _chown_tree(root: Path, uid: int) -> None:
-    """Give the workspace to the sandbox user (it runs as ``nobody``, not as root).
+    """Give the workspace to the sandbox user (root's sandboxes run as ``nobody``).
 
     Never follows symlinks and skips multiply-linked files, so nothing outside the
     tree can change owner through a link planted inside it.
@@ -226,56 +263,175 @@ def _kill_group(pid: int) -> None:
         os.killpg(pid, signal.SIGKILL)
 
 
+def _python_roots() -> list[str]:
+    roots = {
+        os.path.realpath(p)
+        for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix)
+    }
+    roots.add(os.path.dirname(os.path.dirname(os.path.realpath(sys.executable))))
+    out: list[str] = []
+    for p in sorted((r for r in roots if os.path.isdir(r)), key=lambda s: (s.count("/"), s)):
+        if p != "/" and not any(p == q or p.startswith(q + "/") for q in out):
+            out.append(p)
+    return out
+
+
+def bwrap_path() -> str | None:
+    """The bubblewrap binary, when installed."""
+    return shutil.which("bwrap", path="/usr/bin:/usr/local/bin:/bin")
+
+
+def _bwrap_argv(bwrap: str, ws: Path, tmp_mb: int) -> list[str]:
+    """bubblewrap arguments that build the same view as the userns mode's chroot."""
+    argv = [bwrap, "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent"]
+    argv += ["--uid", str(_SANDBOX_ID), "--gid", str(_SANDBOX_ID), "--hostname", "sandbox"]
+    argv += ["--cap-drop", "ALL", "--size", str(tmp_mb * 1024 * 1024), "--tmpfs", "/tmp"]
+    for d in _SYSTEM_DIRS:
+        if os.path.islink(d):
+            argv += ["--symlink", os.readlink(d), d]
+        elif os.path.isdir(d):
+            argv += ["--ro-bind", d, d]
+    for d in ("/bin", "/sbin"):
+        if os.path.islink(d):
+            argv += ["--symlink", os.readlink(d), d]
+    for d in _python_roots():
+        argv += ["--ro-bind", d, d]
+    for f in _ETC_FILES:
+        argv += ["--ro-bind-try", f, f]
+    for dev in _DEVICES:
+        argv += ["--dev-bind-try", dev, dev]
+    child = str(_CHILD.resolve())
+    argv += ["--ro-bind", child, child, "--bind", str(ws), str(ws), "--chdir", str(ws)]
+    argv += ["--remount-ro", "/", "--"]
+    return argv
+
+
+def candidate_modes(limits: SandboxLimits) -> list[Mode]:
+    """Isolation modes to try, strongest first (see the module docstring)."""
+    modes: list[Mode] = ["userns"]
+    if os.geteuid() != 0 and bwrap_path():
+        modes.append("bwrap")
+    if limits.allow_unisolated:
+        modes.append("none")
+    return modes
+
+
 async def run_sandboxed(
     code: str,
     workspace: Path,
     limits: SandboxLimits | None = None,
     *,
     filename: str | None = None,
+    checks: Sequence[str] | None = None,
+    check_timeout_s: float = 3.0,
     audit: bool = True,
-    namespaces: bool = True,
+    modes: Sequence[Mode] | None = None,
 ) -> SandboxResult:
     """Run ``code`` (or the workspace file ``filename``) confined to ``workspace``.
 
     With ``filename`` and ``code`` the code is first written to that workspace file and run
     from there (so tracebacks show its lines and other files can import it); with only
-    ``filename`` the existing file runs. ``audit`` and ``namespaces`` exist for tests that
-    check each layer alone; tools always use both.
+    ``filename`` the existing file runs. With ``checks`` (harness mode) ``code`` is loaded
+    as module ``solution`` in a fresh process per check, each check runs in it with a
+    ``check_timeout_s`` limit, and the outcomes come back in ``result.checks``.
+
+    When no mode can isolate the code, the result has ``refused=True`` and a one-line
+    ``reason`` naming what is missing; the code did not run. ``audit`` and ``modes``
+    exist for tests that check one layer alone; tools use the defaults.
     """
     limits = limits or SandboxLimits()
     if len(code) > MAX_CODE_CHARS:
         raise ValueError(f"code is {len(code)} chars; the limit is {MAX_CODE_CHARS}")
     ws, rel = await asyncio.to_thread(_prepare, workspace, filename, code)
-    config = {
+    config: dict[str, Any] = {
         "workspace": str(ws),
         "filename": rel,
         "audit": audit,
-        "namespaces": namespaces,
         "tmp_mb": limits.tmp_mb,
-        "limits": {k: v for k, v in asdict(limits).items() if k not in ("timeout_s", "tmp_mb")},
+        "limits": {
+            k: v
+            for k, v in asdict(limits).items()
+            if k not in ("timeout_s", "tmp_mb", "allow_unisolated")
+        },
     }
-    # Each stream may hold the whole budget; to_text() splits it between them.
-    out = _Capture(limits.max_output_chars * 2)
-    err = _Capture(limits.max_output_chars * 2)
+    if checks is not None:
+        config["checks"] = list(checks)
+        config["check_timeout_s"] = check_timeout_s
+    refusals: list[str] = []
     started = time.monotonic()
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-I",
-        "-B",
-        "-X",
-        "utf8",
-        str(_CHILD),
-        json.dumps(config),
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        cwd=str(ws),
-        env=_child_env(ws),
-        start_new_session=True,  # its own process group, killed as a whole
+    for mode in modes or candidate_modes(limits):
+        result = await _run_mode(mode, code, ws, config, limits)
+        if not result.refused:
+            return result
+        refusals.append(result.reason or mode)
+    if "bwrap" not in (modes or candidate_modes(limits)):
+        refusals.append(
+            "bubblewrap (bwrap) is not installed"
+            if not bwrap_path()
+            else "bubblewrap is not used as root"
+        )
+    reason = (
+        "sandbox unavailable: "
+        + "; ".join(refusals)
+        + "; the code did not run (enable unprivileged user namespaces, install bubblewrap, "
+        "or set sandbox.allow_unisolated = true to run it without isolation)"
     )
+    return SandboxResult(
+        exit_code=None,
+        stdout="",
+        stderr="",
+        reason=reason,
+        duration_s=time.monotonic() - started,
+        refused=True,
+    )
+
+
+async def _run_mode(
+    mode: Mode, code: str, ws: Path, config: dict[str, Any], limits: SandboxLimits
+) -> SandboxResult:
+    """One attempt in one mode; ``refused`` when that mode's isolation is unavailable."""
+    report_r, report_w = os.pipe()
+    config = {**config, "mode": mode, "report_fd": report_w}
+    argv = [sys.executable, "-I", "-B", "-X", "utf8", str(_CHILD), json.dumps(config)]
+    if mode == "bwrap":
+        bwrap = bwrap_path()
+        if bwrap is None:
+            os.close(report_r)
+            os.close(report_w)
+            return _refusal("bubblewrap (bwrap) is not installed")
+        argv = _bwrap_argv(bwrap, ws, limits.tmp_mb) + argv
+    # Each stream may hold the whole budget; to_text() splits it between them.
+    out = _Capture(limits.max_output_chars * 2, markers=False)
+    err = _Capture(limits.max_output_chars * 2, markers=True)
+    report = bytearray()
+    started = time.monotonic()
+    loop = asyncio.get_running_loop()
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *argv,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            cwd=str(ws),
+            env=_child_env(ws),
+            pass_fds=(report_w,),
+            start_new_session=True,  # its own process group, killed as a whole
+        )
+    finally:
+        os.close(report_w)
+    reader = asyncio.StreamReader()
+    transport, _ = await loop.connect_read_pipe(
+        lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(report_r, "rb", buffering=0)
+    )
+
+    async def read_report() -> None:
+        while (chunk := await reader.read(65536)) and len(report) < 1 << 20:
+            report.extend(chunk)
+
     readers = [
         asyncio.create_task(out.drain(proc.stdout)),
         asyncio.create_task(err.drain(proc.stderr)),
+        asyncio.create_task(read_report()),
     ]
     timed_out = False
     try:
@@ -301,30 +457,64 @@ async def run_sandboxed(
         except TimeoutError:
             # Escaped descendants still hold the pipes: close our ends (asyncio has no
             # public API for this) so no transport is left for the GC to complain about.
-            transport = getattr(proc, "_transport", None)
-            if transport is not None:
-                transport.close()
-        # Escaped descendants could hold the pipes open; do not wait on them for long.
+            sub = getattr(proc, "_transport", None)
+            if sub is not None:
+                sub.close()
         _, still = await asyncio.wait(readers, timeout=2.0)
         for task in still:
             task.cancel()
-    duration = time.monotonic() - started
-    markers = err.markers + out.markers
-    code_rc = proc.returncode
-    violations = tuple(text for kind, text in markers if kind == "blocked")
+        transport.close()
+    records = _parse_report(bytes(report))
+    refused = next((r["reason"] for r in records if r.get("kind") == "refused"), None)
+    if refused is not None:
+        return _refusal(str(refused))
+    if mode == "bwrap" and not records and not timed_out:
+        # bwrap failed before our bootstrap started: its own message says why.
+        why = err.text().strip().splitlines()
+        return _refusal("bubblewrap failed: " + (why[-1] if why else f"exit {proc.returncode}"))
+    return _result(records, out, err, limits, timed_out, time.monotonic() - started)
+
+
+def _refusal(reason: str) -> SandboxResult:
+    return SandboxResult(None, "", "", reason, 0.0, refused=True)
+
+
+def _parse_report(data: bytes) -> list[dict[str, Any]]:
+    records = []
+    for line in data.decode("utf-8", "replace").splitlines():
+        with contextlib.suppress(ValueError):
+            record = json.loads(line)
+            if isinstance(record, dict):
+                records.append(record)
+    return records
+
+
+def _result(
+    records: list[dict[str, Any]],
+    out: _Capture,
+    err: _Capture,
+    limits: SandboxLimits,
+    timed_out: bool,
+    duration: float,
+) -> SandboxResult:
     isolation: tuple[str, ...] = ()
     setup_error = None
-    for kind, text in markers:
+    code_rc: int | None = None
+    checks = None
+    for record in records:
+        kind = record.get("kind")
         if kind == "layers":
-            with contextlib.suppress(ValueError):
-                isolation = tuple(json.loads(text))
-        elif kind == "setup-failed":
-            setup_error = text
-        elif kind == "status":  # the code's own status, relayed by the PID namespace's init
-            how, _, num = text.partition(" ")
-            with contextlib.suppress(ValueError):
-                status = int(num)
-                code_rc = -status if how == "signal" else status
+            isolation = tuple(str(x) for x in record.get("layers", []))
+        elif kind == "setup-failed" and setup_error is None:
+            setup_error = str(record.get("reason"))
+        elif kind == "status":
+            signum = record.get("signal")
+            code_rc = -int(signum) if signum is not None else int(record.get("exit", 1))
+        elif kind == "checks":
+            checks = CheckReport(record.get("load_error"), tuple(record.get("results") or ()))
+    if timed_out and code_rc is None:
+        code_rc = -signal.SIGKILL  # the parent killed it: that much is known first-hand
+    violations = tuple(text for kind, text in err.markers if kind == "blocked")
     stderr = err.text()
     reason = _reason(code_rc, stderr, limits, timed_out, violations, setup_error)
     return SandboxResult(
@@ -336,6 +526,7 @@ async def run_sandboxed(
         timed_out=timed_out,
         violations=violations,
         isolation=isolation,
+        checks=checks,
     )
 
 
@@ -349,10 +540,12 @@ def _reason(
 ) -> str | None:
     if timed_out:
         return f"timed out after {limits.timeout_s:g}s (wall clock); the process was killed"
+    if setup_error is not None:
+        return f"sandbox setup failed ({setup_error}); the code did not run"
+    if rc is None:
+        return "the sandbox reported no exit status (its monitor was killed); not trusted"
     if rc == 0:
         return None
-    if setup_error is not None and rc == _SETUP_FAILED:
-        return f"sandbox setup failed ({setup_error}); the code did not run"
     if rc == -signal.SIGXCPU:
         return f"CPU time limit exceeded ({limits.cpu_s}s); the process was killed"
     if rc == -signal.SIGKILL:
@@ -364,6 +557,6 @@ def _reason(
         return f"file size limit exceeded ({limits.max_file_mb} MB)"
     if violations:
         return f"blocked by sandbox policy: {violations[0]}"
-    if rc is not None and rc < 0:
+    if rc < 0:
         return f"killed by signal {signal.Signals(-rc).name}"
     return None

@@ -4,15 +4,15 @@ The code is looked for, in order, in the workspace file the goal asked for, any 
 Python file the run wrote, and fenced Python blocks in the answer and the task outputs;
 only candidates that define the expected function count. Each candidate runs in the
 Python sandbox (:func:`tools.sandbox.run_sandboxed`: no network, no files outside a
-throw-away workspace, time and memory limits) under a small harness that executes each
-hidden check on its own, so the score is the share of checks that pass. The best
+throw-away workspace, time and memory limits) in its harness mode, which runs each
+hidden check in its own process and reports over a channel the code cannot write, so
+the score is the share of checks that pass. The best
 candidate's score is kept.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import shutil
 import tempfile
@@ -28,43 +28,8 @@ from tools.sandbox import SandboxLimits, SandboxResult, run_sandboxed
 MAX_CANDIDATES = 3
 CHECK_TIMEOUT_S = 3
 SANDBOX_SLOTS = 2
-"""Sandboxed runs at once: every sandbox runs as ``nobody``, and RLIMIT_NPROC counts that
-user's processes across all of them."""
-_MARK = "@@eval-result@@ "
+"""Sandboxed runs at once (each holds a share of the CPU and of the memory limits)."""
 _FENCE = re.compile(r"```(?:python|py|python3)?[ \t]*\n(.*?)```", re.DOTALL | re.IGNORECASE)
-
-HARNESS = """\
-import json as _json, signal as _signal
-
-_SRC = {src!r}
-_CHECKS = {checks!r}
-_MARK = {mark!r}
-
-def _expired(signum, frame):
-    raise TimeoutError("check took longer than {timeout}s")
-
-_signal.signal(_signal.SIGALRM, _expired)
-_ns = {{"__name__": "solution"}}
-_load_error = None
-try:
-    _signal.alarm({timeout})
-    exec(compile(_SRC, "solution.py", "exec"), _ns)
-except BaseException as _e:
-    _load_error = type(_e).__name__ + ": " + str(_e)
-finally:
-    _signal.alarm(0)
-_results = []
-for _check in _CHECKS:
-    try:
-        _signal.alarm({timeout})
-        exec(compile(_check, "hidden_test", "exec"), dict(_ns))
-        _results.append(None)
-    except BaseException as _e:
-        _results.append((type(_e).__name__ + ": " + str(_e))[:300])
-    finally:
-        _signal.alarm(0)
-print(_MARK + _json.dumps({{"load_error": _load_error, "results": _results}}), flush=True)
-"""
 
 
 class CodeSpec(BaseModel):
@@ -134,20 +99,26 @@ def _slot() -> asyncio.Semaphore:
     return _slots[loop]
 
 
-async def _sandboxed(code: str, limits: SandboxLimits) -> SandboxResult:
-    """Run ``code`` in a throw-away sandbox workspace; retry once when the sandbox could
-    not start a process (another sandbox held the process budget)."""
+async def _sandboxed(source: str, spec: CodeSpec, limits: SandboxLimits) -> SandboxResult:
+    """Run the hidden checks against ``source`` in a throw-away sandbox workspace; retry
+    once when the sandbox could not start a process (another sandbox held the budget)."""
     for attempt in range(2):
         workdir = Path(tempfile.mkdtemp(prefix="eval-code-"))
         try:
             async with _slot():
-                result = await run_sandboxed(code, workdir / "ws", limits)
+                result = await run_sandboxed(
+                    source,
+                    workdir / "ws",
+                    limits,
+                    checks=spec.tests,
+                    check_timeout_s=CHECK_TIMEOUT_S,
+                )
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
         if (
             attempt == 0
             and "Resource temporarily unavailable" in result.stderr
-            and _MARK not in result.stdout
+            and result.checks is None
         ):
             await asyncio.sleep(0.5)
             continue
@@ -158,25 +129,28 @@ async def _sandboxed(code: str, limits: SandboxLimits) -> SandboxResult:
 async def run_checks(
     source: str, spec: CodeSpec, limits: SandboxLimits | None = None
 ) -> tuple[int, list[str]]:
-    """Run the hidden checks against ``source`` in the sandbox: ``(passed, failures)``."""
-    harness = HARNESS.format(src=source, checks=spec.tests, mark=_MARK, timeout=CHECK_TIMEOUT_S)
+    """Run the hidden checks against ``source`` in the sandbox: ``(passed, failures)``.
+
+    The outcomes come from the sandbox's harness over its trusted report channel (each
+    check in its own process), never from the code's output: printing a fake report or
+    exiting early cannot raise the score.
+    """
     limits = limits or SandboxLimits(
         timeout_s=max(10.0, CHECK_TIMEOUT_S * (len(spec.tests) + 1) + 2), cpu_s=30
     )
-    result = await _sandboxed(harness, limits)
-    line = next((ln for ln in reversed(result.stdout.split("\n")) if ln.startswith(_MARK)), None)
-    if line is None:
+    result = await _sandboxed(source, spec, limits)
+    report = result.checks
+    if report is None or len(report.results) != len(spec.tests):
         why = result.reason or f"exit code {result.exit_code}: {result.stderr.strip()[-300:]}"
         return 0, [f"the harness did not finish ({why})"]
-    report = json.loads(line[len(_MARK) :])
     failures = [
         f"`{spec.tests[i].strip()[:80]}` -> {err.rstrip(': ')}"
-        for i, err in enumerate(report["results"])
+        for i, err in enumerate(report.results)
         if err
     ]
-    if report.get("load_error"):
-        failures.insert(0, f"loading the code raised {report['load_error']}")
-    passed = sum(1 for err in report["results"] if err is None)
+    if report.load_error:
+        failures.insert(0, f"loading the code raised {report.load_error}")
+    passed = sum(1 for err in report.results if err is None)
     return passed, failures
 
 

@@ -1,0 +1,70 @@
+"""The live dashboard: static pages served by the LangGraph server itself, at ``/dashboard/``.
+
+``langgraph.json`` names ``app`` below as the server's custom HTTP app
+(``{"http": {"app": "orchestrator.dashboard:app"}}``); LangGraph merges its own routes
+(``/threads``, ``/runs`` …) into it, so the page talks to the same origin and works under
+``langgraph dev`` and a deployed server alike. The page is plain ES modules from the
+``dashboard/`` folder — no build step, nothing fetched from the internet: every response
+carries a Content-Security-Policy that lets the page load and connect to its own origin only.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+DASHBOARD_DIR = Path(__file__).resolve().parents[1] / "dashboard"
+"""The page's files: ``index.html``, ES modules and the stylesheet."""
+
+DASHBOARD_PATH = "/dashboard"
+"""Where the server serves the page."""
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'self'; "
+    "form-action 'self'; frame-ancestors 'self'"
+)
+"""Same origin only: the browser itself refuses anything from elsewhere."""
+
+
+class _Secured:
+    """Add the CSP and no-cache headers to every response of the wrapped app."""
+
+    def __init__(self, inner: ASGIApp) -> None:
+        self.inner = inner
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers.append((b"content-security-policy", CONTENT_SECURITY_POLICY.encode()))
+                headers.append((b"cache-control", b"no-cache"))
+                headers.append((b"x-content-type-options", b"nosniff"))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.inner(scope, receive, with_headers)
+
+
+async def _to_index(request: Request) -> Response:
+    return RedirectResponse(url=f"{DASHBOARD_PATH}/", status_code=307)
+
+
+def dashboard_url(base_url: str) -> str:
+    """The page's address on a server at ``base_url``."""
+    return f"{base_url.rstrip('/')}{DASHBOARD_PATH}/"
+
+
+app = Starlette(
+    routes=[
+        Route(DASHBOARD_PATH, _to_index, methods=["GET", "HEAD"]),
+        Mount(DASHBOARD_PATH, app=_Secured(StaticFiles(directory=DASHBOARD_DIR, html=True)), name="dashboard"),
+    ]
+)
+"""The server's custom HTTP app (LangGraph adds its API routes to it)."""
