@@ -11,7 +11,7 @@ from langgraph.types import Command, interrupt
 from pydantic import BaseModel, Field, ValidationError
 
 from agents import AgentRegistry, RunContext
-from agents.trace import mode
+from agents.flows import small_model
 from core.models import StructuredOutputError, achat_model, ainvoke_structured
 from core.settings import Settings
 from core.usage import track_usage
@@ -97,7 +97,7 @@ async def plan(state: OrchestratorState, runtime: Runtime[RunContext]) -> Comman
 def uses_shapes(settings: Settings, registry: AgentRegistry) -> bool:
     """Plan by shape when the supervisor's model takes structured steps (a small local
     model) and the registry has agents for at least one shape; free planning otherwise."""
-    return mode(settings, "supervisor") == "structured" and bool(shapes.available(registry.names()))
+    return small_model(settings, "supervisor") and bool(shapes.available(registry.names()))
 
 
 async def plan_by_shape(
