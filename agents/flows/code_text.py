@@ -157,6 +157,8 @@ def _assert_key(node: ast.Assert) -> tuple[str, str] | None:
 
 def _explode(node: ast.FunctionDef, asserts: list[ast.Assert]) -> list[str]:
     """One test function per assert, so one wrong expectation fails one test, not all."""
+    if len(asserts) == 1:
+        return [f"def {node.name}():\n    {ast.unparse(asserts[0])}"]
     return [f"def {node.name}_{i}():\n    {ast.unparse(a)}" for i, a in enumerate(asserts, 1)]
 
 
@@ -266,3 +268,19 @@ def failure_excerpt(output: str, limit: int = 1500) -> str:
     if len(text) > limit:
         text = text[: limit // 2] + "\n…\n" + text[-limit // 2 :]
     return text.strip()
+
+
+def failed_checks(output: str, limit: int = 6) -> list[str]:
+    """The failing asserts of a pytest run with what pytest said about them, one line each
+    (``assert f('x') == True  -> AssertionError: assert False == True``)."""
+    checks: list[str] = []
+    current = ""
+    for line in output.splitlines():
+        if line.startswith(">"):
+            current = line[1:].strip()
+        elif line.startswith("E ") and current:
+            checks.append(f"{current}  -> {line[1:].strip()}")
+            current = ""
+        elif line.startswith("E ") and not current and not checks:
+            checks.append(line[1:].strip())  # an import or syntax error
+    return list(dict.fromkeys(checks))[:limit]

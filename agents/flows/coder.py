@@ -30,14 +30,15 @@ from tools.sandbox import run_sandboxed
 MAX_REPAIRS = 2
 """Repair rounds after a failed test run (the first fixes the module, the second the tests)."""
 MODULE_TOKENS = 450
-TESTS_TOKENS = 350
+TESTS_TOKENS = 260
 STOP = ["\n```\n", "\n```\r\n"]
 """Stop when the code block closes: the explanation small models add costs time, not value."""
 
 MODULE_SYSTEM = (
     "You write Python modules. Reply with one ```python code block holding the whole module: "
     "imports, then the functions the task asks for, with type hints and a one-line "
-    "docstring. Handle the edge cases the task mentions. No tests, no print calls, no "
+    "docstring. Handle the edge cases the task mentions or implies (for text: letter "
+    "case, spaces and punctuation; for numbers: zero, negatives; empty inputs). No tests, no print calls, no "
     "example usage, no explanation.\n\nExample of the style:\n```python\n"
     'def is_even(n: int) -> bool:\n    """Return True if n is even."""\n    return n % 2 == 0\n```'
 )
@@ -175,13 +176,23 @@ class CoderSteps:
     async def repair(self, state: CoderState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         """Fix the module (first repair) or the tests (later ones) from pytest's output."""
         repairs = state.get("repairs", 0) + 1
-        failure = code_text.failure_excerpt(state.get("run_output", ""))
-        user = (
-            f"{self._task(state)}\n\nModule {state['module_file']}:\n"
-            f"{_fence(state['module_code'])}\n\nTests {state['test_file']}:\n"
-            f"{_fence(state['test_code'])}\n\npytest output:\n{failure}"
-        )
+        output = state.get("run_output", "")
+        checks = code_text.failed_checks(output)
+        failure = "\n".join(f"- {c}" for c in checks) or code_text.failure_excerpt(output, 800)
         fix_tests = repairs > 1
+        if fix_tests:
+            user = (
+                f"{self._task(state)}\n\nModule {state['module_file']}:\n"
+                f"{_fence(state['module_code'])}\n\nTests {state['test_file']}:\n"
+                f"{_fence(state['test_code'])}\n\nThese checks fail:\n{failure}\n\n"
+                f"Write the corrected {state['test_file']}."
+            )
+        else:
+            user = (
+                f"{self._task(state)}\n\nModule {state['module_file']}:\n"
+                f"{_fence(state['module_code'])}\n\nThese checks of it fail:\n{failure}\n\n"
+                f"Write the corrected {state['module_file']}."
+            )
         system = FIX_TESTS_SYSTEM if fix_tests else FIX_MODULE_SYSTEM
         reply, update = await self._generate(state, runtime, system, user, MODULE_TOKENS)
         update.update(repairs=repairs, steps=state.get("steps", 0) + 1)
