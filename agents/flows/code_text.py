@@ -41,21 +41,16 @@ def code_of(reply: str) -> str:
 
 
 def salvage(code: str) -> str:
-    """``code`` if it parses, else its longest prefix of whole top-level lines that does."""
-    try:
-        ast.parse(code)
-        return code
-    except SyntaxError:
-        pass
+    """``code`` if it parses, else its longest prefix of whole lines that does (a reply cut
+    off by the token cap keeps its finished statements)."""
     lines = code.splitlines()
-    for end in range(len(lines) - 1, 0, -1):
-        if lines[end] and not lines[end][0].isspace():  # a top-level statement starts here
-            head = "\n".join(lines[:end]).rstrip() + "\n"
-            try:
-                ast.parse(head)
-            except SyntaxError:
-                continue
-            return head
+    for end in range(len(lines), 0, -1):
+        head = "\n".join(lines[:end]).rstrip() + "\n"
+        try:
+            ast.parse(head)
+        except SyntaxError:
+            continue
+        return head
     return code
 
 
@@ -195,6 +190,18 @@ def _only_asserts(node: ast.stmt) -> list[ast.Assert] | None:
     return asserts
 
 
+def _used(node: ast.Import | ast.ImportFrom, tree: ast.Module) -> bool:
+    """Whether a name the import binds is used in the file (pytest is always kept)."""
+    bound = {(a.asname or a.name).split(".")[0] for a in node.names}
+    if "pytest" in bound:
+        return True
+    used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    return bool(bound & used)
+
+
+MAX_ASSERTS = 8
+
+
 def test_file(tests: str, module: str, names: list[str]) -> tuple[str, str | None]:
     """A pytest file from the model's tests: imports the module's names, bare asserts wrapped
     in a test function, trailing calls dropped. Returns (text, error) — error when no test
@@ -211,11 +218,13 @@ def test_file(tests: str, module: str, names: list[str]) -> tuple[str, str | Non
         if isinstance(node, ast.Import | ast.ImportFrom):
             if isinstance(node, ast.ImportFrom) and node.module == stem:
                 continue  # re-added below, naming everything the module defines
+            if not _used(node, tree):
+                continue  # e.g. the prompt example's module, copied by a small model
             header.append(_segment(tests, node))
         elif _is_test_def(node):
             plain = _only_asserts(node)
             if plain is not None and isinstance(node, ast.FunctionDef):
-                body.extend(_explode(node, checked_asserts(plain)))
+                body.extend(_explode(node, checked_asserts(plain)[:MAX_ASSERTS]))
             else:
                 body.append(_segment(tests, node))
         elif isinstance(node, ast.Assert):

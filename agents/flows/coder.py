@@ -43,10 +43,12 @@ MODULE_SYSTEM = (
     'def is_even(n: int) -> bool:\n    """Return True if n is even."""\n    return n % 2 == 0\n```'
 )
 TESTS_SYSTEM = (
-    "You write pytest tests. Reply with one ```python code block: two or three test "
-    "functions without docstrings, with plain assert statements (4 to 6 asserts in all) on "
-    "normal cases and edge cases the task mentions. Expected values must follow the task "
-    "exactly. No explanation."
+    "You write pytest tests. Reply with one ```python code block: one test function with 4 "
+    "to 6 different assert statements, on normal cases and the edge cases the task mentions "
+    "or implies. Expected values must follow the task exactly. No docstrings, no "
+    "explanation.\n\nExample of the style:\n```python\nfrom even import is_even\n\n\n"
+    "def test_is_even():\n    assert is_even(2) is True\n    assert is_even(7) is False\n"
+    "    assert is_even(0) is True\n    assert is_even(-4) is True\n```"
 )
 FIX_MODULE_SYSTEM = (
     "You fix Python modules. The tests below failed. Reply with one ```python code block "

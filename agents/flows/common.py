@@ -86,6 +86,17 @@ def task_block(state: dict[str, Any], context_chars: int = CONTEXT_CHARS) -> str
     return "\n\n".join(parts)
 
 
+REPEATS = 3
+"""A reply line seen this many times means the model is looping: stop reading."""
+
+
+def looping(text: str) -> bool:
+    """Whether the finished lines of ``text`` repeat one line ``REPEATS`` times (small
+    models fall into loops of identical asserts or list items until the token cap)."""
+    lines = [line.strip() for line in text.splitlines()[:-1] if len(line.strip()) > 8]
+    return any(lines.count(line) >= REPEATS for line in set(lines[-REPEATS * 2 :]))
+
+
 async def generate(
     model: BaseChatModel,
     prompt: Sequence[BaseMessage],
@@ -94,15 +105,21 @@ async def generate(
     max_tokens: int,
     stop: list[str] | None = None,
 ) -> tuple[str, int, int]:
-    """One plain-text call: (text, prompt tokens, completion tokens)."""
-    bound = (
-        model.bind(max_completion_tokens=max_tokens, stop=stop)
-        if stop
-        else model.bind(max_completion_tokens=max_tokens)
-    )
-    reply = await bound.ainvoke(list(prompt), config)
-    text = str(reply.text if isinstance(reply, AIMessage) else reply.content)
-    meta = reply.usage_metadata if isinstance(reply, AIMessage) else None
+    """One plain-text call, streamed: (text, prompt tokens, completion tokens).
+
+    Streaming lets a looping reply be cut off early (closing the stream stops the server's
+    generation) instead of running to the token cap."""
+    kwargs: dict[str, Any] = {"max_completion_tokens": max_tokens}
+    if stop:
+        kwargs["stop"] = stop
+    parts: list[str] = []
+    meta = None
+    async for chunk in model.bind(**kwargs).astream(list(prompt), config):
+        parts.append(str(chunk.text))
+        meta = getattr(chunk, "usage_metadata", None) or meta
+        if "\n" in parts[-1] and looping("".join(parts)):
+            break
+    text = "".join(parts)
     if meta:
         return text, int(meta["input_tokens"]), int(meta["output_tokens"])
     n_in = count_tokens_approximately(list(prompt))
