@@ -42,6 +42,19 @@ class ResearchState(FlowState, total=False):
     answer: str
 
 
+_FILLER = re.compile(
+    r"\b(using|use|from|in|according to|based on) (the |our )?(knowledge base|documentation|docs)\b|"
+    r"\b(our|please|explain|describe|tell me|briefly|what|how|does|do|is|are|the|a|an)\b",
+    re.IGNORECASE,
+)
+
+
+def query_of(text: str) -> str:
+    """A search query from a task: its words minus the request's filler ("using the
+    knowledge base, explain how ..."), which would match every document equally."""
+    return re.sub(r"\s+", " ", _FILLER.sub(" ", text)).strip() or text
+
+
 def search_passages(
     kb: KnowledgeBase, queries: list[str], k: int = PASSAGES
 ) -> list[dict[str, str]]:
@@ -64,7 +77,7 @@ def passage_block(passages: list[dict[str, str]]) -> str:
     parts = []
     for i, p in enumerate(passages, 1):
         body = " ".join(line.lstrip("#").strip() for line in p["text"].splitlines() if line.strip())
-        parts.append(f"[{i}] {clip(body, PASSAGE_CHARS)}")
+        parts.append(f"Note {i}: {clip(body, PASSAGE_CHARS)}")
     return "\n\n".join(parts)
 
 
@@ -123,7 +136,10 @@ class ResearchSteps:
         ctx = self.res.tools(runtime)
         kb = KnowledgeBase(ctx.kb_dir, ctx.kb_index)
         task = state.get("task") or {}
-        queries = [str(task.get("instruction") or ""), str(state.get("goal") or "")]
+        queries = [
+            query_of(str(task.get("instruction") or "")),
+            query_of(str(state.get("goal") or "")),
+        ]
         passages = await asyncio.to_thread(search_passages, kb, [q for q in queries if q.strip()])
         return {"passages": passages}
 
@@ -133,8 +149,8 @@ class ResearchSteps:
         task = task_block(dict(state))
         user = (
             f"{task}\n\nNotes from the knowledge base:\n{passage_block(passages)}\n\n"
-            f"{task.splitlines()[0]}\nAnswer in 2 to 5 sentences of your own, each fact "
-            "followed by its note number like [2]:"
+            f"{task.splitlines()[0]}\nAnswer in 2 to 5 sentences of your own words, each fact "
+            "followed by the number of its note in brackets, like [2]:"
         )
         model = await self.res.model(runtime)
         text, n_in, n_out = await generate(

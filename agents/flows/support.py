@@ -39,9 +39,7 @@ FORBIDS = re.compile(
     r"\b(do not|don't|never|without) (issue|refund|change|update|escalate)|only check|"
     r"not issue|do nothing", re.IGNORECASE
 )  # fmt: skip
-ASKS_REFUND = re.compile(
-    r"\b(issue|process|give|handle)\b.*\brefund|\brefund (it|him|her|them)\b", re.I
-)
+ASKS_REFUND = re.compile(r"^(?=.*\brefund)(?=.*\b(issue|process|give|handle)\b)", re.I | re.S)
 ASKS_ESCALATE = re.compile(r"\bescalat", re.IGNORECASE)
 _CAP = re.compile(r"Refund by agent: up to \$([\d,]+\.\d\d)")
 
