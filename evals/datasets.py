@@ -19,6 +19,7 @@ LangSmith dataset needs to stay immutable per version.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import tomllib
@@ -194,11 +195,10 @@ def _file_entry(path: Path) -> DatasetEntry:
     keys: set[str] = set()
     for line in path.read_text("utf-8").splitlines():
         if line.strip():
-            try:
+            # a bad line is reported with its number when the examples are validated
+            with contextlib.suppress(json.JSONDecodeError, AttributeError):
                 keys |= set((json.loads(line).get("outputs") or {}).keys())
-            except (json.JSONDecodeError, AttributeError):
-                pass  # reported with its line number when the examples are validated
-    kind = "planning" if keys and keys <= {"plan"} else "run"
+    kind: Kind = "planning" if keys and keys <= {"plan"} else "run"
     evaluators = [e for key, names in EVALUATORS_BY_KEY.items() if key in keys for e in names]
     if kind == "planning":
         evaluators.append("planner_first_try")

@@ -15,10 +15,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Any, Literal
 
-from pydantic import BaseModel, Field, create_model
+from pydantic import BaseModel, Field
 
 from graph.state import Task
 
@@ -88,30 +86,6 @@ def available(agents: Sequence[str]) -> list[Shape]:
     return [s for s in SHAPES if all(st.agent in names for st in s.stages)]
 
 
-def catalogue(shapes: Sequence[Shape]) -> str:
-    """The shapes for the planner prompt (stable for a registry: part of the system prompt)."""
-    return "\n".join(f'- {s.name}: {s.description}. Example: "{s.example}"' for s in shapes)
-
-
-@lru_cache(maxsize=32)
-def _choice_schema(names: tuple[str, ...]) -> type[BaseModel]:
-    return create_model(
-        "PlanChoice",
-        __doc__="The plan shape for the goal.",
-        shape=(Literal[names], Field(description="The name of the plan shape that fits the goal.")),  # type: ignore[valid-type]
-        topics=(
-            list[str],
-            Field(default_factory=list, max_length=3,
-                  description="Only for parallel shapes: the 2 or 3 separate subjects to research."),
-        ),
-    )  # fmt: skip
-
-
-def choice_schema(shapes: Sequence[Shape]) -> type[BaseModel]:
-    """The planner's one constrained decision: a shape name (and topics for parallel ones)."""
-    return _choice_schema(tuple(s.name for s in shapes))
-
-
 def build_tasks(shape: Shape, goal: str, topics: Sequence[str] = ()) -> list[Task]:
     """The tasks of ``shape`` for ``goal``; each stage depends on every task of the one before."""
     tasks: list[Task] = []
@@ -132,22 +106,6 @@ def build_tasks(shape: Shape, goal: str, topics: Sequence[str] = ()) -> list[Tas
 
 def by_name(name: str) -> Shape:
     return next(s for s in SHAPES if s.name == name)
-
-
-def resolve(choice: Any, shapes: Sequence[Shape]) -> tuple[Shape, list[str], str | None]:
-    """The chosen shape and topics; a parallel shape with fewer than two topics becomes its
-    sequential sibling (the note says so)."""
-    shape = next(s for s in shapes if s.name == choice.shape)
-    topics = [str(t).strip() for t in choice.topics if str(t).strip()]
-    if any(st.parallel for st in shape.stages) and len(topics) < 2:
-        names = {s.name for s in shapes}
-        if "research_then_write" in names:
-            return (
-                by_name("research_then_write"),
-                [],
-                f"{shape.name} without two topics: research_then_write",
-            )
-    return shape, topics, None
 
 
 _IDS = re.compile(r"\b(?:C\d{3}|O\d{4}|T\d{3})\b")

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from core.models.factory import model_statuses
-from core.settings import load_settings
+from core.settings import Settings, load_settings
 from graph.runner import Runner
 from tools.sandbox import run_sandboxed
 

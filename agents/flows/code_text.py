@@ -108,9 +108,10 @@ def split_module(code: str) -> SplitCode:
         elif isinstance(node, ast.Expr) and not isinstance(node.value, ast.Constant):
             continue  # print(...), example calls
         else:
-            defines = isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
-            if defines and not node.name.startswith("_"):  # type: ignore[union-attr]
-                names.append(node.name)  # type: ignore[union-attr]
+            if isinstance(
+                node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
+            ) and not node.name.startswith("_"):
+                names.append(node.name)
             keep.append(_segment(code, node))
     module = "\n\n\n".join(keep).strip("\n") + "\n" if keep else ""
     return SplitCode(module=module, tests="\n\n\n".join(tests), names=names)

@@ -150,7 +150,7 @@ class SupportSteps:
             return [], notes
         if FORBIDS.search(request):
             return [], [f"{d.action} not done: the request forbids actions"]
-        status = "needs_approval" if review else "approved"
+        status: Literal["needs_approval", "approved"] = "needs_approval" if review else "approved"
         if d.action == "refund":
             cap = refund_cap(state.get("records") or [])
             if not ids.get("order") or cap is None or not ASKS_REFUND.search(request):
