@@ -67,6 +67,6 @@ def test_missing_agents_remove_their_shapes() -> None:
         "write",
     }
     assert (
-        shapes.classify("Write a Python function.", only) is not None
-    )  # falls back to what exists
+        shapes.classify("Write a Python function.", only) is None
+    )  # the planner then picks one agent
     assert shapes.classify("anything", []) is None
