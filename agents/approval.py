@@ -13,6 +13,7 @@ from langgraph.types import interrupt
 from agents.registry import AgentSpec
 from agents.state import SpecialistState
 from agents.steps import ToolCallRecord
+from core import review
 
 
 class Approval:
@@ -22,20 +23,16 @@ class Approval:
         self.spec = spec
 
     async def approve(self, state: SpecialistState) -> dict[str, Any]:
-        """Ask a human about each high-risk call; the resume value is {approved, feedback}."""
+        """Ask a human about each high-risk call (a HITL request, core.review); the run goes on
+        with each call approved or rejected."""
         task = state.get("task") or {}
         pending: list[ToolCallRecord] = []
         for call in state.get("pending") or []:
             if call.get("status") == "needs_approval":
-                answer = interrupt(
-                    {
-                        "type": "tool_approval",
-                        "task_id": task.get("id"),
-                        "agent": self.spec.name,
-                        "tool": call["tool"],
-                        "args": call.get("args", {}),
-                    }
-                )
+                answer = interrupt(review.tool_approval_request(
+                    task.get("id"), self.spec.name, call["tool"], call.get("args", {}),
+                    call.get("thought", ""), state.get("trace") or [],
+                ))
                 approved, feedback = parse_approval(answer)
                 call = {
                     **call,
@@ -46,15 +43,5 @@ class Approval:
         return {"pending": pending}
 
 
-def parse_approval(answer: Any) -> tuple[bool, str]:
-    """Read a tool-approval resume value: ``{"approved": bool, "feedback": str}`` (a bare
-    bool is accepted too). Anything else counts as a rejection, so nothing runs by mistake."""
-    if isinstance(answer, bool):
-        return answer, ""
-    if isinstance(answer, dict):
-        approved = answer.get("approved")
-        feedback = str(answer.get("feedback") or "").strip()
-        if isinstance(approved, bool):
-            return approved, feedback
-        return False, feedback or f"unrecognised approval answer {answer!r}"
-    return False, f"unrecognised approval answer {answer!r}"
+parse_approval = review.read_tool_answer
+"""Read a tool-approval answer: approved or not, and the reviewer's feedback (see core.review)."""

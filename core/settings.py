@@ -17,6 +17,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationError,
     field_validator,
@@ -31,6 +32,9 @@ from pydantic_settings import (
 
 CONFIG_ENV = "ORCHESTRATOR_CONFIG"
 DEFAULT_CONFIG_FILE = "orchestrator.toml"
+
+PATH_FIELDS = ("data_dir", "cache_dir", "knowledge_base_dir", "customer_db", "agents_file")
+"""Settings that are file-system paths: made absolute when the settings are loaded."""
 
 ROLES = ("supervisor", "researcher", "coder", "analyst", "writer", "reviewer", "support", "judge")
 """Model roles: the supervisor, each specialist agent and the eval judge."""
@@ -202,6 +206,23 @@ class Settings(BaseSettings):
     budgets: Budgets = Field(default_factory=Budgets)
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
 
+    _root: Path | None = PrivateAttr(default=None)
+    """The directory relative paths were resolved against (the working directory at load)."""
+
+    @field_validator(*PATH_FIELDS)
+    @classmethod
+    def _absolute_path(cls, v: Path | None) -> Path | None:
+        """Paths are absolute from the moment settings exist: resolving a relative one later
+        calls ``os.getcwd``, a blocking call inside the server's event loop. Settings are
+        loaded off the loop; overrides resolve against the directory their base was loaded in."""
+        if v is None:
+            return None
+        v = v.expanduser()
+        if v.is_absolute():
+            return v
+        root = _path_root.get()
+        return (root if root is not None else Path.cwd()) / v
+
     @field_validator("roles")
     @classmethod
     def _known_roles(cls, v: dict[str, str]) -> dict[str, str]:
@@ -257,9 +278,17 @@ class Settings(BaseSettings):
     def with_overrides(self, overrides: dict[str, Any]) -> Settings:
         """A copy with nested overrides applied and validated (CLI flags, run configurable)."""
         merged = _deep_merge(self.model_dump(mode="python"), overrides)
-        return load_settings(_file=False, **merged)
+        token = _path_root.set(self._root)
+        try:
+            settings = load_settings(_file=False, **merged)
+        finally:
+            _path_root.reset(token)
+        settings._root = self._root
+        return settings
 
 
+_path_root: ContextVar[Path | None] = ContextVar("orchestrator_path_root", default=None)
+"""While applying overrides: the directory their relative paths are resolved against."""
 _values_only: ContextVar[bool] = ContextVar("orchestrator_values_only", default=False)
 """Set while validating values that already include file and environment (no I/O then)."""
 _config_file: ContextVar[Path | None] = ContextVar("orchestrator_config_file", default=None)
@@ -327,7 +356,14 @@ def _load(_file: bool, overrides: dict[str, Any]) -> Settings:
                 return Settings.model_validate(overrides)
             finally:
                 _values_only.reset(token)
-        return Settings(**overrides)
+        root = Path.cwd()
+        root_token = _path_root.set(root)
+        try:
+            settings = Settings(**overrides)
+        finally:
+            _path_root.reset(root_token)
+        settings._root = root
+        return settings
     except ValidationError as err:
         raise ConfigError(_describe(err, source)) from None
     except ValueError as err:  # TOML syntax errors and friends

@@ -24,13 +24,11 @@ from langgraph_sdk.schema import Command
 ASSISTANT = "orchestrator"
 """The graph id in langgraph.json."""
 
-APPROVE: dict[str, dict[str, Any]] = {
-    "plan_review": {"action": "approve"},
-    "tool_approval": {"approved": True},
-    "answer_review": {"action": "approve"},
-    "task_failure": {"action": "skip"},
-}
-"""The resume value that says "go ahead" for each kind of pause (see core/review.py)."""
+APPROVE: dict[str, Any] = {"decisions": [{"type": "approve"}]}
+"""The answer that says "go ahead" to any pause. Every pause is a LangChain human-in-the-loop
+request (``action_requests`` + ``review_configs``), answered with decisions: approve, edit
+(``{"type": "edit", "edited_action": {"name": ..., "args": {...}}}``) or reject
+(``{"type": "reject", "message": "why"}``); see docs/server.md."""
 
 
 def log(text: str) -> None:
@@ -74,13 +72,14 @@ async def run(url: str, goal: str, model: str) -> int:
             # Answer every pending pause; several at once are resumed by interrupt id.
             answers = {}
             for pending in state["interrupts"]:
-                kind = pending["value"].get("type")
-                log(f"paused: {kind} → approving")
-                answers[pending["id"]] = APPROVE[kind]
+                request = pending["value"]["action_requests"][0]
+                log(f"paused: {pending['value'].get('type')} → approving {request['name']}")
+                log("    " + request["description"].replace("\n", "\n    "))
+                answers[pending["id"]] = APPROVE
             payload, command, context = None, {"resume": answers}, None
         values = state["values"]
         assert isinstance(values, dict)
-        print(values.get("answer", ""))
+        print(values["messages"][-1]["content"])  # the answer, also in values["answer"]
         log(f"status: {values.get('status')}")
         return 0 if values.get("status") == "completed" else 1
 

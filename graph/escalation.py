@@ -9,21 +9,12 @@ Transient errors were already retried with backoff by the node's RetryPolicy.
 
 from __future__ import annotations
 
-from typing import Any, Literal
-
 from langgraph.types import interrupt
-from pydantic import BaseModel, ValidationError
 
 from agents import AgentRegistry, UnknownAgentError
+from core import review
 from core.settings import Settings
 from graph.state import Task, TaskRecord
-
-
-class FailureDecision(BaseModel):
-    """A human's answer when a task has failed every automatic recovery."""
-
-    action: Literal["retry", "edit", "skip", "abort"]
-    instruction: str = ""
 
 
 class AbortRun(Exception):
@@ -66,15 +57,11 @@ def escalate(record: TaskRecord, registry: AgentRegistry, settings: Settings) ->
 
 
 def _ask_human(task: Task, error: str, full_history: list[str], history: list[str]) -> TaskRecord:
-    answer: Any = interrupt(
-        {"type": "task_failure", "task": task.model_dump(), "error": error,
-         "history": full_history, "actions": ["retry", "edit", "skip", "abort"]}
+    decision = review.read_failure_answer(
+        interrupt(review.task_failure_request(task.model_dump(), error, full_history))
     )
-    try:
-        decision = FailureDecision.model_validate(answer)
-    except ValidationError:
-        decision = FailureDecision(action="skip")
-        history = [*history, f"invalid answer {answer!r}; skipped"]
+    if decision.note:
+        history = [*history, decision.note]
     if decision.action == "abort":
         raise AbortRun(f"aborted by a human at task {task.id}: {error}")
     if decision.action == "skip":

@@ -8,10 +8,10 @@ from typing import Any, Literal, cast
 from langchain_core.messages import HumanMessage, SystemMessage
 from langgraph.runtime import Runtime
 from langgraph.types import Command, interrupt
-from pydantic import BaseModel, Field, ValidationError
 
 from agents import AgentRegistry, RunContext
 from agents.flows import small_model
+from core import review
 from core.models import StructuredOutputError, achat_model, ainvoke_structured
 from core.settings import Settings
 from core.usage import track_usage
@@ -67,6 +67,8 @@ async def plan(state: OrchestratorState, runtime: Runtime[RunContext]) -> Comman
         ),
         HumanMessage(f"Goal: {state['goal']}"),
     ]
+    if state.get("conversation"):  # a chat's earlier messages: context, not the goal
+        messages.insert(1, HumanMessage(f"Earlier conversation (context):\n{state['conversation']}"))
     if state.get("feedback"):
         messages.append(HumanMessage(prompts.PLANNER_FEEDBACK.format(feedback=state["feedback"])))
 
@@ -144,35 +146,19 @@ def adopt_plan(state: OrchestratorState, check: PlanCheck, reason: str) -> dict[
     }
 
 
-class PlanDecision(BaseModel):
-    """A human's answer to the plan review."""
-
-    action: Literal["approve", "edit", "reject"]
-    tasks: list[dict[str, Any]] | None = Field(default=None, description="The edited tasks (edit).")
-    feedback: str = Field(default="", description="Why the plan was rejected (reject).")
-
-
 async def review_plan(state: OrchestratorState, runtime: Runtime[RunContext]) -> Command[NodeName]:
     """Pause for a human to approve, edit or reject the plan (when review is on)."""
     settings, registry = await run_context(runtime, state)
     if not settings.review.plan:
         return Command(goto="dispatch", update={"status": "running"})
-    answer = interrupt(
-        {
-            "type": "plan_review",
-            "goal": state["goal"],
-            "tasks": state.get("tasks", []),
-            "version": len(state.get("plan_versions", [])),
-            "error": state.get("feedback") or None,
-        }
-    )
+    answer = interrupt(review.plan_review_request(
+        state["goal"], state.get("tasks", []), len(state.get("plan_versions", [])),
+        state.get("feedback") or None,
+    ))
     try:
-        decision = PlanDecision.model_validate(answer)
-    except ValidationError as err:
-        return Command(
-            goto="review_plan",
-            update={"feedback": f"invalid review answer: {err.errors()[0]['msg']}"},
-        )
+        decision = review.read_plan_answer(answer)
+    except review.InvalidAnswer as err:
+        return Command(goto="review_plan", update={"feedback": f"invalid review answer: {err}"})
     if decision.action == "approve":
         return Command(goto="dispatch", update={"status": "running", "feedback": ""})
     if decision.action == "reject":

@@ -9,7 +9,9 @@ from __future__ import annotations
 import operator
 from typing import Annotated, Any, TypedDict
 
+from langchain_core.messages import AnyMessage
 from langgraph.channels.delta import DeltaChannel
+from langgraph.graph.message import add_messages
 
 from core.types import (
     SUMMED_METRICS,
@@ -71,6 +73,9 @@ class OrchestratorInput(TypedDict, total=False):
     """What a run starts from. Setting overrides travel as the run's context, not here."""
 
     goal: str
+    messages: Annotated[list[AnyMessage], add_messages]
+    """A chat's messages (Agent Chat UI, Studio, useStream, A2A): the last human message is
+    the goal when ``goal`` is not given; earlier ones are context for the planner."""
     options: dict[str, Any]
     """Deprecated: setting overrides given in the input (read only when the run's context
     has none); send them as the run's ``context`` instead."""
@@ -80,6 +85,10 @@ class OrchestratorState(TypedDict, total=False):
     """The supervisor's full state."""
 
     goal: str
+    messages: Annotated[list[AnyMessage], add_messages]
+    """The chat: the user's goal and, at the end, the final answer as an AI message."""
+    conversation: str
+    """The chat before the goal's message, as text (context for the planner)."""
     options: dict[str, Any]
     run_settings: dict[str, Any]
     """The setting overrides this thread runs with, stored once from the first run's context

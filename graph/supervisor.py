@@ -13,6 +13,7 @@ from langgraph.types import RetryPolicy
 from agents import RunContext
 from graph.assessment import assess
 from graph.execution import dispatch, run_task, task_crashed
+from graph.intake import intake
 from graph.planner import plan, review_plan
 from graph.state import OrchestratorInput, OrchestratorState
 from graph.synthesis import review_answer, synthesize
@@ -42,6 +43,7 @@ def build_graph(*, checkpointer: BaseCheckpointSaver | bool | None = None) -> Co
     """Compile the supervisor. Without a checkpointer, as the LangGraph server requires."""
     builder = StateGraph(OrchestratorState, context_schema=RunContext, input_schema=OrchestratorInput)
     # Every node that calls a model retries transient errors (a restarted server, a 503).
+    builder.add_node("intake", intake)
     builder.add_node("plan", plan, retry_policy=TRANSIENT_RETRY, destinations=("plan", "review_plan"))
     builder.add_node("review_plan", review_plan, destinations=("plan", "review_plan", "dispatch"))
     builder.add_node("dispatch", dispatch, destinations=("run_task", "synthesize"))
@@ -56,7 +58,8 @@ def build_graph(*, checkpointer: BaseCheckpointSaver | bool | None = None) -> Co
     builder.add_node("assess", assess, retry_policy=TRANSIENT_RETRY, destinations=("dispatch", "synthesize"))
     builder.add_node("synthesize", synthesize, retry_policy=TRANSIENT_RETRY)
     builder.add_node("review_answer", review_answer, destinations=("synthesize", "__end__"))
-    builder.add_edge(START, "plan")
+    builder.add_edge(START, "intake")
+    builder.add_edge("intake", "plan")
     builder.add_edge("run_task", "assess")
     builder.add_edge("synthesize", "review_answer")
     return builder.compile(checkpointer=checkpointer, name="orchestrator")

@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import time
-from typing import Any, Literal
+from typing import Any
 
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from langgraph.graph import END
 from langgraph.runtime import Runtime
 from langgraph.types import Command, interrupt
-from pydantic import BaseModel, ValidationError
 
 from agents import RunContext
 from agents.flows import small_model
+from core import review
 from core.models import achat_model
 from core.usage import track_usage
 from graph import prompts
 from graph.context import truncate_to_tokens
+from graph.intake import answer_message
 from graph.runtime import emit, run_context
 from graph.state import OrchestratorState
 
@@ -86,13 +87,13 @@ async def synthesize(state: OrchestratorState, runtime: Runtime[RunContext]) -> 
     if not done:
         reasons = "; ".join(f"{tid}: {r.get('error')}" for tid, r in results.items() if r.get("error"))
         answer = "The run produced no results. " + (reasons or state.get("stop_reason", ""))
-        return {"answer": answer, "status": "failed", "finished_at": time.time()}
+        return {"answer": answer, "status": "failed", "finished_at": time.time(), **answer_message(answer)}
 
     window = settings.model_for("supervisor").context_window
     work = assembled(state, int(window * SYNTHESIS_SHARE))
     update: dict[str, Any] = {"status": "completed", "finished_at": time.time(), "feedback": ""}
     if len(state.get("tasks", [])) <= 1 or small_model(settings, "supervisor"):
-        return {**update, "answer": work}
+        return {**update, "answer": work, **answer_message(work)}
     messages: list[BaseMessage] = [SystemMessage(prompts.SYNTHESIZER)]
     messages.append(HumanMessage(
         f"Goal: {state['goal']}\n\nTask results:\n{results_digest(state, int(window * SYNTHESIS_SHARE))}"
@@ -102,15 +103,10 @@ async def synthesize(state: OrchestratorState, runtime: Runtime[RunContext]) -> 
         reply = await (await achat_model(settings, "supervisor")).ainvoke(messages)
     intro = str(reply.content).strip() if reply.content else ""
     answer = f"{intro}\n\n---\n\n{work}" if intro else work
-    return {**update, "answer": answer, "usage": [usage.metrics(settings.model_for("supervisor"))]}
-
-
-class AnswerDecision(BaseModel):
-    """A human's answer to the final-answer review."""
-
-    action: Literal["approve", "edit", "reject"]
-    answer: str = ""
-    feedback: str = ""
+    return {
+        **update, "answer": answer, **answer_message(answer),
+        "usage": [usage.metrics(settings.model_for("supervisor"))],
+    }
 
 
 async def review_answer(state: OrchestratorState, runtime: Runtime[RunContext]) -> Command[str]:
@@ -118,13 +114,9 @@ async def review_answer(state: OrchestratorState, runtime: Runtime[RunContext]) 
     settings, _ = await run_context(runtime, state)
     if not settings.review.final_answer or state.get("status") != "completed":
         return Command(goto=END)
-    raw = interrupt({"type": "answer_review", "answer": state.get("answer", "")})
-    try:
-        decision = AnswerDecision.model_validate(raw)
-    except ValidationError:
-        return Command(goto=END)
+    decision = review.read_answer_review(interrupt(review.answer_review_request(state.get("answer", ""))))
     if decision.action == "edit" and decision.answer.strip():
-        return Command(goto=END, update={"answer": decision.answer})
+        return Command(goto=END, update={"answer": decision.answer, **answer_message(decision.answer)})
     if decision.action == "reject":
         return Command(goto="synthesize", update={"feedback": decision.feedback or "rejected"})
     return Command(goto=END)

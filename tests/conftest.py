@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from tests.server_harness import readme_server  # noqa: F401  (one dev server per session)
+
 os.environ.setdefault("LANGSMITH_TRACING", "false")
 os.environ.setdefault("LANGSMITH_TEST_TRACKING", "false")
 os.environ.setdefault("LANGGRAPH_CLI_NO_ANALYTICS", "1")

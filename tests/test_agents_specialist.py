@@ -423,13 +423,18 @@ async def test_high_risk_actions_approved_run_exactly_once(tmp_path: Path) -> No
 
     first = await graph.ainvoke({"task": SUPPORT_TASK}, config, context=context_of(config))
     (pause,) = first["__interrupt__"]
-    assert pause.value == {
-        "type": "tool_approval",
-        "task_id": "t1",
-        "agent": "support",
-        "tool": "issue_refund",
-        "args": {"order_id": "O1001", "amount": 20.0, "reason": "left ear cup crackles"},
+    refund_args = {"order_id": "O1001", "amount": 20.0, "reason": "left ear cup crackles"}
+    assert {k: pause.value[k] for k in ("type", "task_id", "agent", "tool", "args")} == {
+        "type": "tool_approval", "task_id": "t1", "agent": "support", "tool": "issue_refund",
+        "args": refund_args,
     }
+    # LangChain's HITL request: the action, its allowed decisions, and what the agent found.
+    (action,) = pause.value["action_requests"]
+    assert action["name"] == "issue_refund" and action["args"] == refund_args
+    assert "lookup_order" in action["description"]
+    assert pause.value["review_configs"] == [
+        {"action_name": "issue_refund", "allowed_decisions": ["approve", "reject"]}
+    ]
     assert refunds(tmp_path) == 0  # the lookup ran; the refund waits for the answer
 
     second = await graph.ainvoke(Command(resume={"approved": True}), config, context=context_of(config))

@@ -1,170 +1,64 @@
 """The orchestrator behind ``langgraph dev``, driven through ``langgraph_sdk`` with the test model.
 
-One dev server for the session (a free port, a temporary working directory and data dir,
-the SQLite checkpointer from ``langgraph.json``), then every client-side step: stream a run,
-answer the plan review (approve, edit, reject), read state and history, fork and replay,
-per-run settings on one server, the CLI's remote side, the example client, and 20
-concurrent threads that must not see each other's state.
+One dev server for the session, started as the README says (``make serve`` in a fresh copy
+of the repository, default settings: the relative ``.orchestrator`` data dir), then every
+client-side step: the README's example client, stream a run, answer the plan review
+(approve, edit, reject) and tool approvals in LangChain's HITL shape, a chat's ``messages``
+input, bad input, read state and history, fork and replay, per-run settings on one server,
+the CLI's remote side, and 20 concurrent threads with mixed models and review settings that
+must not see each other's state.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import importlib.util
 import json
-import os
-import re
-import signal
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
+
+from tests.server_harness import (  # _free_port, _stop, _tail, _wait_ready: tests/test_dashboard.py
+    LANGGRAPH,
+    Server,
+    _stop,  # noqa: F401
+    _wait_ready,  # noqa: F401
+    clean_env,
+    free_port,
+    log_text,
+    serve,
+    tail,
+)
+from tests.server_harness import free_port as _free_port  # noqa: F401
+from tests.server_harness import tail as _tail  # noqa: F401
 
 pytestmark = pytest.mark.server
 
-REPO = Path(__file__).resolve().parents[1]
-LANGGRAPH = Path(sys.executable).parent / "langgraph"
 ASSISTANT = "orchestrator"
-STARTUP_TIMEOUT_S = 45.0
-RUN_TIMEOUT_S = 30.0
+RUN_TIMEOUT_S = 60.0
+APPROVE = {"decisions": [{"type": "approve"}]}
+"""The HITL answer that approves any pause."""
 NO_REVIEW = {"plan": False, "high_risk_tools": False, "final_answer": False, "failures": False}
 """Review settings for runs that must finish without pausing."""
 PLAN_ONLY = {"plan": True, "high_risk_tools": False, "final_answer": False, "failures": False}
 """Review settings for runs that pause only for the plan."""
 
 
-# -- the server ------------------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _absolute(spec: str) -> str:
-    """A ``./path.py:name`` spec from langgraph.json, resolved against the repository."""
-    if spec.startswith("./"):
-        return str(REPO / spec[2:])
-    return spec
-
-
-def _server_config(workdir: Path) -> Path:
-    """The repository's langgraph.json with its relative paths made absolute.
-
-    The server then runs in ``workdir``: its ``.langgraph_api`` state and any relative
-    ``data_dir`` stay out of the repository, and several sessions can run at once.
-    """
-    config = json.loads((REPO / "langgraph.json").read_text())
-    config["dependencies"] = [str(REPO / d) if d in (".", "./") else d for d in config["dependencies"]]
-    config["graphs"] = {
-        name: _absolute(spec) if isinstance(spec, str) else {**spec, "path": _absolute(spec["path"])}
-        for name, spec in config["graphs"].items()
-    }
-    if config.get("checkpointer", {}).get("path"):
-        config["checkpointer"]["path"] = _absolute(config["checkpointer"]["path"])
-    path = workdir / "langgraph.json"
-    path.write_text(json.dumps(config, indent=2))
-    return path
-
-
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
-_API_URL = re.compile(r"API:\s*(http://[\w.\-]+:\d+)")
-
-
-def _announced_url(log: Path) -> str | None:
-    """The URL the server says it listens on (it moves to another port if ours was taken)."""
-    match = _API_URL.search(_ANSI.sub("", log.read_text(errors="replace")))
-    return match.group(1) if match else None
-
-
-def _tail(log: Path, lines: int = 40) -> str:
-    return "\n".join(_ANSI.sub("", log.read_text(errors="replace")).splitlines()[-lines:])
-
-
-@dataclass(frozen=True)
-class Server:
-    """A running dev server: where it answers and where it logs."""
-
-    url: str
-    log: Path
-
-
-@pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """Start ``langgraph dev`` on a free port for the session; always stop it."""
-    if not LANGGRAPH.exists() or importlib.util.find_spec("langgraph_api") is None:
-        pytest.skip("langgraph-cli[inmem] is not installed (pip install -e '.[dev]')")
-    workdir = tmp_path_factory.mktemp("langgraph-server")
-    config = _server_config(workdir)
-    log = workdir / "server.log"
-    port = _free_port()
-    env = {
-        **os.environ,
-        "LANGGRAPH_CLI_NO_ANALYTICS": "1",
-        "LANGGRAPH_NO_VERSION_CHECK": "true",
-        "LANGSMITH_TRACING": "false",
-        "LANGCHAIN_TRACING_V2": "false",
-        "ORCHESTRATOR_MODEL": "test",
-        "ORCHESTRATOR_DATA_DIR": str(workdir / "data"),
-    }
-    env.pop("ORCHESTRATOR_CONFIG", None)
-    command = [
-        str(LANGGRAPH), "dev", "--port", str(port), "--host", "127.0.0.1", "--no-browser",
-        "--no-reload", "--n-jobs-per-worker", "32", "--config", str(config),
-    ]
-    with log.open("wb") as sink:
-        proc = subprocess.Popen(
-            command, cwd=workdir, env=env, stdout=sink, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
-        )
-    try:
-        yield Server(url=_wait_ready(proc, log, port), log=log)
-    finally:
-        _stop(proc)
+# -- the server: started as the README says (tests/server_harness.py) -------------------------
 
 
 @pytest.fixture
-def server_url(server: Server) -> str:
+def server(readme_server: Server) -> Server:
+    """``make serve`` in a fresh copy of the repository, default settings."""
+    return readme_server
+
+
+@pytest.fixture
+def server_url(readme_server: Server) -> str:
     """The dev server's base URL."""
-    return server.url
-
-
-def _wait_ready(proc: subprocess.Popen[bytes], log: Path, port: int) -> str:
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"langgraph dev exited with {proc.returncode}:\n{_tail(log)}")
-        url = _announced_url(log) or f"http://127.0.0.1:{port}"
-        try:
-            if httpx.get(f"{url}/ok", timeout=1.0).status_code == 200:
-                return url
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    pytest.fail(f"langgraph dev did not answer within {STARTUP_TIMEOUT_S:.0f}s:\n{_tail(log)}")
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    """Stop the server we started (its own process group), escalating if it lingers."""
-    if proc.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=5)
+    return readme_server.url
 
 
 # -- client helpers --------------------------------------------------------------------------
@@ -233,7 +127,14 @@ async def test_stream_pauses_for_plan_review_then_approve_completes(server_url: 
     state = await client.threads.get_state(thread_id)
     assert state["next"] == ["review_plan"]
 
-    events = await stream(client, thread_id, command={"resume": {pending["id"]: {"action": "approve"}}},
+    # The pause is a LangChain HITL request: one action (the plan) and its allowed decisions.
+    (action,) = pending["value"]["action_requests"]
+    assert action["name"] == "plan" and action["args"]["tasks"] == pending["value"]["tasks"]
+    assert goal in action["description"]
+    assert pending["value"]["review_configs"] == [
+        {"action_name": "plan", "allowed_decisions": ["approve", "edit", "reject"]}
+    ]
+    events = await stream(client, thread_id, command={"resume": {pending["id"]: APPROVE}},
                           **settings(review=PLAN_ONLY),
                           stream_mode=["updates", "custom", "messages-tuple"])
     progress = [e["event"] for e in events.get("custom", [])]
@@ -258,7 +159,8 @@ async def test_edit_replaces_the_plan(server_url: str) -> None:
         {"id": "t2", "agent": "writer", "instruction": "Write a short summary.", "depends_on": ["t1"]},
     ]
     # Adaptive replanning off for the rest of the run, so the edited plan is the final one.
-    await stream(client, thread_id, command={"resume": {pending["id"]: {"action": "edit", "tasks": edited}}},
+    edit = {"decisions": [{"type": "edit", "edited_action": {"name": "plan", "args": {"tasks": edited}}}]}
+    await stream(client, thread_id, command={"resume": {pending["id"]: edit}},
                  **settings(review=PLAN_ONLY, adaptive_replanning=False))
     values = (await client.threads.get_state(thread_id))["values"]
     assert values["status"] == "completed"
@@ -274,13 +176,14 @@ async def test_reject_replans_with_the_feedback(server_url: str) -> None:
     client = client_for(server_url)
     thread_id, pending, _ = await start_paused(client, "Compare two sorting algorithms.")
     await stream(client, thread_id,
-                 command={"resume": {pending["id"]: {"action": "reject", "feedback": "use fewer tasks"}}},
+                 command={"resume": {pending["id"]: {"decisions": [{"type": "reject", "message": "use fewer tasks"}]}}},
                  **settings(review=PLAN_ONLY))
     state = await client.threads.get_state(thread_id)
     again = only_interrupt(state)
     assert again["value"]["type"] == "plan_review"
     assert again["value"]["version"] == 2
     assert again["id"] != pending["id"]
+    # The older answer shape still works.
     await stream(client, thread_id, command={"resume": {again["id"]: {"action": "approve"}}},
                  **settings(review=PLAN_ONLY))
     values = (await client.threads.get_state(thread_id))["values"]
@@ -308,6 +211,11 @@ async def test_several_pending_interrupts_resume_by_id(server_url: str) -> None:
         if not state["interrupts"]:
             break
         assert {i["value"]["type"] for i in state["interrupts"]} == {"tool_approval"}
+        for pause in state["interrupts"]:  # the tool, its arguments, what the agent found
+            (action,) = pause["value"]["action_requests"]
+            assert action["name"] == pause["value"]["tool"] and action["args"] == pause["value"]["args"]
+            assert f"wants to run {action['name']}" in action["description"]
+            assert pause["value"]["review_configs"][0]["allowed_decisions"] == ["approve", "reject"]
         most_at_once = max(most_at_once, len(state["interrupts"]))
         # Approve every other side effect and refuse the rest, each by its interrupt id.
         decisions = [ReviewDecision("approve") if n % 2 == 0 else ReviewDecision("reject", text="not now")
@@ -325,14 +233,14 @@ async def test_history_fork_and_replay(server_url: str) -> None:
     client = client_for(server_url)
     goal = "Describe the water cycle."
     thread_id, pending, _ = await start_paused(client, goal)
-    await stream(client, thread_id, command={"resume": {pending["id"]: {"action": "approve"}}},
+    await stream(client, thread_id, command={"resume": {pending["id"]: APPROVE}},
                  **settings(review=PLAN_ONLY))
     final = await client.threads.get_state(thread_id)
     final_id = final["checkpoint"]["checkpoint_id"]
     history = await client.threads.get_history(thread_id, limit=200)
     assert history[0]["checkpoint"]["checkpoint_id"] == final_id
     assert history[-1]["next"] == ["__start__"]
-    assert [h["next"] for h in history[-3:]] == [["review_plan"], ["plan"], ["__start__"]]
+    assert [h["next"] for h in history[-4:]] == [["review_plan"], ["plan"], ["intake"], ["__start__"]]
     # The checkpoint just after the plan was approved: next is dispatch, nothing has run yet.
     approved = next(h for h in reversed(history) if h["next"] == ["dispatch"])
     approved_id = approved["checkpoint"]["checkpoint_id"]
@@ -340,12 +248,14 @@ async def test_history_fork_and_replay(server_url: str) -> None:
     plan = task_keys(approved["values"]["tasks"])
 
     # Replay: a run from that checkpoint executes the tasks again, on a new branch.
-    events = await stream(client, thread_id, input=None, checkpoint_id=approved_id,
-                          **settings(review=PLAN_ONLY))
+    # No context: the thread remembers its settings (the server's default model is the
+    # embedded one, so a forgotten context would not run on the test model).
+    events = await stream(client, thread_id, input=None, checkpoint_id=approved_id)
     assert "task_started" in [e["event"] for e in events.get("custom", [])]
     replayed = await client.threads.get_state(thread_id)
     assert replayed["checkpoint"]["checkpoint_id"] != final_id
     assert task_keys(replayed["values"]["tasks"]) == plan and replayed["values"]["answer"].strip()
+    assert {r["metrics"]["model"] for r in replayed["values"]["results"].values()} == {"test"}
 
     # Fork: copy that checkpoint as a new branch head (threads.update_state); a run with
     # checkpoint_id=copy_id would continue it exactly like the replay above.
@@ -359,7 +269,7 @@ async def test_history_fork_and_replay(server_url: str) -> None:
     # Fork with a change: a run from the checkpoint that updates the plan and goes on.
     one_task = [{"id": "t1", "agent": "writer", "instruction": "Describe the water cycle in one paragraph."}]
     await stream(client, thread_id, checkpoint_id=approved_id,
-                 command={"update": {"tasks": one_task}, "goto": "dispatch"}, **settings(review=PLAN_ONLY))
+                 command={"update": {"tasks": one_task}, "goto": "dispatch"})
     forked = await client.threads.get_state(thread_id)
     assert forked["values"]["status"] == "completed"
     assert [t["instruction"] for t in forked["values"]["tasks"]] == [one_task[0]["instruction"]]
@@ -406,6 +316,7 @@ async def test_one_server_many_configurations(server_url: str) -> None:
 
 async def test_remote_cli_run_and_resume(server_url: str) -> None:
     from core.review import ReviewDecision
+    from orchestrator.cli.answers import Requested
     from orchestrator.cli.commands import print_outcome
     from orchestrator.cli.remote import resume_remote, run_remote, server_thread_id
 
@@ -418,7 +329,8 @@ async def test_remote_cli_run_and_resume(server_url: str) -> None:
     assert f"--url {server_url}" in outcome["resume"]
     assert print_outcome(outcome, as_json=True) == 3
 
-    done = await resume_remote(server_url, "cli-remote-1", ReviewDecision("approve"), as_json=True, interactive=False)
+    done = await resume_remote(server_url, "cli-remote-1", [Requested(None, ReviewDecision("approve"))],
+                               as_json=True, interactive=False)
     assert done["status"] == "completed"
     assert done["answer"].strip()
     assert done["metrics"]["tasks_total"] > 0 and done["metrics"]["tasks_completed"] > 0
@@ -462,29 +374,34 @@ async def test_remote_cli_errors(server_url: str) -> None:
     with pytest.raises(UsageError, match="already exists"):
         await run_remote(server_url, "again", done["thread_id"], options, as_json=True, interactive=False)
     with pytest.raises(UsageError, match="has finished"):
-        await resume_remote(server_url, done["thread_id"], None, as_json=True, interactive=False)
+        await resume_remote(server_url, done["thread_id"], [], as_json=True, interactive=False)
     with pytest.raises(UsageError, match="no thread"):
-        await resume_remote(server_url, "never-created", None, as_json=True, interactive=False)
+        await resume_remote(server_url, "never-created", [], as_json=True, interactive=False)
     with pytest.raises(UsageError, match="the goal is empty"):
         await run_remote(server_url, "  ", None, options, as_json=True, interactive=False)
-    nowhere = f"http://127.0.0.1:{_free_port()}"
+    nowhere = f"http://127.0.0.1:{free_port()}"
     started = time.monotonic()
     with pytest.raises(UsageError, match="cannot reach"):
         await run_remote(nowhere, "goal", None, options, as_json=True, interactive=False)
     with pytest.raises(UsageError, match="cannot reach"):
-        await resume_remote(nowhere, "some-thread", None, as_json=True, interactive=False)
+        await resume_remote(nowhere, "some-thread", [], as_json=True, interactive=False)
     assert time.monotonic() - started < 5, "an unreachable server must be reported at once"
 
 
-def test_example_client(server_url: str) -> None:
+def test_readme_example_client(server: Server) -> None:
+    """The README's SDK example, from the repository root, on the server ``make serve`` started."""
     proc = subprocess.run(
-        [sys.executable, str(REPO / "examples" / "sdk_client.py"), "--url", server_url,
-         "--goal", "Write a haiku about rivers."],
-        capture_output=True, text=True, timeout=RUN_TIMEOUT_S * 2,
+        [sys.executable, "examples/sdk_client.py", "--url", server.url, "--model", "test"],
+        cwd=server.cwd, capture_output=True, text=True, timeout=RUN_TIMEOUT_S * 2,
+        env=clean_env(),
     )
-    assert proc.returncode == 0, proc.stderr
-    assert "plan_review" in proc.stderr
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    assert "plan_review" in proc.stderr and "status: completed" in proc.stderr, proc.stderr
     assert proc.stdout.strip()
+    # The default, relative data dir: in the directory the server was started in.
+    data = server.cwd / ".orchestrator"
+    assert (data / "server-checkpoints.sqlite").is_file()
+    assert (data / "workspaces").is_dir()
 
 
 async def test_specialists_are_served_on_their_own(server_url: str) -> None:
@@ -507,29 +424,131 @@ async def test_specialists_are_served_on_their_own(server_url: str) -> None:
         assert out.get("error") is None and str(out.get("output", "")).strip(), (agent, out)
 
 
+async def test_messages_only_input_completes_with_the_answer_in_messages(server_url: str) -> None:
+    """What a chat client sends: no goal, only messages; the answer comes back as an AI message."""
+    client = client_for(server_url)
+    thread = await client.threads.create()
+    messages = [
+        {"type": "human", "content": "I run a bakery in Porto."},
+        {"type": "ai", "content": "Nice! How can I help?"},
+        {"type": "human", "content": "Write a two-line slogan for the shop."},
+    ]
+    await stream(client, thread["thread_id"], input={"messages": messages}, **settings(review=NO_REVIEW))
+    values = (await client.threads.get_state(thread["thread_id"]))["values"]
+    assert values["status"] == "completed"
+    assert values["goal"] == "Write a two-line slogan for the shop."
+    assert "bakery in Porto" in values["conversation"]  # earlier turns: context for the planner
+    last = values["messages"][-1]
+    assert last["type"] == "ai" and last["content"] == values["answer"] and values["answer"].strip()
+    assert [m["type"] for m in values["messages"]] == ["human", "ai", "human", "ai"]
+
+
+async def test_goal_input_also_fills_messages(server_url: str) -> None:
+    client = client_for(server_url)
+    thread = await client.threads.create()
+    await stream(client, thread["thread_id"], input={"goal": "Name two rivers."}, **settings(review=NO_REVIEW))
+    values = (await client.threads.get_state(thread["thread_id"]))["values"]
+    assert [(m["type"], m["content"]) for m in values["messages"]] == [
+        ("human", "Name two rivers."), ("ai", values["answer"])]
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        ({}, "no goal"),
+        ({"messages": [{"type": "ai", "content": "hello"}]}, "no goal"),
+        ({"goal": "   "}, "the goal is empty"),
+        ({"goal": "x" * 9000}, "limits.max_goal_chars"),
+        ({"goal": "refund\x00order"}, "NUL"),
+        ({"goal": 42}, "must be text"),
+    ],
+)
+async def test_bad_input_fails_the_run_with_one_clear_error(server_url: str, payload: dict[str, Any],
+                                                           message: str) -> None:
+    client = client_for(server_url)
+    thread = await client.threads.create()
+    async with asyncio.timeout(RUN_TIMEOUT_S):
+        parts = [p async for p in client.runs.stream(thread["thread_id"], ASSISTANT, input=payload,
+                                                     **settings(review=NO_REVIEW))]
+    errors = [p.data for p in parts if p.event == "error"]
+    assert len(errors) == 1 and errors[0]["error"] == "InvalidGoal", parts
+    assert message in errors[0]["message"] and "\n" not in errors[0]["message"]
+    values = (await client.threads.get_state(thread["thread_id"]))["values"] or {}
+    assert not values.get("tasks") and not values.get("status")  # nothing planned, nothing run
+
+
+async def test_a_new_goal_on_a_finished_thread_is_refused(server_url: str) -> None:
+    client = client_for(server_url)
+    thread = await client.threads.create()
+    await stream(client, thread["thread_id"], input={"goal": "Name a planet."}, **settings(review=NO_REVIEW))
+    before = (await client.threads.get_state(thread["thread_id"]))["values"]
+    async with asyncio.timeout(RUN_TIMEOUT_S):
+        parts = [p async for p in client.runs.stream(thread["thread_id"], ASSISTANT,
+                                                     input={"goal": "Name a moon."})]
+    errors = [p.data for p in parts if p.event == "error"]
+    assert errors and "start a new thread" in errors[0]["message"]
+    after = (await client.threads.get_state(thread["thread_id"]))["values"]
+    assert after["answer"] == before["answer"] and after["tasks"] == before["tasks"]
+
+
+async def test_settings_errors_match_the_cli_and_resume_sends_no_context(server_url: str) -> None:
+    """A bad override fails with the CLI's message; a resume without a context keeps the
+    thread's settings (here: a token budget that must still apply after the plan review)."""
+    from agents import RunContext
+    from core.settings import ConfigError
+
+    bad = {"limits": {"max_concurrency": 0}}
+    with pytest.raises(ConfigError) as cli_error:
+        RunContext.build(bad)
+    client = client_for(server_url)
+    thread = await client.threads.create()
+    async with asyncio.timeout(RUN_TIMEOUT_S):
+        parts = [p async for p in client.runs.stream(thread["thread_id"], ASSISTANT,
+                                                     input={"goal": "g"}, **settings(**bad))]
+    errors = [p.data for p in parts if p.event == "error"]
+    assert errors and str(cli_error.value) in errors[0]["message"], (errors, str(cli_error.value))
+
+    thread_id, pending, _ = await start_paused(client, "Summarise the warranty policy.")
+    await client.threads.get_state(thread_id)
+    # No context on the resume: the thread remembers model, review points and settings.
+    await stream(client, thread_id, command={"resume": {pending["id"]: APPROVE}})
+    values = (await client.threads.get_state(thread_id))["values"]
+    assert values["status"] == "completed" and values["run_settings"] == {"model": "test", "review": PLAN_ONLY}
+
+
 async def test_twenty_concurrent_threads_keep_their_own_state(server_url: str) -> None:
-    """20 runs at once, every fourth with a budget that stops it: nothing crosses threads."""
+    """20 runs at once with mixed models (two test-model configurations, per-role models),
+    review settings (some pause for the plan and are approved) and budgets: nothing crosses
+    threads, and the relative data dir causes no blocking call."""
     client = client_for(server_url)
     marker = "topic number {}:"
     goals = [f"Report on {marker.format(i)} the history of city {i * 7 + 3}." for i in range(20)]
+    small = {"small": {"provider": "test", "model": "test-small", "context_window": 4096}}
 
     def overrides(i: int) -> dict[str, Any]:
-        return {"review": NO_REVIEW, "budgets": {"run_tokens": 1}} if i % 4 == 0 else {"review": NO_REVIEW}
+        mixed: dict[str, Any] = {"review": PLAN_ONLY if i % 3 == 0 else NO_REVIEW}
+        if i % 2:
+            mixed.update(models=small, model="small", roles={"writer": "test"})
+        if i % 4 == 0:
+            mixed["budgets"] = {"run_tokens": 1}
+        return mixed
 
     async def one(i: int) -> str:
         thread = await client.threads.create(metadata={"goal": goals[i]})
-        events = await stream(client, thread["thread_id"],
-                              input={"goal": goals[i]},
-                              **settings(**overrides(i)))
+        tid = str(thread["thread_id"])
+        events = await stream(client, tid, input={"goal": goals[i]}, **settings(**overrides(i)))
         planned = [e for e in events.get("custom", []) if e["event"] == "plan"]
         assert len(planned) == 1
-        thread_plans[thread["thread_id"]] = task_keys(planned[0]["tasks"])
-        return str(thread["thread_id"])
+        thread_plans[tid] = task_keys(planned[0]["tasks"])
+        for _ in range(3):  # plan review on: approve (no context: the thread remembers)
+            state = await client.threads.get_state(tid)
+            if not state["interrupts"]:
+                break
+            await stream(client, tid, command={"resume": {p["id"]: APPROVE for p in state["interrupts"]}})
+        return tid
 
     thread_plans: dict[str, list[tuple[str, str]]] = {}
-    started = time.monotonic()
     thread_ids = await asyncio.gather(*(one(i) for i in range(20)))
-    elapsed = time.monotonic() - started
     assert len(set(thread_ids)) == 20
 
     threads = await asyncio.gather(*(client.threads.get(t) for t in thread_ids))
@@ -537,7 +556,7 @@ async def test_twenty_concurrent_threads_keep_their_own_state(server_url: str) -
     for i, (thread_id, thread, state) in enumerate(zip(thread_ids, threads, states, strict=True)):
         assert thread["metadata"]["goal"] == goals[i] and thread["status"] == "idle"
         values = state["values"]
-        assert values["goal"] == goals[i]
+        assert values["goal"] == goals[i] and not state["interrupts"]
         assert values["run_settings"] == {"model": "test", **overrides(i)}
         # The plan this thread streamed is the first in its plan history, and every task in
         # its state and on its blackboard comes from one of its own plan versions.
@@ -545,6 +564,10 @@ async def test_twenty_concurrent_threads_keep_their_own_state(server_url: str) -
         own = {key for version in values["plan_versions"] for key in task_keys(version["tasks"])}
         assert set(task_keys(values["tasks"])) <= own
         assert set(task_keys([r["task"] for r in values["results"].values()])) <= own
+        # Each task ran on the model this thread configured.
+        expected_models = {"small", "test-small", "test"} if i % 2 else {"test"}
+        ran_on = {r["metrics"]["model"] for r in values["results"].values() if r.get("metrics", {}).get("model")}
+        assert ran_on <= expected_models, (i, ran_on)
         # The answer restates this thread's goal (the test model echoes its prompt) and no other.
         answer = values["answer"]
         if i % 4 == 0:
@@ -559,10 +582,48 @@ async def test_twenty_concurrent_threads_keep_their_own_state(server_url: str) -
             assert marker.format(i) in answer or any(o and o in answer for o in own_outputs), answer[:300]
         others = [marker.format(j) for j in range(20) if j != i]
         assert not [m for m in others if m in answer], answer[:300]
-    assert elapsed < RUN_TIMEOUT_S
+        assert "BlockingError" not in json.dumps(values["results"])
+
+
+async def test_served_from_another_directory_with_a_relative_data_dir(tmp_path: Any, readme_server: Server) -> None:
+    """``langgraph dev --config CLONE/langgraph.json`` run from elsewhere, with a relative
+    ``ORCHESTRATOR_DATA_DIR``: the data dir is resolved where the server started, no blocking."""
+    from langgraph_sdk import get_client
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    port = free_port()
+    # langgraph-api resolves the checkpointer's "./" path against the working directory,
+    # so a server started elsewhere names the files absolutely.
+    config = json.loads((readme_server.cwd / "langgraph.json").read_text())
+    root = str(readme_server.cwd)
+    config["dependencies"] = [root]
+    for spec in config["graphs"].values():
+        if isinstance(spec, dict):
+            spec["path"] = spec["path"].replace("./", root + "/", 1)
+    config["graphs"] = {name: spec.replace("./", root + "/", 1) if isinstance(spec, str) else spec
+                        for name, spec in config["graphs"].items()}
+    config["checkpointer"]["path"] = config["checkpointer"]["path"].replace("./", root + "/", 1)
+    if isinstance(config.get("http"), dict) and str(config["http"].get("app", "")).startswith("./"):
+        config["http"]["app"] = config["http"]["app"].replace("./", root + "/", 1)
+    (elsewhere / "langgraph.json").write_text(json.dumps(config))
+    command = [str(LANGGRAPH), "dev", "--port", str(port), "--no-browser", "--no-reload",
+               "--config", str(elsewhere / "langgraph.json")]
+    env = clean_env(ORCHESTRATOR_DATA_DIR="rel-data", ORCHESTRATOR_MODEL="test")
+    with serve(command, elsewhere, env, port) as other:
+        client = get_client(url=other.url, timeout=RUN_TIMEOUT_S)
+        thread = await client.threads.create()
+        await stream(client, thread["thread_id"], input={"goal": "Describe a lighthouse."},
+                     context={"review": NO_REVIEW})
+        values = (await client.threads.get_state(thread["thread_id"]))["values"]
+        assert values["status"] == "completed", values
+        assert (elsewhere / "rel-data" / "server-checkpoints.sqlite").is_file()
+        assert (elsewhere / "rel-data" / "workspaces").is_dir()
+        log = log_text(other.log)
+    assert "BlockingError" not in log and "blocking call" not in log.lower(), log[-3000:]
 
 
 def test_no_blocking_calls_on_the_event_loop(server: Server) -> None:
     """Runs last: nothing the tests above ran made a blocking call on the server's loop."""
-    log = _ANSI.sub("", server.log.read_text(errors="replace"))
-    assert "BlockingError" not in log and "blocking call" not in log.lower(), _tail(server.log, 80)
+    log = log_text(server.log)
+    assert "BlockingError" not in log and "blocking call" not in log.lower(), tail(server.log, 80)

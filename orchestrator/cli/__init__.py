@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-from core.review import ReviewDecision
 from core.settings import ConfigError, Settings, load_settings
+from orchestrator.cli.answers import Requested, from_flags
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -30,10 +28,12 @@ def _parser() -> argparse.ArgumentParser:
 
     resume = sub.add_parser("resume", help="answer a pause, or continue after a crash")
     resume.add_argument("thread")
-    group = resume.add_mutually_exclusive_group()
-    group.add_argument("--approve", action="store_true")
-    group.add_argument("--edit", metavar="PLAN.json", help="replace the plan with this one")
-    group.add_argument("--reject", metavar="FEEDBACK")
+    resume.add_argument("--approve", nargs="?", const=None, action="append", metavar="ID",
+                        help="approve interrupt ID (or the only pending one); repeatable")
+    resume.add_argument("--reject", nargs="+", action="append", metavar="ID_OR_WHY",
+                        help='reject: --reject ID "why", or --reject "why" for the only pending one')
+    resume.add_argument("--edit", nargs="+", action="append", metavar="ID_OR_PLAN",
+                        help="replace the plan: --edit [ID] PLAN.json")
     resume.add_argument("--json", action="store_true")
     resume.add_argument("--url", help="the LangGraph server the thread lives on")
 
@@ -69,16 +69,9 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     return options
 
 
-def _decision(args: argparse.Namespace) -> ReviewDecision | None:
-    from orchestrator.cli.commands import load_tasks
-
-    if args.approve:
-        return ReviewDecision("approve")
-    if args.edit:
-        return ReviewDecision("edit", tasks=load_tasks(Path(args.edit)))
-    if args.reject is not None:
-        return ReviewDecision("reject", text=args.reject)
-    return None
+def _requested(args: argparse.Namespace) -> list[Requested]:
+    """The answers ``resume``'s flags give, each for one interrupt id (or the only one)."""
+    return from_flags(args.approve, args.reject, args.edit)
 
 
 async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
@@ -91,6 +84,8 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             from orchestrator.cli.remote import run_remote
 
             goal = c.validate_goal(args.goal, settings)
+            if args.thread:
+                c.validate_thread(args.thread)
             outcome = await run_remote(args.url, goal, args.thread, options, args.json, interactive)
             return c.print_outcome(outcome, args.json)
         return await c.cmd_run(settings, args.goal, args.thread, options, args.json)
@@ -98,18 +93,15 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         if args.url:
             from orchestrator.cli.remote import resume_remote
 
-            outcome = await resume_remote(args.url, args.thread, _decision(args), args.json, interactive)
+            outcome = await resume_remote(args.url, args.thread, _requested(args), args.json, interactive)
             return c.print_outcome(outcome, args.json)
-        return await c.cmd_resume(settings, args.thread, _decision(args), args.json)
+        return await c.cmd_resume(settings, args.thread, _requested(args), args.json)
     if args.command == "history":
         return await c.cmd_history(settings, args.thread, args.json)
     if args.command == "show":
         return await c.cmd_show(settings, args.thread, args.json)
     if args.command == "fork":
-        try:
-            values = json.loads(args.set) if args.set else None
-        except json.JSONDecodeError as exc:
-            raise c.UsageError(f"--set is not valid JSON: {exc}") from None
+        values = c.fork_values(args.set)
         return await c.cmd_fork(settings, args.thread, args.checkpoint, values, not args.no_run, args.json)
     if args.command == "models":
         return c.cmd_models(settings, args.json)

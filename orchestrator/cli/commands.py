@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 import uuid
 from pathlib import Path
@@ -10,15 +11,18 @@ from typing import Any
 
 from langgraph.types import Command
 from rich.console import Console
+from rich.markup import escape
 from rich.prompt import Prompt
 from rich.table import Table
 
 from agents import RunContext
-from core.review import ReviewDecision, resume_value
+from core.goal import InvalidGoal, check_goal
+from core.review import ReviewDecision, describe, kind_of, resume_value
 from core.settings import ConfigError, Settings
 from core.tracing import trace_run
 from graph.history import CheckpointNotFound, ForkEditError
 from graph.runner import Runner
+from orchestrator.cli.answers import Requested, UsageError, load_tasks, resume_map
 from orchestrator.cli.session import EXIT, stream_run, summarise
 from orchestrator.cli.view import TaskBoard
 
@@ -26,21 +30,39 @@ out = Console()
 err = Console(stderr=True)
 
 
-class UsageError(Exception):
-    """Bad command-line input (exit code 2)."""
+THREAD_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+"""What a thread id may be: it names a workspace directory and a server thread."""
 
 
 def validate_goal(goal: str, settings: Settings) -> str:
-    """A usable goal, or a UsageError saying why not."""
-    goal = goal.strip()
-    if not goal:
-        raise UsageError("the goal is empty")
-    if len(goal) > settings.limits.max_goal_chars:
+    """A usable goal, or a UsageError saying why not (the graph's first node checks the same)."""
+    try:
+        return check_goal(goal, settings.limits.max_goal_chars)
+    except InvalidGoal as exc:
+        raise UsageError(str(exc)) from None
+
+
+def validate_thread(thread: str) -> str:
+    """A usable thread id, or a UsageError saying why not."""
+    if not THREAD_ID.fullmatch(thread):
         raise UsageError(
-            f"the goal has {len(goal)} characters; the limit is {settings.limits.max_goal_chars}"
-            " (limits.max_goal_chars)"
+            f"--thread {thread!r}: use 1-128 letters, digits, '.', '_', ':' or '-' (no spaces),"
+            " starting with a letter or digit"
         )
-    return goal
+    return thread
+
+
+def fork_values(text: str | None) -> dict[str, Any] | None:
+    """``fork --set JSON``: the state values to change, a JSON object."""
+    if text is None:
+        return None
+    try:
+        values = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"--set is not valid JSON: {exc}") from None
+    if not isinstance(values, dict):
+        raise UsageError(f"--set must be a JSON object of state values, e.g. '{{\"goal\": \"...\"}}', not {text}")
+    return values
 
 
 async def drive(runner: Runner, thread_id: str, context: RunContext, payload: Any,
@@ -59,16 +81,18 @@ async def drive(runner: Runner, thread_id: str, context: RunContext, payload: An
 
 
 def ask_human(interrupts: Any) -> dict[str, Any]:
-    """Ask at the terminal for each pending interrupt; return the resume map."""
+    """Ask at the terminal about each pending interrupt, one by one; return the resume map."""
     answers: dict[str, Any] = {}
     for pending in interrupts:
         value = pending.value
-        kind = value.get("type")
+        kind = kind_of(value)
+        err.print(f"[bold]Paused[/bold] ({escape(str(kind))}, interrupt {escape(pending.id)}):")
         if kind == "plan_review":
             show_plan(value.get("tasks", []), err)
             if value.get("error"):
-                err.print(f"[red]{value['error']}[/red]")
-            choice = Prompt.ask("Plan: [a]pprove, [e]dit, [r]eject", choices=["a", "e", "r"], default="a", console=err)
+                err.print(f"[red]{escape(str(value['error']))}[/red]")
+            choice = Prompt.ask(escape("Plan: [a]pprove, [e]dit, [r]eject"), choices=["a", "e", "r"],
+                                default="a", console=err)
             if choice == "e":
                 path = Prompt.ask("Path of the edited plan JSON (a list of tasks)", console=err)
                 decision = ReviewDecision("edit", tasks=load_tasks(Path(path)))
@@ -77,32 +101,19 @@ def ask_human(interrupts: Any) -> dict[str, Any]:
             else:
                 decision = ReviewDecision("approve")
         elif kind == "tool_approval":
-            err.print(f"Task {value.get('task_id')} ({value.get('agent')}) wants to run "
-                      f"[bold]{value.get('tool')}[/bold] with {json.dumps(value.get('args'))}")
+            err.print(describe(value), markup=False, highlight=False)
             ok = Prompt.ask("Allow it?", choices=["y", "n"], default="n", console=err) == "y"
             decision = ReviewDecision("approve") if ok else ReviewDecision("reject", text=Prompt.ask("Why not?", console=err))
         elif kind == "answer_review":
-            err.print(value.get("answer", ""))
-            choice = Prompt.ask("Answer: [a]pprove, [r]eject", choices=["a", "r"], default="a", console=err)
+            err.print(value.get("answer", ""), markup=False, highlight=False)
+            choice = Prompt.ask(escape("Answer: [a]pprove, [r]eject"), choices=["a", "r"], default="a", console=err)
             decision = ReviewDecision("approve") if choice == "a" else ReviewDecision("reject", text=Prompt.ask("What is wrong?", console=err))
         else:
-            err.print(f"Task failed: {json.dumps(value, default=str)[:500]}")
-            choice = Prompt.ask("[r]etry, [s]kip", choices=["r", "s"], default="s", console=err)
+            err.print(describe(value), markup=False, highlight=False)
+            choice = Prompt.ask(escape("[r]etry, [s]kip"), choices=["r", "s"], default="s", console=err)
             decision = ReviewDecision("approve" if choice == "r" else "reject")
         answers[pending.id] = resume_value(value, decision)
     return answers
-
-
-def load_tasks(path: Path) -> list[dict[str, Any]]:
-    """Edited plan tasks from a JSON file: a list of tasks or an object with "tasks"."""
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise UsageError(f"cannot read the plan {path}: {exc}") from None
-    tasks = data.get("tasks") if isinstance(data, dict) else data
-    if not isinstance(tasks, list):
-        raise UsageError(f"{path}: expected a list of tasks or an object with a 'tasks' list")
-    return tasks
 
 
 def show_plan(tasks: list[dict[str, Any]], console: Console) -> None:
@@ -110,8 +121,20 @@ def show_plan(tasks: list[dict[str, Any]], console: Console) -> None:
     for column in ("id", "agent", "depends on", "instruction"):
         table.add_column(column)
     for t in tasks:
-        table.add_row(t["id"], t["agent"], ", ".join(t.get("depends_on", [])) or "-", t["instruction"])
+        table.add_row(*(escape(str(c)) for c in (t["id"], t["agent"], ", ".join(t.get("depends_on", [])) or "-", t["instruction"])))
     console.print(table)
+
+
+def show_pending(interrupts: list[dict[str, Any]], console: Console) -> None:
+    """Each pending interrupt: its id and kind, and what it asks (a plan as a table; a tool
+    approval with the tool, its arguments and what the agent found)."""
+    for pending in interrupts:
+        value = pending["value"]
+        console.print(f"[bold]Interrupt {escape(pending['id'])}[/bold] ({escape(str(kind_of(value)))})")
+        if kind_of(value) == "plan_review":
+            show_plan(value.get("tasks", []), console)
+        else:
+            console.print(describe(value), markup=False, highlight=False)
 
 
 def print_outcome(outcome: dict[str, Any], as_json: bool) -> int:
@@ -121,10 +144,9 @@ def print_outcome(outcome: dict[str, Any], as_json: bool) -> int:
         return EXIT[outcome["status"]]
     m = outcome["metrics"]
     if outcome["status"] == "interrupted":
-        for pending in outcome["interrupts"]:
-            if pending["value"].get("type") == "plan_review":
-                show_plan(pending["value"].get("tasks", []), out)
-        out.print(f"[yellow]Paused for review.[/yellow] Continue with:\n  {outcome['resume']}")
+        show_pending(outcome["interrupts"], out)
+        out.print("[yellow]Paused for review.[/yellow] Continue with:")
+        out.print(f"  {outcome['resume']}", markup=False, highlight=False)
     else:
         if outcome.get("answer"):
             out.rule("Answer")
@@ -143,7 +165,7 @@ def print_outcome(outcome: dict[str, Any], as_json: bool) -> int:
 async def cmd_run(settings: Settings, goal: str, thread: str | None, overrides: dict[str, Any],
                   as_json: bool) -> int:
     goal = validate_goal(goal, settings)
-    thread_id = thread or uuid.uuid4().hex[:12]
+    thread_id = validate_thread(thread) if thread else uuid.uuid4().hex[:12]
     async with Runner.open(settings) as runner:
         context = runner.context(overrides)  # validates the flags before anything runs
         if await runner.exists(thread_id):
@@ -162,15 +184,15 @@ async def _known_thread(runner: Runner, thread_id: str) -> RunContext:
     return await runner.resume_context(thread_id)
 
 
-async def cmd_resume(settings: Settings, thread_id: str, decision: ReviewDecision | None, as_json: bool) -> int:
+async def cmd_resume(settings: Settings, thread_id: str, requested: list[Requested], as_json: bool) -> int:
     async with Runner.open(settings) as runner:
         context = await _known_thread(runner, thread_id)
         snapshot = await runner.state(thread_id)
         payload: Any = None
         if snapshot.interrupts:
-            if decision is None:
-                raise UsageError("the run is paused for review: pass --approve, --edit PLAN.json or --reject \"feedback\"")
-            payload = Command(resume={i.id: resume_value(i.value, decision) for i in snapshot.interrupts})
+            payload = Command(resume=resume_map(snapshot.interrupts, requested))
+        elif requested:
+            raise UsageError(f"thread {thread_id} is not paused for review; resume it without an answer")
         elif not snapshot.next:
             raise UsageError(f"thread {thread_id} has finished; fork it to run part of it again")
         interactive = sys.stdin.isatty() and not as_json
@@ -253,4 +275,4 @@ def cmd_models(settings: Settings, as_json: bool) -> int:
     return 0
 
 
-__all__ = ["ConfigError", "UsageError"]
+__all__ = ["ConfigError", "UsageError", "load_tasks"]

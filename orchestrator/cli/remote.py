@@ -2,7 +2,7 @@
 
 The server runs the graph ``langgraph.json`` exposes as ``orchestrator`` with its own
 checkpointer; this side streams the run's progress events to the same task board, answers
-pauses with the same decisions (``core.review.resume_value``) and reports the same outcome
+pauses with the same decisions (``orchestrator.cli.answers``) and reports the same outcome
 (``orchestrator.cli.session.summarise``), so output and exit codes match a local run.
 
 Server thread ids are UUIDs: a ``--thread`` name that is not one is mapped to a stable
@@ -12,6 +12,8 @@ UUID (``server_thread_id``), so ``resume NAME --url …`` finds the thread ``run
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, cast
 
 import httpx
@@ -21,8 +23,8 @@ from langgraph_sdk.client import LangGraphClient
 from langgraph_sdk.errors import APIConnectionError
 from langgraph_sdk.schema import Command, StreamMode
 
-from core.review import ReviewDecision, resume_value
-from orchestrator.cli.commands import UsageError, ask_human, err
+from orchestrator.cli.answers import Requested, UsageError, resume_map
+from orchestrator.cli.commands import ask_human, err
 from orchestrator.cli.session import summarise
 from orchestrator.cli.view import TaskBoard
 
@@ -118,10 +120,8 @@ async def stream_remote(
 async def outcome_of(client: LangGraphClient, url: str, server_id: str, label: str,
                      error: str | None = None) -> tuple[dict[str, Any], StateSnapshot]:
     """The thread's outcome as ``summarise`` gives it, with a resume hint naming the server."""
-    try:
+    with server_errors(url, label):  # the server may have gone away during the run
         state = dict(await client.threads.get_state(server_id))
-    except (httpx.HTTPError, OSError) as exc:  # the server went away during the run
-        raise _unreachable(url, exc) from None
     snapshot = snapshot_from(state)
     outcome = summarise(snapshot, label, error)
     if "resume" in outcome:
@@ -153,6 +153,29 @@ def _unreachable(url: str, exc: Exception) -> UsageError:
     return UsageError(f"cannot reach the LangGraph server at {url}: {type(exc).__name__}: {exc}")
 
 
+@contextmanager
+def server_errors(url: str, thread: str | None = None) -> Iterator[None]:
+    """The one mapping of server and connection errors to one-line ``UsageError`` messages,
+    for every call ``run --url`` and ``resume --url`` make."""
+    try:
+        yield
+    except APIConnectionError as exc:
+        raise _unreachable(url, exc) from None
+    except httpx.HTTPStatusError as exc:
+        status = exc.response.status_code
+        if status == 404 and thread is not None:
+            raise UsageError(f"no thread {thread!r} on {url}") from None
+        if status == 409 and thread is not None:
+            raise UsageError(f"thread {thread} already exists; use resume, or a new --thread") from None
+        try:
+            detail = exc.response.json().get("detail") or exc.response.text
+        except ValueError:
+            detail = exc.response.text
+        raise UsageError(f"the server at {url} refused the request ({status}): {str(detail)[:300]}") from None
+    except (httpx.HTTPError, OSError) as exc:
+        raise _unreachable(url, exc) from None
+
+
 async def check_server(url: str, timeout_s: float = PREFLIGHT_TIMEOUT_S) -> None:
     """Fail fast with a ``UsageError`` when nothing answers at ``url``.
 
@@ -161,11 +184,12 @@ async def check_server(url: str, timeout_s: float = PREFLIGHT_TIMEOUT_S) -> None
     """
     try:
         async with httpx.AsyncClient(timeout=timeout_s) as http:
-            response = await http.get(f"{url.rstrip('/')}/ok")
+            # /info: served by langgraph dev, the Agent Server and Aegra alike (/ok is not).
+            response = await http.get(f"{url.rstrip('/')}/info")
     except (httpx.HTTPError, OSError) as exc:
         raise _unreachable(url, exc) from None
     if response.status_code >= 500 or response.status_code == 404:
-        raise UsageError(f"{url} does not look like a LangGraph server (GET /ok: {response.status_code})")
+        raise UsageError(f"{url} does not look like a LangGraph server (GET /info: {response.status_code})")
 
 
 async def run_remote(url: str, goal: str, thread: str | None, options: dict[str, Any],
@@ -181,26 +205,18 @@ async def run_remote(url: str, goal: str, thread: str | None, options: dict[str,
     await check_server(url)
     async with get_client(url=url) as client:
         server_id = server_thread_id(thread) if thread else None
-        try:
+        with server_errors(url, thread):
             created = await client.threads.create(
                 thread_id=server_id, if_exists="raise", graph_id=ASSISTANT,
                 metadata={"name": thread} if thread else None,
             )
-        except APIConnectionError as exc:
-            raise _unreachable(url, exc) from None
-        except httpx.HTTPStatusError as exc:
-            if exc.response.status_code == 409:
-                raise UsageError(f"thread {thread} already exists; use resume, or a new --thread") from None
-            raise UsageError(f"the server at {url} refused the thread: {exc}") from None
-        except (httpx.HTTPError, OSError) as exc:
-            raise _unreachable(url, exc) from None
         server_id = str(created["thread_id"])
         return await drive_remote(client, url, server_id, thread or server_id, options,
                                   payload={"goal": goal},
                                   as_json=as_json, interactive=interactive)
 
 
-async def resume_remote(url: str, thread: str, decision: ReviewDecision | None, as_json: bool,
+async def resume_remote(url: str, thread: str, requested: Sequence[Requested], as_json: bool,
                         interactive: bool) -> dict[str, Any]:
     """``orchestrator resume THREAD --url URL``: answer a pause, or continue after a failure.
 
@@ -209,26 +225,16 @@ async def resume_remote(url: str, thread: str, decision: ReviewDecision | None, 
     await check_server(url)
     async with get_client(url=url) as client:
         server_id = server_thread_id(thread)
-        try:
+        with server_errors(url, thread):
             state = dict(await client.threads.get_state(server_id))
-        except APIConnectionError as exc:
-            raise _unreachable(url, exc) from None
-        except httpx.HTTPStatusError as exc:
-            if exc.response.status_code == 404:
-                raise UsageError(f"no thread {thread!r} on {url}") from None
-            raise UsageError(f"the server at {url} could not read thread {thread!r}: {exc}") from None
-        except (httpx.HTTPError, OSError) as exc:
-            raise _unreachable(url, exc) from None
         snapshot = snapshot_from(state)
         if not snapshot.values:
             raise UsageError(f"no thread {thread!r} on {url}")
         command: dict[str, Any] | None = None
         if snapshot.interrupts:
-            if decision is None:
-                raise UsageError(
-                    "the run is paused for review: pass --approve, --edit PLAN.json or --reject \"feedback\""
-                )
-            command = {"resume": {i.id: resume_value(i.value, decision) for i in snapshot.interrupts}}
+            command = {"resume": resume_map(snapshot.interrupts, requested)}
+        elif requested:
+            raise UsageError(f"thread {thread} is not paused for review; resume it without an answer")
         elif not snapshot.next:
             raise UsageError(f"thread {thread} has finished; fork it to run part of it again")
         return await drive_remote(client, url, server_id, thread, {}, command=command,

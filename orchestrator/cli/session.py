@@ -7,6 +7,7 @@ from typing import Any
 from langgraph.types import StateSnapshot
 
 from agents import RunContext
+from core.review import kind_of
 from graph.metrics import run_metrics
 from graph.runner import Runner
 from orchestrator.cli.view import TaskBoard
@@ -69,10 +70,12 @@ def summarise(snapshot: StateSnapshot, thread_id: str, error: str | None = None)
 
 
 def resume_hint(thread_id: str, interrupts: list[dict[str, Any]]) -> str:
-    """The command that continues this run."""
+    """The command that continues this run (each interrupt answered by id when several wait)."""
     if not interrupts:
         return f"orchestrator resume {thread_id}"
-    kinds = {i["value"].get("type") for i in interrupts if isinstance(i["value"], dict)}
-    if kinds == {"plan_review"}:
-        return f"orchestrator resume {thread_id} (--approve | --edit PLAN.json | --reject \"feedback\")"
-    return f"orchestrator resume {thread_id} (--approve | --reject \"reason\")"
+    kinds = {kind_of(i["value"]) for i in interrupts}
+    if len(interrupts) == 1:
+        if kinds == {"plan_review"}:
+            return f"orchestrator resume {thread_id} (--approve | --edit PLAN.json | --reject \"feedback\")"
+        return f"orchestrator resume {thread_id} (--approve | --reject \"reason\")"
+    return f"orchestrator resume {thread_id} --approve ID ... --reject ID \"reason\" ... (one per interrupt id)"
