@@ -59,6 +59,12 @@ class AgentSpec(BaseModel):
         "defaults to the agent's name if that is a role, else 'supervisor'.",
     )
     prompt: str = Field(min_length=1, description="The agent's system prompt (short, concrete).")
+    flow: Literal["auto", "steps", "loop"] = Field(
+        default="auto",
+        description="How the agent works: 'steps' = its fixed sub-graph of short steps "
+        "(built-in coder, researcher, support and writer); 'loop' = the tool-calling loop; "
+        "'auto' = steps when its model takes structured steps (small local models), else loop.",
+    )
     enabled: bool = True
 
     @model_validator(mode="before")

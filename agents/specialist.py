@@ -12,15 +12,17 @@ The nodes live one idea per module: the step loop (``agents.loop``), approval
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from langgraph.graph import START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
+from langgraph.runtime import Runtime
 
 from agents.approval import Approval
+from agents.flows import FLOWS, Resources, uses_steps
 from agents.loop import StepLoop
 from agents.registry import AgentSpec
-from agents.run_context import RunContext
+from agents.run_context import RunContext, context_of
 from agents.state import ModelFactory, SpecialistInput, SpecialistOutput, SpecialistState
 from agents.verification import Verifier
 
@@ -46,12 +48,21 @@ def build_specialist(
             input_schema=SpecialistInput,
             output_schema=SpecialistOutput,
         )
+        flow = FLOWS.get(spec.name)
+        if flow is not None:
+            resources = Resources(spec.model_role, model_factory)
+            builder.add_node("route", _route(spec))
+            builder.add_node("steps", flow(f"{spec.name}_steps", resources))
+            builder.add_edge(START, "route")
+            builder.add_conditional_edges("route", _after_route)
+            builder.add_edge("steps", "__end__")
+        else:
+            builder.add_edge(START, "act")
         builder.add_node("act", loop.act)
         builder.add_node("approve", Approval(spec).approve)
         builder.add_node("tools", loop.tools)
         builder.add_node("finalize", loop.finalize)
         builder.add_node("verify", verifier.verify)
-        builder.add_edge(START, "act")
         builder.add_conditional_edges("act", loop.after_act)
         builder.add_edge("approve", "tools")
         builder.add_conditional_edges("tools", loop.after_tools)
@@ -62,3 +73,16 @@ def build_specialist(
             _cache.clear()
         _cache[key] = graph
     return graph
+
+
+def _route(spec: AgentSpec) -> Any:
+    """The first node: the step flow or the tool loop, for this run's model."""
+
+    async def route(state: SpecialistState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+        return {"flow": "steps" if uses_steps(spec, context_of(runtime).settings) else "loop"}
+
+    return route
+
+
+def _after_route(state: SpecialistState) -> Literal["steps", "act"]:
+    return "steps" if state.get("flow") == "steps" else "act"

@@ -83,3 +83,5 @@ class SpecialistState(SpecialistInput, SpecialistOutput, total=False):
     round_steps: int
     """Steps since the last (re)start; the step limit applies per attempt."""
     failed_verifications: int
+    flow: str
+    """``steps`` (the agent's step flow) or ``loop`` (the tool loop), chosen at the start."""

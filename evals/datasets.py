@@ -19,6 +19,7 @@ LangSmith dataset needs to stay immutable per version.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import tomllib
@@ -172,13 +173,53 @@ def dataset_names(path: Path = MANIFEST) -> list[str]:
     return list(load_manifest(path))
 
 
+def is_dataset_path(name: str) -> bool:
+    """Whether ``name`` names a user's JSONL file rather than a shipped dataset."""
+    return name.endswith(".jsonl") or "/" in name or Path(name).is_file()
+
+
+EVALUATORS_BY_KEY = {
+    "plan": ["plan_validity", "plan_properties"],
+    "trajectory": ["trajectory"],
+    "code": ["code_tests"],
+    "key_facts": ["key_facts"],
+    "sources": ["source_recall"],
+    "actions": ["actions"],
+}
+"""For a user's file: the evaluators its examples' reference outputs call for."""
+
+
+def _file_entry(path: Path) -> DatasetEntry:
+    """A manifest entry for a user's JSONL file: evaluators from the reference keys its
+    examples use, ``planning`` when they only give plans; no thresholds (scores reported)."""
+    keys: set[str] = set()
+    for line in path.read_text("utf-8").splitlines():
+        if line.strip():
+            # a bad line is reported with its number when the examples are validated
+            with contextlib.suppress(json.JSONDecodeError, AttributeError):
+                keys |= set((json.loads(line).get("outputs") or {}).keys())
+    kind: Kind = "planning" if keys and keys <= {"plan"} else "run"
+    evaluators = [e for key, names in EVALUATORS_BY_KEY.items() if key in keys for e in names]
+    if kind == "planning":
+        evaluators.append("planner_first_try")
+    return DatasetEntry(file=path.name, version=1, kind=kind, evaluators=[*evaluators, "run_metrics"])
+
+
 def load_dataset(name: str, manifest: Path = MANIFEST) -> Dataset:
-    """Load and validate one dataset; raises DatasetError (unknown name, bad line)."""
-    entries = load_manifest(manifest)
-    if name not in entries:
-        raise DatasetError(f"unknown dataset {name!r}; known: {', '.join(entries)}")
-    entry = entries[name]
-    path = manifest.parent / entry.file
+    """Load and validate one dataset — a shipped name or a path to a JSONL file in the same
+    format; raises DatasetError (unknown name, missing file, bad line)."""
+    if is_dataset_path(name):
+        path = Path(name).expanduser()
+        if not path.is_file():
+            raise DatasetError(f"{path}: no such dataset file")
+        entry = _file_entry(path)
+        name = path.stem
+    else:
+        entries = load_manifest(manifest)
+        if name not in entries:
+            raise DatasetError(f"unknown dataset {name!r}; known: {', '.join(entries)}")
+        entry = entries[name]
+        path = manifest.parent / entry.file
     try:
         data = path.read_bytes()
     except OSError as exc:

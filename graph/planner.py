@@ -10,11 +10,12 @@ from langgraph.runtime import Runtime
 from langgraph.types import Command, interrupt
 
 from agents import AgentRegistry, RunContext
+from agents.flows import small_model
 from core import review
 from core.models import StructuredOutputError, achat_model, ainvoke_structured
 from core.settings import Settings
 from core.usage import track_usage
-from graph import prompts
+from graph import prompts, shapes
 from graph.planning import PlanCheck, plan_schema, validate_plan
 from graph.runtime import emit, run_context, settings_update
 from graph.state import OrchestratorState, Plan, PlanVersion, Task
@@ -42,11 +43,21 @@ async def plan(state: OrchestratorState, runtime: Runtime[RunContext]) -> Comman
     settings, registry = await run_context(runtime, state)
     attempts = state.get("planner_attempts", 0) + 1
     update: dict[str, Any] = {
-        "planner_attempts": attempts, "status": "planning", **settings_update(runtime, state)
+        "planner_attempts": attempts,
+        "status": "planning",
+        **settings_update(runtime, state),
     }
     if attempts == 1 and "started_at" not in state:
         update["started_at"] = time.time()
     emit("planning", attempt=attempts)
+
+    if uses_shapes(settings, registry) and not state.get("feedback"):
+        with track_usage() as usage:
+            check, how = await plan_by_shape(state["goal"], settings, registry)
+        update["usage"] = [usage.metrics(settings.model_for("supervisor"))]
+        return Command(
+            goto="review_plan", update={**update, **adopt_plan(state, check, f"planned ({how})")}
+        )
 
     messages = [
         SystemMessage(
@@ -85,6 +96,43 @@ async def plan(state: OrchestratorState, runtime: Runtime[RunContext]) -> Comman
     return Command(goto="review_plan", update={**update, **adopt_plan(state, check, "planned")})
 
 
+def uses_shapes(settings: Settings, registry: AgentRegistry) -> bool:
+    """Plan by shape when the supervisor's model takes structured steps (a small local
+    model) and the registry has agents for at least one shape; free planning otherwise."""
+    return small_model(settings, "supervisor") and bool(shapes.available(registry.names()))
+
+
+async def plan_by_shape(
+    goal: str, settings: Settings, registry: AgentRegistry
+) -> tuple[PlanCheck, str]:
+    """The plan from the goal's shape (code), topics from the model for a parallel stage;
+    and how it was made (for the plan version's reason)."""
+    available = shapes.available(registry.names())
+    shape = shapes.classify(goal, available)
+    notes: list[str] = []
+    if shape is None:  # no shape fits: one task for the best-matching agent
+        task = Task(id="t1", agent="", instruction=goal)
+        task.agent = registry.select(task, "best_match").name
+        return PlanCheck(tasks=[task]), "no plan shape fits: one task"
+    topics: list[str] = []
+    if any(stage.parallel for stage in shape.stages):
+        messages = [SystemMessage(prompts.PLANNER_TOPICS), HumanMessage(f"Goal: {goal}")]
+        try:
+            result = await ainvoke_structured(
+                await achat_model(settings, "supervisor"), shapes.Topics, messages, attempts=2
+            )
+            topics = [t for t in result.value.topics if t.strip()]
+        except StructuredOutputError as err:
+            notes.append(f"no topics: {str(err).splitlines()[0]}")
+        if len(topics) < 2 and any(s.name == "research_then_write" for s in available):
+            shape = shapes.by_name("research_then_write")
+            notes.append("sequential research: fewer than two topics")
+    check = check_tasks(
+        [t.model_dump() for t in shapes.build_tasks(shape, goal, topics)], settings, registry
+    )
+    return check, ", ".join([f"shape {shape.name}", *notes])
+
+
 def adopt_plan(state: OrchestratorState, check: PlanCheck, reason: str) -> dict[str, Any]:
     """State update that makes ``check.tasks`` the current plan, as a new plan version."""
     tasks = [t.model_dump() for t in check.tasks]
@@ -117,12 +165,17 @@ async def review_plan(state: OrchestratorState, runtime: Runtime[RunContext]) ->
         emit("plan_rejected", error=decision.feedback, by="human")
         return Command(
             goto="plan",
-            update={"feedback": decision.feedback or "the user rejected the plan", "planner_attempts": 0},
+            update={
+                "feedback": decision.feedback or "the user rejected the plan",
+                "planner_attempts": 0,
+            },
         )
     check = check_tasks(decision.tasks, settings, registry)
     if check.error is not None:
         # Ask again, showing the error; the earlier plan is untouched.
-        return Command(goto="review_plan", update={"feedback": f"edited plan rejected: {check.error}"})
+        return Command(
+            goto="review_plan", update={"feedback": f"edited plan rejected: {check.error}"}
+        )
     return Command(
         goto="dispatch",
         update={**adopt_plan(state, check, "edited by a human"), "status": "running"},

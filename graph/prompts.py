@@ -24,6 +24,11 @@ are still pending. Decide what to do next:
 Agents: {catalogue}
 """
 
-SYNTHESIZER = """You write the final answer to the user's goal from your team's task results.
-Use only the results below. Attribute each point to the task it came from, like [t1].
-If a task failed, say what is missing. Be clear and complete, without preamble."""
+SYNTHESIZER = """You write the opening of the final answer to the user's goal: 1 to 3
+sentences that connect your team's task results and say what they add up to. The results
+themselves are shown to the user right after your text, so do not repeat them. Refer to
+tasks by id, like [t1]. Claim nothing the results do not show; if a task failed, say what
+is missing."""
+
+PLANNER_TOPICS = """The goal asks to research separate subjects and then combine them.
+List the two or three subjects to research, each as a short phrase from the goal."""

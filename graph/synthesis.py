@@ -11,6 +11,7 @@ from langgraph.runtime import Runtime
 from langgraph.types import Command, interrupt
 
 from agents import RunContext
+from agents.flows import small_model
 from core import review
 from core.models import achat_model
 from core.usage import track_usage
@@ -44,8 +45,41 @@ def results_digest(state: OrchestratorState, budget_tokens: int) -> str:
     return "\n\n".join(blocks)
 
 
+def assembled(state: OrchestratorState, budget_tokens: int) -> str:
+    """The work itself, from the task records: each done task's output (code and test run,
+    cited answer, actions taken), the files written, the sources cited; failures named."""
+    results = state.get("results", {})
+    order = [t["id"] for t in state.get("tasks", [])]
+    share = max(budget_tokens // max(len(order), 1), 200)
+    blocks: list[str] = []
+    sources: list[str] = []
+    files: list[str] = []
+    for task_id in order:
+        record = results.get(task_id, {})
+        agent = record.get("task", {}).get("agent", "?")
+        status = record.get("status", "pending")
+        if status != "done":
+            why = f": {record['error']}" if record.get("error") else ""
+            blocks.append(f"**{task_id} ({agent})**: no result ({status}{why})")
+            continue
+        body = truncate_to_tokens(str(record.get("output", "")).strip(), share)
+        blocks.append(body if len(order) == 1 else f"**{task_id} ({agent})**\n\n{body}")
+        sources += [c for c in record.get("citations") or [] if c not in sources and c not in body]
+        files += [f for f in record.get("artifacts") or [] if f not in files]
+    if sources:
+        blocks.append("Sources:\n" + "\n".join(f"- {c}" for c in sources))
+    if files and len(order) > 1:
+        blocks.append("Files written: " + ", ".join(files))
+    return "\n\n".join(blocks)
+
+
 async def synthesize(state: OrchestratorState, runtime: Runtime[RunContext]) -> dict[str, Any]:
-    """Write the final answer from the task results."""
+    """The final answer: the task records assembled, after a short connecting text.
+
+    The model writes only the connecting text (none for a one-task plan, or on a small model,
+    whose summaries claim what the records do not show); the code, test results, citations
+    and actions come from the records, so the answer never claims an action or a source
+    the records do not show."""
     settings, _ = await run_context(runtime, state)
     results = state.get("results", {})
     done = [r for r in results.values() if r.get("status") == "done"]
@@ -56,6 +90,10 @@ async def synthesize(state: OrchestratorState, runtime: Runtime[RunContext]) -> 
         return {"answer": answer, "status": "failed", "finished_at": time.time(), **answer_message(answer)}
 
     window = settings.model_for("supervisor").context_window
+    work = assembled(state, int(window * SYNTHESIS_SHARE))
+    update: dict[str, Any] = {"status": "completed", "finished_at": time.time(), "feedback": ""}
+    if len(state.get("tasks", [])) <= 1 or small_model(settings, "supervisor"):
+        return {**update, "answer": work, **answer_message(work)}
     messages: list[BaseMessage] = [SystemMessage(prompts.SYNTHESIZER)]
     messages.append(HumanMessage(
         f"Goal: {state['goal']}\n\nTask results:\n{results_digest(state, int(window * SYNTHESIS_SHARE))}"
@@ -63,12 +101,10 @@ async def synthesize(state: OrchestratorState, runtime: Runtime[RunContext]) -> 
     ))
     with track_usage() as usage:
         reply = await (await achat_model(settings, "supervisor")).ainvoke(messages)
-    answer = str(reply.content).strip() if reply.content else ""
-    if not answer:  # an empty synthesis must not lose the work: fall back to the results
-        answer = results_digest(state, int(window * SYNTHESIS_SHARE))
+    intro = str(reply.content).strip() if reply.content else ""
+    answer = f"{intro}\n\n---\n\n{work}" if intro else work
     return {
-        "answer": answer, "status": "completed", "finished_at": time.time(), "feedback": "",
-        **answer_message(answer),
+        **update, "answer": answer, **answer_message(answer),
         "usage": [usage.metrics(settings.model_for("supervisor"))],
     }
 

@@ -116,7 +116,8 @@ def text_of(messages: list[BaseMessage]) -> str:
 async def run(
     spec: AgentSpec, models: Models, config: RunnableConfig, the_task: dict[str, Any], **inputs: Any
 ) -> dict[str, Any]:
-    graph = build_specialist(spec, model_factory=models)
+    # These tests are about the tool loop: the step flows have their own (test_agents_flows.py).
+    graph = build_specialist(spec.model_copy(update={"flow": "loop"}), model_factory=models)
     return await graph.ainvoke(
         {"task": the_task, "goal": "", "context": "", "feedback": "", **inputs}, config, context=context_of(config)
     )
@@ -697,7 +698,7 @@ async def test_nodes_do_not_block_the_event_loop(tmp_path: Path) -> None:
     )
     models = Models(TestChatModel(responses={STEP_SCHEMA_NAME: seq}))
     config = run_config(tmp_path)
-    graph = build_specialist(spec, model_factory=models)
+    graph = build_specialist(spec.model_copy(update={"flow": "loop"}), model_factory=models)
     base_settings()  # the process's settings are loaded once, outside the loop in a server
     # Like the LangGraph dev server: every module is scanned, not just ours.
     with blockbuster.blockbuster_ctx():

@@ -126,3 +126,27 @@ def test_bad_lines_are_reported_with_their_line_number(tmp_path: Path) -> None:
         load_dataset("bad", tmp_path / "manifest.toml")
     with pytest.raises(DatasetError, match="unknown dataset"):
         load_dataset("missing", tmp_path / "manifest.toml")
+
+
+def test_a_users_jsonl_file_is_a_dataset(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from evals.datasets import DatasetError, load_dataset
+
+    path = tmp_path / "mine.jsonl"
+    path.write_text(
+        '{"id": "a", "inputs": {"goal": "What is BM25?"}, '
+        '"outputs": {"key_facts": ["BM25"], "sources": ["x.md"]}}\n'
+    )
+    ds = load_dataset(str(path))
+    assert ds.name == "mine" and ds.entry.kind == "run" and len(ds.examples) == 1
+    assert ds.entry.evaluators == ["key_facts", "source_recall", "run_metrics"]
+    plans = tmp_path / "plans.jsonl"
+    plans.write_text('{"id": "p", "inputs": {"goal": "g"}, "outputs": {"plan": {"min_tasks": 1}}}\n')
+    assert load_dataset(str(plans)).entry.kind == "planning"
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("not json\n")
+    import pytest
+
+    with pytest.raises(DatasetError, match="bad.jsonl:1: not JSON"):
+        load_dataset(str(bad))
+    with pytest.raises(DatasetError, match="no such dataset file"):
+        load_dataset(str(tmp_path / "missing.jsonl"))

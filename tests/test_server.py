@@ -577,7 +577,9 @@ async def test_twenty_concurrent_threads_keep_their_own_state(server_url: str) -
             assert not values["stop_reason"]
             assert values["status"] == "completed", (goals[i], values.get("status"))
             assert set(values["results"]) >= {t["id"] for t in values["tasks"]}
-            assert marker.format(i) in answer, answer[:300]
+            # A one-task plan's answer is its task's record (no synthesis call to echo it).
+            own_outputs = [str(r.get("output") or "")[:60] for r in values["results"].values()]
+            assert marker.format(i) in answer or any(o and o in answer for o in own_outputs), answer[:300]
         others = [marker.format(j) for j in range(20) if j != i]
         assert not [m for m in others if m in answer], answer[:300]
         assert "BlockingError" not in json.dumps(values["results"])

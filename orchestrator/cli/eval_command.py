@@ -37,7 +37,8 @@ def add_parsers(subparsers: Any) -> None:
         "--dataset",
         action="append",
         metavar="NAME",
-        help="dataset to run (repeatable; default: all)",
+        help="dataset to run: a shipped name or a JSONL file in the same format (repeatable; "
+        "default: all shipped)",
     )
     p.add_argument(
         "--model", help="model for every role: local, local-1.5b, test or a configured name"
@@ -118,7 +119,7 @@ async def dispatch(args: argparse.Namespace, settings: Settings) -> int | None:
         return None
     from rich.console import Console
 
-    from evals.datasets import DatasetError, dataset_names
+    from evals.datasets import DatasetError, dataset_names, is_dataset_path
     from evals.runner import render_table, results_payload, run_eval, write_json
 
     if args.list:
@@ -132,7 +133,7 @@ async def dispatch(args: argparse.Namespace, settings: Settings) -> int | None:
     except DatasetError as exc:
         raise _usage(str(exc)) from None
     names = args.dataset or known
-    unknown = [n for n in names if n not in known]
+    unknown = [n for n in names if n not in known and not is_dataset_path(n)]
     if unknown:
         raise _usage(f"unknown dataset(s) {unknown}; known: {', '.join(known)}")
     console = Console(stderr=True) if args.json else Console()

@@ -1,0 +1,296 @@
+"""Turning a small model's code replies into files: pure functions, no model, no I/O.
+
+A 0.5B model asked for a module often adds tests, prints and example calls; asked for tests
+it often forgets the import or calls the test at the bottom. These functions keep what a
+module or a test file should hold, so the model only has to write code.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass, field
+
+FENCE = re.compile(r"```[ \t]*(?:python3?|py)?[ \t]*\n(.*?)(?:```|\Z)", re.DOTALL | re.IGNORECASE)
+"""A fenced block; an unclosed last fence (the reply was cut at the stop sequence) counts."""
+PY_FILE = re.compile(r"\b([A-Za-z_][A-Za-z0-9_]*)\.py\b")
+TEST_IMPORTS = frozenset({"pytest", "unittest"})
+
+
+@dataclass
+class SplitCode:
+    """A reply split into the module's code and any tests the model wrote with it."""
+
+    module: str
+    tests: str
+    names: list[str] = field(default_factory=list)
+    """Public functions and classes the module defines, in order."""
+    error: str | None = None
+    """Why the code could not be parsed (a SyntaxError), else None."""
+
+
+def code_of(reply: str) -> str:
+    """The code in a reply: its fenced blocks joined, or the whole reply if it has none.
+
+    A reply cut off by the token cap ends inside a statement: the incomplete tail is dropped
+    (back to the last top-level statement that parses), so the finished functions survive.
+    """
+    blocks = [b.strip("\n") for b in FENCE.findall(reply) if b.strip()]
+    text = "\n\n".join(blocks) if blocks else reply
+    return salvage(text.strip("\n") + "\n")
+
+
+def salvage(code: str) -> str:
+    """``code`` if it parses, else its longest prefix of whole lines that does (a reply cut
+    off by the token cap keeps its finished statements)."""
+    lines = code.splitlines()
+    for end in range(len(lines), 0, -1):
+        head = "\n".join(lines[:end]).rstrip() + "\n"
+        try:
+            ast.parse(head)
+        except SyntaxError:
+            continue
+        return head
+    return code
+
+
+def _is_test_def(node: ast.stmt) -> bool:
+    if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+        return node.name.startswith("test")
+    if isinstance(node, ast.ClassDef):
+        return node.name.startswith("Test")
+    return False
+
+
+def _is_main_guard(node: ast.stmt) -> bool:
+    return (
+        isinstance(node, ast.If)
+        and isinstance(node.test, ast.Compare)
+        and isinstance(node.test.left, ast.Name)
+        and node.test.left.id == "__name__"
+    )
+
+
+def _imports_test_framework(node: ast.stmt) -> bool:
+    if isinstance(node, ast.Import):
+        return all(a.name.split(".")[0] in TEST_IMPORTS for a in node.names)
+    if isinstance(node, ast.ImportFrom):
+        return (node.module or "").split(".")[0] in TEST_IMPORTS
+    return False
+
+
+def _segment(source: str, node: ast.stmt) -> str:
+    lines = source.splitlines()
+    start = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", []))])
+    end = node.end_lineno or node.lineno
+    return "\n".join(lines[start - 1 : end])
+
+
+def split_module(code: str) -> SplitCode:
+    """Keep the module's definitions; move test functions, bare asserts and example calls out.
+
+    Kept: imports (except test frameworks), functions, classes, assignments. Moved to
+    ``tests``: ``test*`` functions, ``Test*`` classes and top-level asserts. Dropped: other
+    top-level expressions (prints, example calls) and ``if __name__ == ...`` blocks.
+    """
+    try:
+        tree = ast.parse(code)
+    except SyntaxError as err:
+        return SplitCode(module=code, tests="", error=f"SyntaxError: {err.msg} (line {err.lineno})")
+    keep: list[str] = []
+    tests: list[str] = []
+    names: list[str] = []
+    for node in tree.body:
+        if _is_test_def(node) or isinstance(node, ast.Assert):
+            tests.append(_segment(code, node))
+        elif _is_main_guard(node) or _imports_test_framework(node):
+            continue
+        elif isinstance(node, ast.Expr) and not isinstance(node.value, ast.Constant):
+            continue  # print(...), example calls
+        else:
+            if isinstance(
+                node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
+            ) and not node.name.startswith("_"):
+                names.append(node.name)
+            keep.append(_segment(code, node))
+    module = "\n\n\n".join(keep).strip("\n") + "\n" if keep else ""
+    return SplitCode(module=module, tests="\n\n\n".join(tests), names=names)
+
+
+def module_name(text: str, names: list[str]) -> str:
+    """The module's file name: the first non-test ``x.py`` the task names, else the first
+    function's name (``is_palindrome`` -> ``palindrome.py``), else ``solution.py``."""
+    for match in PY_FILE.finditer(text):
+        stem = match.group(1)
+        if not stem.startswith("test"):
+            return f"{stem}.py"
+    if names:
+        stem = re.sub(r"^(is|has|get|make|compute|calculate|check)_", "", names[0]) or names[0]
+        return f"{stem.lower()}.py"
+    return "solution.py"
+
+
+def _assert_key(node: ast.Assert) -> tuple[str, str] | None:
+    """``(call, expected)`` for ``assert f(x) == y`` / ``assert f(x) is y`` / ``assert f(x)``."""
+    test = node.test
+    if (
+        isinstance(test, ast.Compare)
+        and len(test.ops) == 1
+        and isinstance(test.left, ast.Call)
+        and isinstance(test.ops[0], ast.Eq | ast.Is)
+    ):
+        return ast.unparse(test.left), ast.unparse(test.comparators[0])
+    if isinstance(test, ast.Call):
+        return ast.unparse(test), "True"
+    if (
+        isinstance(test, ast.UnaryOp)
+        and isinstance(test.op, ast.Not)
+        and isinstance(test.operand, ast.Call)
+    ):
+        return ast.unparse(test.operand), "False"
+    return None
+
+
+def _explode(node: ast.FunctionDef, asserts: list[ast.Assert]) -> list[str]:
+    """One test function per assert, so one wrong expectation fails one test, not all."""
+    if len(asserts) == 1:
+        return [f"def {node.name}():\n    {ast.unparse(asserts[0])}"]
+    return [f"def {node.name}_{i}():\n    {ast.unparse(a)}" for i, a in enumerate(asserts, 1)]
+
+
+def checked_asserts(asserts: list[ast.Assert]) -> list[ast.Assert]:
+    """The asserts without repeats and without contradicting pairs (the same call expected
+    to give two different values: at least one of them is wrong, and code cannot tell which)."""
+    expected: dict[str, set[str]] = {}
+    for a in asserts:
+        key = _assert_key(a)
+        if key is not None:
+            expected.setdefault(key[0], set()).add(key[1])
+    seen: set[str] = set()
+    kept = []
+    for a in asserts:
+        text = ast.unparse(a)
+        key = _assert_key(a)
+        if text in seen or (key is not None and len(expected[key[0]]) > 1):
+            continue
+        seen.add(text)
+        kept.append(a)
+    return kept
+
+
+def _only_asserts(node: ast.stmt) -> list[ast.Assert] | None:
+    """The asserts of a plain test function (asserts, prints, docstring only), else None."""
+    if not isinstance(node, ast.FunctionDef) or node.args.args or node.decorator_list:
+        return None
+    asserts = []
+    for stmt in node.body:
+        if isinstance(stmt, ast.Assert):
+            asserts.append(stmt)
+        elif not isinstance(stmt, ast.Expr):  # docstrings and print(...) calls are dropped
+            return None
+    return asserts
+
+
+def _used(node: ast.Import | ast.ImportFrom, tree: ast.Module) -> bool:
+    """Whether a name the import binds is used in the file (pytest is always kept)."""
+    bound = {(a.asname or a.name).split(".")[0] for a in node.names}
+    if "pytest" in bound:
+        return True
+    used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    return bool(bound & used)
+
+
+MAX_ASSERTS = 8
+
+
+def test_file(tests: str, module: str, names: list[str]) -> tuple[str, str | None]:
+    """A pytest file from the model's tests: imports the module's names, bare asserts wrapped
+    in a test function, trailing calls dropped. Returns (text, error) — error when no test
+    remains or the tests do not parse."""
+    try:
+        tree = ast.parse(tests)
+    except SyntaxError as err:
+        return tests, f"SyntaxError in the tests: {err.msg} (line {err.lineno})"
+    stem = module.removesuffix(".py")
+    header: list[str] = []
+    body: list[str] = []
+    loose_nodes: list[ast.Assert] = []
+    for node in tree.body:
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            if isinstance(node, ast.ImportFrom) and node.module == stem:
+                continue  # re-added below, naming everything the module defines
+            if not _used(node, tree):
+                continue  # e.g. the prompt example's module, copied by a small model
+            header.append(_segment(tests, node))
+        elif _is_test_def(node):
+            plain = _only_asserts(node)
+            if plain is not None and isinstance(node, ast.FunctionDef):
+                body.extend(_explode(node, checked_asserts(plain)[:MAX_ASSERTS]))
+            else:
+                body.append(_segment(tests, node))
+        elif isinstance(node, ast.Assert):
+            loose_nodes.append(node)
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            body.append(_segment(tests, node))  # helpers and fixtures
+        elif isinstance(node, ast.Assign):
+            body.append(_segment(tests, node))
+        # anything else (calls, prints, main guards) is dropped: pytest runs the tests
+    if loose_nodes:
+        body.extend(
+            f"def test_example_{i}():\n    {ast.unparse(a)}"
+            for i, a in enumerate(checked_asserts(loose_nodes), 1)
+        )
+    if not any(line.startswith(("def test", "class Test")) for line in body):
+        return tests, "the tests define no test function and no assert"
+    imports = [f"from {stem} import {', '.join(names)}"] if names else [f"import {stem}"]
+    text = "\n".join([*imports, *header]) + "\n\n\n" + "\n\n\n".join(body) + "\n"
+    return text, None
+
+
+def count_tests(text: str) -> int:
+    """Test functions in a test file (for the summary when pytest's line is missing)."""
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        return 0
+    return sum(
+        1 for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name.startswith("test")
+    )
+
+
+PYTEST_SUMMARY = re.compile(
+    r"^=*\s*(\d+ (?:passed|failed|error)[^\n=]*?)\s*(?:in [\d.]+s)?\s*=*$", re.M
+)
+
+
+def pytest_summary(output: str) -> str:
+    """pytest's last summary line (``3 passed``, ``1 failed, 2 passed``), or ''."""
+    found = PYTEST_SUMMARY.findall(output)
+    return found[-1].strip().rstrip(",") if found else ""
+
+
+def failure_excerpt(output: str, limit: int = 1500) -> str:
+    """The part of pytest's output a repair needs: the failures section and short summary."""
+    start = output.find("= FAILURES =")
+    if start < 0:
+        start = output.find("= ERRORS =")
+    text = output[start:] if start >= 0 else output
+    if len(text) > limit:
+        text = text[: limit // 2] + "\n…\n" + text[-limit // 2 :]
+    return text.strip()
+
+
+def failed_checks(output: str, limit: int = 6) -> list[str]:
+    """The failing asserts of a pytest run with what pytest said about them, one line each
+    (``assert f('x') == True  -> AssertionError: assert False == True``)."""
+    checks: list[str] = []
+    current = ""
+    for line in output.splitlines():
+        if line.startswith(">"):
+            current = line[1:].strip()
+        elif line.startswith("E ") and current:
+            checks.append(f"{current}  -> {line[1:].strip()}")
+            current = ""
+        elif line.startswith("E ") and not current and not checks:
+            checks.append(line[1:].strip())  # an import or syntax error
+    return list(dict.fromkeys(checks))[:limit]

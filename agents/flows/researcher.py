@@ -1,0 +1,196 @@
+"""The researcher as steps: search (code), answer from the passages (model), cite (code).
+
+Citations are the passages the answer actually drew on, checked by code: the model marks
+facts with passage numbers ([1], [2]); only numbers of passages it was shown count, and an
+answer without valid marks cites the retrieved passages that share the most words with it.
+A citation is never taken from the model's own text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import Any, Literal
+
+from langgraph.config import get_config
+from langgraph.graph import START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.runtime import Runtime
+
+from agents.flows.common import Resources, add_usage, clip, generate, messages, task_block
+from agents.flows.state import FlowInput, FlowOutput, FlowState
+from agents.run_context import RunContext
+from tools.base import ToolInputError
+from tools.knowledge_base import KnowledgeBase
+
+PASSAGES = 3
+PASSAGE_CHARS = 1100
+ANSWER_TOKENS = 220
+ANSWER_SYSTEM = (
+    "You answer questions from numbered notes of a knowledge base. Use only facts from the "
+    "notes; copy their exact terms, names and numbers. Write 2 to 5 sentences. After each "
+    "fact put the number of its passage in brackets, like [1]. If the passages do not answer "
+    "the question, say that the knowledge base does not answer it."
+)
+_MARK = re.compile(r"\[(\d{1,2})\]")
+_WORD = re.compile(r"[a-z0-9]{4,}")
+
+
+class ResearchState(FlowState, total=False):
+    passages: list[dict[str, str]]
+    """Retrieved passages: ``{"citation", "path", "text"}``."""
+    answer: str
+
+
+_FILLER = re.compile(
+    r"\b(using|use|from|in|according to|based on) (the |our )?(knowledge base|documentation|docs)\b|"
+    r"\b(our|please|explain|describe|tell me|briefly|what|how|does|do|is|are|the|a|an)\b",
+    re.IGNORECASE,
+)
+
+
+def query_of(text: str) -> str:
+    """A search query from a task: its words minus the request's filler ("using the
+    knowledge base, explain how ..."), which would match every document equally."""
+    return re.sub(r"\s+", " ", _FILLER.sub(" ", text)).strip() or text
+
+
+def search_passages(
+    kb: KnowledgeBase, queries: list[str], k: int = PASSAGES
+) -> list[dict[str, str]]:
+    """The top passages for the first query that finds any (blocking: SQLite)."""
+    for query in queries:
+        try:
+            hits = kb.search(query, k=k)
+        except ToolInputError:
+            continue
+        if hits:
+            return [
+                {"citation": h.passage.citation, "path": h.passage.path, "text": h.passage.text}
+                for h in hits
+            ]
+    return []
+
+
+def passage_block(passages: list[dict[str, str]]) -> str:
+    """Passages as the model sees them: numbered, plain text, headings as labels."""
+    parts = []
+    for i, p in enumerate(passages, 1):
+        body = " ".join(line.lstrip("#").strip() for line in p["text"].splitlines() if line.strip())
+        parts.append(f"Note {i}: {clip(body, PASSAGE_CHARS)}")
+    return "\n\n".join(parts)
+
+
+def cited(answer: str, passages: list[dict[str, str]]) -> list[str]:
+    """Citations for ``answer``: the passages it marks, else those it overlaps most."""
+    marks = [int(n) for n in _MARK.findall(answer)]
+    chosen = [passages[n - 1]["citation"] for n in marks if 1 <= n <= len(passages)]
+    if not chosen and passages:
+        words = set(_WORD.findall(answer.lower()))
+        overlap = [len(words & set(_WORD.findall(p["text"].lower()))) for p in passages]
+        best = max(overlap)
+        if best >= 3:
+            chosen = [
+                p["citation"] for p, o in zip(passages, overlap, strict=True) if o >= best / 2
+            ]
+    return list(dict.fromkeys(chosen))
+
+
+_RUN = re.compile(r"(\S+)(?:\s+\1){2,}")
+_SENTENCE = re.compile(r"(?<=[.!?])\s+")
+
+
+def tidy(answer: str, max_sentences: int = 6) -> str:
+    """The answer without the degenerate tail small models produce: cut at the first run of
+    a repeated word, keep whole sentences (at most ``max_sentences``)."""
+    text = answer.strip()
+    run = _RUN.search(text)
+    if run:
+        text = text[: run.start()]
+    sentences = [s.strip() for s in _SENTENCE.split(text) if s.strip()]
+    kept = sentences[:max_sentences]
+    while len(kept) > 1 and not kept[-1].rstrip("]) ").endswith((".", "!", "?")):
+        kept.pop()  # an unfinished last sentence ("The score is calculated using:")
+    return " ".join(kept)
+
+
+def render(answer: str, passages: list[dict[str, str]], citations: list[str]) -> str:
+    """The answer with its marks resolved to citations, then the sources list."""
+
+    def resolve(match: re.Match[str]) -> str:
+        n = int(match.group(1))
+        return passages[n - 1]["citation"] if 1 <= n <= len(passages) else ""
+
+    text = _MARK.sub(lambda m: resolve(m), answer).strip()
+    if citations:
+        text += "\n\nSources:\n" + "\n".join(f"- {c}" for c in citations)
+    return text
+
+
+class ResearchSteps:
+    def __init__(self, resources: Resources) -> None:
+        self.res = resources
+
+    async def search(self, state: ResearchState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+        """Retrieve passages for the task (the instruction, then the goal, as queries)."""
+        ctx = self.res.tools(runtime)
+        kb = KnowledgeBase(ctx.kb_dir, ctx.kb_index)
+        task = state.get("task") or {}
+        queries = [
+            query_of(str(task.get("instruction") or "")),
+            query_of(str(state.get("goal") or "")),
+        ]
+        passages = await asyncio.to_thread(search_passages, kb, [q for q in queries if q.strip()])
+        return {"passages": passages}
+
+    async def answer(self, state: ResearchState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+        """The model answers from the numbered passages only."""
+        passages = state.get("passages") or []
+        task = task_block(dict(state))
+        user = (
+            f"{task}\n\nNotes from the knowledge base:\n{passage_block(passages)}\n\n"
+            f"{task.splitlines()[0]}\nAnswer in 2 to 5 sentences of your own words, each fact "
+            "followed by the number of its note in brackets, like [2]:"
+        )
+        model = await self.res.model(runtime)
+        text, n_in, n_out = await generate(
+            model, messages(ANSWER_SYSTEM, user), get_config(), max_tokens=ANSWER_TOKENS,
+            stop=["\nNotes from", "\n\n\n"],
+        )  # fmt: skip
+        return {"answer": text.strip(), "usage": add_usage(dict(state), n_in, n_out), "steps": 1}
+
+    async def cite(self, state: ResearchState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+        passages = state.get("passages") or []
+        answer = tidy(state.get("answer") or "")
+        if not passages:
+            return {
+                "output": "The knowledge base has no passage about this.", "citations": [],
+                "error": None,
+            }  # fmt: skip
+        if not answer:
+            return {"output": "", "error": "the model gave no answer"}
+        citations = cited(answer, passages)
+        return {
+            "output": render(answer, passages, citations),
+            "citations": citations,
+            "error": None,
+        }
+
+    def after_search(self, state: ResearchState) -> Literal["answer", "cite"]:
+        return "answer" if state.get("passages") else "cite"
+
+
+def build_researcher(name: str, resources: Resources) -> CompiledStateGraph[Any, Any, Any, Any]:
+    """The compiled researcher flow."""
+    steps = ResearchSteps(resources)
+    builder = StateGraph(
+        ResearchState, context_schema=RunContext, input_schema=FlowInput, output_schema=FlowOutput
+    )
+    builder.add_node("search", steps.search)
+    builder.add_node("answer", steps.answer)
+    builder.add_node("cite", steps.cite)
+    builder.add_edge(START, "search")
+    builder.add_conditional_edges("search", steps.after_search)
+    builder.add_edge("answer", "cite")
+    builder.add_edge("cite", "__end__")
+    return builder.compile(name=name)

@@ -1,0 +1,212 @@
+"""The step flows (coder, researcher, support) with scripted TestChatModel replies and the
+real tools: the scaffolding around the model, not the model, is what is tested here."""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from pathlib import Path
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.graph import START, StateGraph
+from langgraph.types import Command
+
+from agents import AgentRegistry, build_specialist
+from agents.flows import code_text
+from agents.flows.researcher import cited, tidy
+from core.models import TestChatModel
+from core.settings import Settings
+from tests.scripting import context_of
+
+REGISTRY = AgentRegistry.builtin()
+MODELS = {"ts": {"provider": "test", "model": "ts", "tool_mode": "structured"}}
+
+MODULE_REPLY = '''Here it is:
+```python
+def is_palindrome(s: str) -> bool:
+    """Return True if s is a palindrome."""
+    t = "".join(c.lower() for c in s if c.isalnum())
+    return t == t[::-1]
+
+print(is_palindrome("abba"))
+```'''
+BUGGY_MODULE = '''```python
+def is_palindrome(s: str) -> bool:
+    """Return True if s is a palindrome."""
+    return s == s[::-1]
+```'''
+TESTS_REPLY = '''```python
+import pytest
+
+def test_is_palindrome():
+    """Doc."""
+    assert is_palindrome("A man, a plan, a canal: Panama") is True
+    assert is_palindrome("abc") is False
+    assert is_palindrome("abc") is True
+    assert is_palindrome("") is True
+
+test_is_palindrome()
+```'''
+
+
+def config(tmp_path: Path, **overrides: Any) -> RunnableConfig:
+    settings = {"model": "ts", "models": MODELS, "data_dir": str(tmp_path), **overrides}
+    return {"configurable": {"thread_id": f"run-{uuid.uuid4().hex[:8]}", "settings": settings}}
+
+
+def factory(model: TestChatModel) -> Any:
+    def make(settings: Settings, role: str) -> TestChatModel:
+        return model
+
+    return make
+
+
+async def run(
+    agent: str, model: TestChatModel, cfg: RunnableConfig, goal: str, **kw: Any
+) -> dict[str, Any]:
+    spec = REGISTRY.get(agent).model_copy(update={"flow": "steps"})
+    graph = build_specialist(spec, model_factory=factory(model))
+    task = {"id": "t1", "agent": agent, "instruction": goal, "depends_on": []}
+    return dict(
+        await graph.ainvoke({"task": task, "goal": goal}, cfg, context=context_of(cfg), **kw)
+    )
+
+
+# -- code text --------------------------------------------------------------------------------
+
+
+def test_module_split_keeps_definitions_and_moves_tests() -> None:
+    split = code_text.split_module(code_text.code_of(MODULE_REPLY + "\n"))
+    assert split.error is None and split.names == ["is_palindrome"]
+    assert "print(" not in split.module and "def is_palindrome" in split.module
+    assert code_text.module_name("Save it in pal.py", split.names) == "pal.py"
+    assert code_text.module_name("a palindrome checker", split.names) == "palindrome.py"
+
+
+def test_a_reply_cut_at_the_cap_keeps_its_finished_lines() -> None:
+    cut = "```python\ndef test_a():\n    assert f(1) == 2\n    assert f(2) =="
+    assert code_text.code_of(cut) == "def test_a():\n    assert f(1) == 2\n"
+
+
+def test_test_file_adds_the_import_and_drops_contradictions_and_calls() -> None:
+    text, error = code_text.test_file(
+        code_text.code_of(TESTS_REPLY), "palindrome.py", ["is_palindrome"]
+    )
+    assert error is None
+    assert text.startswith("from palindrome import is_palindrome\nimport pytest")
+    assert "abc" not in text  # True and False for the same call: both dropped
+    assert "test_is_palindrome()" not in text.replace("def test_is_palindrome", "")
+    assert code_text.count_tests(text) == 2
+    assert code_text.test_file("x = 1\n", "m.py", ["f"])[1] is not None
+
+
+def test_failed_checks_name_the_assert_and_the_error() -> None:
+    out = ">       assert f('a') == 2\nE       AssertionError: assert 1 == 2\n"
+    assert code_text.failed_checks(out) == ["assert f('a') == 2  -> AssertionError: assert 1 == 2"]
+    assert code_text.pytest_summary("...\n1 failed, 2 passed in 0.1s\n") == "1 failed, 2 passed"
+
+
+# -- coder ------------------------------------------------------------------------------------
+
+
+async def test_coder_writes_module_and_tests_and_runs_them(tmp_path: Path) -> None:
+    model = TestChatModel(script=[MODULE_REPLY, TESTS_REPLY])
+    out = await run("coder", model, config(tmp_path), "Write a palindrome checker with tests.")
+    assert out["error"] is None and out["artifacts"] == ["palindrome.py", "test_palindrome.py"]
+    assert out["verification"]["passed"] is True
+    assert "2 passed" in out["output"] and "def is_palindrome" in out["output"]
+    assert out["usage"]["model_calls"] == 2
+    ws = next((tmp_path / "workspaces").iterdir())
+    assert "import is_palindrome" in (ws / "test_palindrome.py").read_text()
+
+
+async def test_coder_repairs_the_module_from_the_failing_checks(tmp_path: Path) -> None:
+    model = TestChatModel(script=[BUGGY_MODULE, TESTS_REPLY, MODULE_REPLY])
+    out = await run("coder", model, config(tmp_path), "Write a palindrome checker with tests.")
+    assert out["verification"]["passed"] is True and out["usage"]["model_calls"] == 3
+
+
+async def test_coder_reports_failing_tests_honestly(tmp_path: Path) -> None:
+    model = TestChatModel(script=[BUGGY_MODULE, TESTS_REPLY, BUGGY_MODULE, TESTS_REPLY])
+    out = await run("coder", model, config(tmp_path), "Write a palindrome checker with tests.")
+    assert out["verification"]["passed"] is False
+    assert "the tests FAILED" in out["output"] and "1 failed" in out["output"]
+
+
+async def test_coder_without_code_fails_instead_of_inventing(tmp_path: Path) -> None:
+    model = TestChatModel(script=["I cannot.", "Still no code."])
+    out = await run("coder", model, config(tmp_path), "Write a palindrome checker.")
+    assert out["output"] == "" and "no usable module" in out["error"]
+
+
+# -- researcher -------------------------------------------------------------------------------
+
+
+async def test_researcher_cites_only_passages_it_retrieved(tmp_path: Path) -> None:
+    reply = "Refunds are accepted within 30 days of delivery [1]. See also [9]."
+    model = TestChatModel(script=[reply])
+    out = await run(
+        "researcher",
+        model,
+        config(tmp_path),
+        "What does our refund policy say about the time limit for refunds?",
+    )
+    assert out["citations"] and all("refund-policy.md" in c for c in out["citations"])
+    assert "[9]" not in out["output"] and "Sources:" in out["output"]
+
+
+def test_citations_fall_back_to_overlap_and_tidy_cuts_loops() -> None:
+    passages = [{"citation": "[a.md L1-2]", "path": "a.md", "text": "refunds within thirty days of delivery"},
+                {"citation": "[b.md L1-2]", "path": "b.md", "text": "laptops warranty coverage"}]  # fmt: skip
+    assert cited("Refunds are possible within thirty days of delivery.", passages) == [
+        "[a.md L1-2]"
+    ]
+    assert cited("Nothing in common here at all.", passages) == []
+    assert tidy("It works [1]. The score is: [2] * [3] * * * * *") == "It works [1]."
+
+
+# -- support ----------------------------------------------------------------------------------
+
+
+def refunds(tmp_path: Path) -> list[tuple[str, int]]:
+    with sqlite3.connect(tmp_path / "customer_service.sqlite") as conn:
+        return conn.execute(
+            "SELECT order_id, amount_cents FROM refunds WHERE order_id='O1001'"
+        ).fetchall()
+
+
+async def test_support_refund_pauses_for_approval_and_runs_once(tmp_path: Path) -> None:
+    decision = {
+        "action": "refund",
+        "refund_amount": 5000,
+        "reply": "Damaged on arrival: refunded [1].",
+    }
+    model = TestChatModel(responses={"SupportDecision": decision})
+    cfg = config(tmp_path)
+    spec = REGISTRY.get("support").model_copy(update={"flow": "steps"})
+    graph = build_specialist(spec, model_factory=factory(model))
+    parent = StateGraph(dict)  # type: ignore[type-var]  # a parent that owns the checkpointer
+    parent.add_node("support", graph)
+    parent.add_edge(START, "support")
+    app = parent.compile(checkpointer=InMemorySaver())
+    goal = "Customer C001 asks for a refund of order O1001 because it arrived damaged. Handle the refund."
+    task = {"id": "t1", "agent": "support", "instruction": goal, "depends_on": []}
+    first = await app.ainvoke({"task": task, "goal": goal}, cfg, context=context_of(cfg))
+    pause = first["__interrupt__"][0].value
+    assert pause["tool"] == "issue_refund" and pause["args"]["order_id"] == "O1001"
+    assert pause["args"]["amount"] == 129.0  # capped by what the order allows, not 5000
+    assert refunds(tmp_path) == []
+    out = await app.ainvoke(Command(resume={"approved": True}), cfg, context=context_of(cfg))
+    assert refunds(tmp_path) == [("O1001", 12900)]
+    assert "Actions taken: Refund" in out["output"] or "refund" in out["output"].lower()
+
+
+async def test_support_does_nothing_when_the_request_forbids_it(tmp_path: Path) -> None:
+    decision = {"action": "refund", "refund_amount": 10, "reply": "It is eligible [1]."}
+    model = TestChatModel(responses={"SupportDecision": decision})
+    goal = "Is order O1001 eligible for a refund? Only check and explain; do not issue anything."
+    out = await run("support", model, config(tmp_path, review={"high_risk_tools": False}), goal)
+    assert refunds(tmp_path) == [] and "Actions taken: none." in out["output"]
+    assert "O1001" in out["output"]  # the record looked up by code is shown
