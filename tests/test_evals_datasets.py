@@ -146,7 +146,7 @@ def test_a_users_jsonl_file_is_a_dataset(tmp_path) -> None:  # type: ignore[no-u
     bad.write_text("not json\n")
     import pytest
 
-    with pytest.raises(DatasetError, match="bad.jsonl:1: not JSON"):
+    with pytest.raises(DatasetError, match=r"bad\.jsonl:1: not JSON"):
         load_dataset(str(bad))
     with pytest.raises(DatasetError, match="no such dataset file"):
         load_dataset(str(tmp_path / "missing.jsonl"))
