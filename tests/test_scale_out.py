@@ -108,7 +108,8 @@ async def test_forty_runs_across_two_instances_complete_once_each(cluster: Clust
         assert values["goal"] == goals[key]  # no leakage: the thread's own goal and results
         assert values["status"] == "completed"
         assert {k: r["status"] for k, r in values["results"].items()} == dict.fromkeys("abcd", "done")
-        assert values["answer"] == "SYNTHESIS: result-a | result-b | result-c | result-d"
+        # The answer is assembled from the thread's own task records (graph/synthesis.py).
+        assert all(f"result-{k}" in values["answer"] for k in "abcd"), values["answer"]
 
     calls = cluster.calls()
     plans = Counter(marker for _, kind, marker in calls if kind == "plan")
@@ -171,13 +172,17 @@ async def _done_in_checkpoint(cluster: Cluster, thread_id: str) -> set[str]:
     serde = JsonPlusSerializer()
     async with await psycopg.AsyncConnection.connect(cluster.database_url) as conn:
         rows = await (await conn.execute(
-            "SELECT type, blob FROM checkpoint_writes WHERE thread_id=%s AND checkpoint_ns='' "
-            "AND channel='results'", (thread_id,),
+            "SELECT channel, type, blob FROM checkpoint_writes WHERE thread_id=%s "
+            "AND channel IN ('results', '__return__')", (thread_id,),
         )).fetchall()
     done: set[str] = set()
-    for kind, blob in rows:
-        records = serde.loads_typed((kind, bytes(blob)))
-        done |= {task for task, record in records.items() if record.get("status") == "done"}
+    for channel, kind, blob in rows:
+        value = serde.loads_typed((kind, bytes(blob)))
+        if channel == "__return__":  # one task's saved result inside the dispatch step
+            if isinstance(value, dict) and value.get("status") == "done":
+                done.add(str((value.get("task") or {}).get("id")))
+        else:  # the blackboard, written when a step ends
+            done |= {task for task, record in value.items() if record.get("status") == "done"}
     return done
 
 
