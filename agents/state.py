@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, Required, TypedDict
+from collections.abc import Callable, Mapping
+from typing import Any, Required, TypedDict, cast
 
 from langchain_core.language_models import BaseChatModel
 
@@ -43,8 +43,11 @@ class TaskUsage(TypedDict):
     model_calls: int
 
 
-def add_usage(state: SpecialistState, tokens_in: int, tokens_out: int, calls: int) -> TaskUsage:
-    usage = state.get("usage") or TaskUsage(tokens_in=0, tokens_out=0, model_calls=0)
+def add_usage(
+    state: Mapping[str, object], tokens_in: int, tokens_out: int, calls: int = 1
+) -> TaskUsage:
+    """The state's usage plus ``calls`` more model calls' tokens."""
+    usage = cast(TaskUsage, state.get("usage") or TaskUsage(tokens_in=0, tokens_out=0, model_calls=0))
     return TaskUsage(
         tokens_in=usage["tokens_in"] + tokens_in,
         tokens_out=usage["tokens_out"] + tokens_out,

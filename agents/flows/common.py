@@ -8,7 +8,7 @@ instructions) is byte-identical across calls of the same step, and everything th
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, TypedDict
+from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
@@ -19,7 +19,7 @@ from langgraph.runtime import Runtime
 from pydantic import BaseModel
 
 from agents.run_context import RunContext, context_of, thread_id_of
-from agents.state import ModelFactory
+from agents.state import ModelFactory, TaskUsage, add_usage
 from core.models import StructuredOutputError, ainvoke_structured
 from core.models.structured import M, Usage
 from tools.context import ToolContext
@@ -40,24 +40,6 @@ class Resources:
 
     def tools(self, runtime: Runtime[RunContext]) -> ToolContext:
         return context_of(runtime).tools(thread_id_of(get_config()))
-
-
-class TaskUsage(TypedDict):
-    """Tokens and model calls, summed (the keys match ``TaskMetrics``)."""
-
-    tokens_in: int
-    tokens_out: int
-    model_calls: int
-
-
-def add_usage(state: dict[str, Any], tokens_in: int, tokens_out: int, calls: int = 1) -> TaskUsage:
-    """The state's usage plus one more call's."""
-    usage = state.get("usage") or TaskUsage(tokens_in=0, tokens_out=0, model_calls=0)
-    return TaskUsage(
-        tokens_in=usage["tokens_in"] + tokens_in,
-        tokens_out=usage["tokens_out"] + tokens_out,
-        model_calls=usage["model_calls"] + calls,
-    )
 
 
 def messages(system: str, user: str) -> list[BaseMessage]:
