@@ -235,18 +235,14 @@ class StepLoop:
         if state.get("output"):
             return "verify" if verification_due(state, settings) else "__end__"
         # An unusable reply: try again, unless the steps are used up.
-        return (
-            "act" if state.get("round_steps", 0) < settings.limits.max_agent_steps else "finalize"
-        )
+        return self.after_tools(state, runtime)
 
     def after_tools(
         self, state: SpecialistState, runtime: Runtime[RunContext]
     ) -> Literal["act", "finalize"]:
         """Another step while the step limit allows, else the forced answer."""
-        settings = context_of(runtime).settings
-        return (
-            "act" if state.get("round_steps", 0) < settings.limits.max_agent_steps else "finalize"
-        )
+        limit = context_of(runtime).settings.limits.max_agent_steps
+        return "act" if state.get("round_steps", 0) < limit else "finalize"
 
     def after_finalize(
         self, state: SpecialistState, runtime: Runtime[RunContext]
