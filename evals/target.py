@@ -26,6 +26,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from agents import base_settings
 from core.settings import Settings
 from graph.metrics import run_metrics
+from graph.persistence import open_checkpointer
 from graph.runner import Runner
 from graph.supervisor import build_graph
 
@@ -253,10 +254,8 @@ async def run_goal(
     error: str | None = None
     async with AsyncExitStack() as stack:
         if config.checkpointer == "sqlite":
-            from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
-
             saver: Any = await stack.enter_async_context(
-                AsyncSqliteSaver.from_conn_string(str(data_dir / "checkpoints.sqlite"))
+                open_checkpointer(base_settings().with_overrides({"data_dir": str(data_dir)}))
             )
         else:
             saver = InMemorySaver()

@@ -18,33 +18,17 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import CompiledStateGraph
 
 from agents import AgentRegistry, base_settings, build_specialist
-from core.settings import Settings
 from graph.persistence import open_checkpointer
 from graph.supervisor import build_graph
 
 SERVER_CHECKPOINT_FILE = "server-checkpoints.sqlite"
 """The server's SQLite checkpoint file, under ``data_dir``."""
-
-
-def server_checkpoint_target(settings: Settings) -> str:
-    """Where the server keeps checkpoints: the PostgreSQL URI, or its SQLite file's path."""
-    if settings.checkpoint_uri:
-        return settings.checkpoint_uri
-    return str(Path(settings.data_dir) / SERVER_CHECKPOINT_FILE)
-
-
-def _prepare_sqlite(target: str) -> str:
-    """Create the database's directory; return its absolute path (blocking: run in a thread)."""
-    path = Path(target).expanduser().absolute()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return str(path)
 
 
 @asynccontextmanager
@@ -56,17 +40,7 @@ async def checkpointer() -> AsyncIterator[BaseCheckpointSaver]:
     """
     # Loading settings reads files; it also warms the cache the graph's nodes use.
     settings = await asyncio.to_thread(base_settings)
-    target = server_checkpoint_target(settings)
-    if target.startswith(("postgres://", "postgresql://")):
-        async with open_checkpointer(settings) as saver:
-            yield saver
-        return
-
-    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
-
-    database = await asyncio.to_thread(_prepare_sqlite, target)
-    async with AsyncSqliteSaver.from_conn_string(database) as saver:
-        await saver.setup()
+    async with open_checkpointer(settings, SERVER_CHECKPOINT_FILE) as saver:
         yield saver
 
 
