@@ -17,7 +17,7 @@ from langchain_core.tools import BaseTool
 from langgraph.config import get_config
 from langgraph.runtime import Runtime
 
-from agents.prompts import TraceEntry, forced_answer_prompt, truncate, worker_messages
+from agents.prompts import TraceEntry, forced_answer_prompt, worker_messages
 from agents.registry import AgentSpec
 from agents.repeats import repeat_observation, repeat_of
 from agents.run_context import RunContext, context_of, thread_id_of
@@ -35,6 +35,7 @@ from agents.toolset import WRITE_TOOLS, agent_tools, run_tool
 from agents.trace import budget, mode, note
 from agents.verification import verification_due
 from core.models import StructuredOutputError, ainvoke_structured
+from core.text import truncate
 from tools.registry import is_high_risk
 
 

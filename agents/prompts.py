@@ -12,12 +12,12 @@ from collections.abc import Sequence
 from typing import Any, Literal, TypedDict
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
-from langchain_core.messages.utils import count_tokens_approximately
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 
 from agents.registry import AgentSpec
 from agents.steps import FINAL_ACTION
+from core.text import CHARS_PER_TOKEN, estimate_tokens, truncate
 
 ToolMode = Literal["native", "structured"]
 
@@ -25,8 +25,6 @@ OBSERVATION_MAX_CHARS = 3000
 """A tool result longer than this is cut when recorded (about 1k tokens)."""
 SHORT_OBSERVATION_CHARS = 400
 """What an older tool result is cut to when the prompt does not fit."""
-CHARS_PER_TOKEN = 3.0
-"""Conservative: JSON and code tokenize denser than prose."""
 
 
 class TraceEntry(TypedDict, total=False):
@@ -42,21 +40,6 @@ class TraceEntry(TypedDict, total=False):
     ok: bool
     """The tool ran and did not fail (rejected, invalid or failing calls are not ok)."""
     text: str
-
-
-def truncate(text: str, max_chars: int) -> str:
-    """``text`` cut to about ``max_chars``, keeping the start and marking the cut."""
-    if len(text) <= max_chars:
-        return text
-    keep = max(max_chars - 16, 0)
-    return text[:keep].rstrip() + "\n[… truncated]"
-
-
-def estimate_tokens(messages: Sequence[BaseMessage], tools: Sequence[Any] | None = None) -> int:
-    """Approximate prompt tokens (no tokenizer: works for every backend)."""
-    return count_tokens_approximately(
-        messages, chars_per_token=CHARS_PER_TOKEN, tools=list(tools) if tools else None
-    )
 
 
 # -- worker prompt ----------------------------------------------------------------------

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from agents.prompts import TraceEntry, truncate
+from agents.prompts import TraceEntry
 from agents.steps import ToolCallRecord, call_key
 from agents.toolset import MUTATING_TOOLS
+from core.text import truncate
 
 REPEAT_NOTICE = "You already made this exact call"
 

@@ -9,8 +9,9 @@ from langchain_core.language_models import BaseChatModel
 
 from agents.prompts import TraceEntry
 from agents.steps import ToolCallRecord
-from core.models.structured import Usage
 from core.settings import Settings
+from core.usage import Usage, UsageDict
+from core.usage import add_usage as _add
 
 ModelFactory = Callable[[Settings, str], BaseChatModel]
 """``(settings, role) -> chat model``; the default is ``core.models.chat_model``."""
@@ -35,27 +36,19 @@ class SpecialistInput(TypedDict, total=False):
     """Earlier reviewer or human feedback for this task (may be empty)."""
 
 
-class TaskUsage(TypedDict):
-    """Tokens and model calls, summed (the keys match ``TaskMetrics``)."""
-
-    tokens_in: int
-    tokens_out: int
-    model_calls: int
+TaskUsage = UsageDict
+"""A specialist's ``usage`` field: ``core.usage``'s JSON shape of usage (same type)."""
 
 
 def add_usage(
     state: Mapping[str, object], tokens_in: int, tokens_out: int, calls: int = 1
-) -> TaskUsage:
+) -> UsageDict:
     """The state's usage plus ``calls`` more model calls' tokens."""
-    usage = cast(TaskUsage, state.get("usage") or TaskUsage(tokens_in=0, tokens_out=0, model_calls=0))
-    return TaskUsage(
-        tokens_in=usage["tokens_in"] + tokens_in,
-        tokens_out=usage["tokens_out"] + tokens_out,
-        model_calls=usage["model_calls"] + calls,
-    )
+    return _add(cast(Mapping[str, int] | None, state.get("usage")), tokens_in, tokens_out, calls)
 
 
-def structured_usage(state: SpecialistState, usage: Usage) -> TaskUsage:
+def structured_usage(state: SpecialistState, usage: Usage) -> UsageDict:
+    """The state's usage plus a structured call's."""
     return add_usage(state, usage.input_tokens, usage.output_tokens, usage.calls)
 
 
@@ -71,7 +64,7 @@ class SpecialistOutput(TypedDict, total=False):
     verification: Verification | None
     """None when not verified (verification off, or no acceptance criteria)."""
     error: str | None
-    usage: TaskUsage
+    usage: UsageDict
     """Model usage of this invocation, worker and reviewer, including calls made before an
     interrupt (a resumed parent node only sees the calls made after it resumed)."""
 

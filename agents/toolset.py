@@ -22,10 +22,11 @@ from langgraph.errors import GraphBubbleUp
 from langgraph.runtime import get_runtime
 from pydantic import BaseModel
 
-from agents.prompts import OBSERVATION_MAX_CHARS, truncate
+from agents.prompts import OBSERVATION_MAX_CHARS
 from agents.registry import AgentSpec
 from agents.run_context import RunContext, context_of, thread_id_of
 from agents.steps import ToolCallRecord
+from core.text import truncate
 from tools.actions import KEY_FIELD, idempotency_key
 from tools.effects import parsed_args
 from tools.mcp import load_mcp_tools

@@ -8,13 +8,14 @@ from typing import Any
 from langgraph.config import get_config
 from langgraph.runtime import Runtime
 
-from agents.prompts import review_messages, truncate
+from agents.prompts import review_messages
 from agents.run_context import RunContext, context_of
 from agents.state import ModelFactory, SpecialistState, Verification, structured_usage
 from agents.steps import Verdict
 from agents.trace import budget, note
 from core.models import StructuredOutputError, ainvoke_structured
 from core.settings import Settings
+from core.text import truncate
 
 
 def verification_due(state: SpecialistState, settings: Settings) -> bool:

@@ -24,7 +24,7 @@ from typing import Any
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
 from benchmarks.common import RESULTS_DIR, print_table, write_results
-from graph.metrics import run_metrics
+from core.usage import run_metrics
 from graph.supervisor import build_graph
 
 SCENARIOS = {

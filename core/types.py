@@ -1,4 +1,5 @@
-"""Types every layer shares: a task, a plan (the task DAG), a task's record and metrics.
+"""Types every layer shares: a task, a plan (the task DAG), a task's record (its metrics are
+``core.usage.TaskMetrics``).
 
 State values are plain JSON-compatible dicts so checkpoints, the LangGraph server and SDK
 clients all see the same thing; the pydantic models below validate them at the boundaries.
@@ -9,6 +10,8 @@ from __future__ import annotations
 from typing import Any, Literal, TypedDict
 
 from pydantic import BaseModel, Field
+
+from core.usage import TaskMetrics
 
 TaskStatus = Literal["pending", "running", "done", "failed", "skipped"]
 RunStatus = Literal["planning", "review", "running", "completed", "failed", "interrupted"]
@@ -33,21 +36,6 @@ class Plan(BaseModel):
 
     tasks: list[Task] = Field(description="The tasks, each with its dependencies.")
     rationale: str = Field(default="", description="One sentence on why this decomposition.")
-
-
-class TaskMetrics(TypedDict, total=False):
-    """What one task cost; summed over its attempts."""
-
-    model: str
-    started_at: float
-    ended_at: float
-    latency_s: float
-    tokens_in: int
-    tokens_out: int
-    cost_usd: float
-    retries: int
-    cache_hit: bool
-    model_calls: int
 
 
 class TaskRecord(TypedDict, total=False):
@@ -77,7 +65,3 @@ class PlanVersion(TypedDict):
     version: int
     reason: str
     tasks: list[dict[str, Any]]
-
-
-SUMMED_METRICS = ("tokens_in", "tokens_out", "cost_usd", "model_calls", "retries")
-"""Task metrics that accumulate over attempts; the others describe the latest attempt."""

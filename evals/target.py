@@ -25,7 +25,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 
 from agents import base_settings
 from core.settings import Settings
-from graph.metrics import run_metrics
+from core.usage import run_metrics
 from graph.persistence import open_checkpointer
 from graph.runner import Runner
 from graph.supervisor import build_graph

@@ -13,9 +13,9 @@ from pydantic import BaseModel, Field
 from agents import AgentRegistry, RunContext
 from core.models import StructuredOutputError, achat_model, ainvoke_structured
 from core.settings import Settings
+from core.text import truncate_to_tokens
 from core.usage import track_usage
 from graph import prompts
-from graph.context import truncate_to_tokens
 from graph.dag import status_of
 from graph.escalation import AbortRun, escalate
 from graph.planner import adopt_plan, check_tasks

@@ -4,26 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from langchain_core.messages.utils import count_tokens_approximately
-
+from core.text import text_tokens as _tokens
+from core.text import truncate_to_tokens
 from graph.state import Task, TaskRecord
-
-
-def _tokens(text: str) -> int:
-    return count_tokens_approximately([("human", text)])
-
-
-def truncate_to_tokens(text: str, budget: int) -> str:
-    """Cut ``text`` to about ``budget`` tokens, keeping the start and marking the cut."""
-    if budget <= 0:
-        return ""
-    if _tokens(text) <= budget:
-        return text
-    # count_tokens_approximately is ~4 chars per token; shrink until it fits.
-    chars = max(budget * 4 - 40, 0)
-    while chars > 0 and _tokens(text[:chars]) > budget - 10:
-        chars = int(chars * 0.9)
-    return text[:chars].rstrip() + "\n[… truncated]"
 
 
 def dependency_context(task: Task, results: Mapping[str, TaskRecord], budget_tokens: int) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from core.settings import Settings
-from graph.metrics import run_metrics
+from core.usage import UsageLimits, run_metrics
 from graph.state import OrchestratorState
 
 
@@ -14,11 +14,9 @@ def stop_reason(state: OrchestratorState, settings: Settings, now: float | None 
     if state.get("rounds", 0) >= settings.limits.max_rounds:
         return f"limit: max_rounds ({settings.limits.max_rounds}) reached"
     budgets = settings.budgets
-    totals = run_metrics(state, now)
-    if budgets.run_tokens is not None and totals["tokens"] >= budgets.run_tokens:
-        return f"budget: run_tokens ({budgets.run_tokens}) reached with {totals['tokens']} tokens"
-    if budgets.run_cost_usd is not None and totals["cost_usd"] >= budgets.run_cost_usd:
-        return f"budget: run_cost_usd ({budgets.run_cost_usd}) reached at ${totals['cost_usd']:.6f}"
+    spent = UsageLimits.from_budgets(budgets).run_reached(run_metrics(state, now))
+    if spent:
+        return spent
     started = state.get("started_at")
     if budgets.run_wall_s is not None and started is not None:
         elapsed = (now or time.time()) - started

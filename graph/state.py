@@ -13,16 +13,8 @@ from langchain_core.messages import AnyMessage
 from langgraph.channels.delta import DeltaChannel
 from langgraph.graph.message import add_messages
 
-from core.types import (
-    SUMMED_METRICS,
-    Plan,
-    PlanVersion,
-    RunStatus,
-    Task,
-    TaskMetrics,
-    TaskRecord,
-    TaskStatus,
-)
+from core.types import Plan, PlanVersion, RunStatus, Task, TaskRecord, TaskStatus
+from core.usage import SUMMED_METRICS, TaskMetrics
 
 __all__ = [
     "SUMMED_METRICS",

@@ -14,9 +14,9 @@ from agents import RunContext
 from agents.flows import small_model
 from core import review
 from core.models import achat_model
+from core.text import truncate_to_tokens
 from core.usage import track_usage
 from graph import prompts
-from graph.context import truncate_to_tokens
 from graph.intake import answer_message
 from graph.runtime import emit, run_context
 from graph.state import OrchestratorState

@@ -346,7 +346,7 @@ async def test_prompt_fits_a_small_context_window(tmp_path: Path) -> None:
         context="x " * 20_000,
     )
     assert out["output"] == "ok"
-    from agents.prompts import estimate_tokens
+    from core.text import estimate_tokens
 
     assert all(estimate_tokens(p) <= 2048 - 256 for p in seq.seen)
     assert "[… truncated]" in text_of(seq.seen[-1])

@@ -63,8 +63,8 @@ def test_page_logic(tmp_path: Path) -> None:
 
 
 def test_page_totals_match_the_run_metrics() -> None:
-    """The page sums tokens, cost, calls, cache hits and retries as graph/metrics.py does."""
-    from graph.metrics import run_metrics
+    """The page sums tokens, cost, calls, cache hits and retries as core/usage.run_metrics does."""
+    from core.usage import run_metrics
 
     state = {
         "started_at": 1000.0, "finished_at": 1012.5, "status": "completed", "tasks": [{"id": "a"}, {"id": "b"}],

@@ -1,4 +1,4 @@
-"""ainvoke_structured / invoke_structured: validation, bounded retries with feedback, usage."""
+"""ainvoke_structured: validation, bounded retries with feedback, usage."""
 
 from __future__ import annotations
 
@@ -8,11 +8,7 @@ import pytest
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from pydantic import BaseModel, Field
 
-from core.models.structured import (
-    StructuredOutputError,
-    ainvoke_structured,
-    invoke_structured,
-)
+from core.models.structured import StructuredOutputError, ainvoke_structured
 from core.models.test_model import TestChatModel
 
 
@@ -109,18 +105,18 @@ async def test_gives_up_after_attempts_with_clear_error() -> None:
     assert model.script_remaining == 0
 
 
-def test_sync_invoke_structured() -> None:
+async def test_a_system_prompt_and_a_repair() -> None:
     model = TestChatModel(script=[AIMessage(content="nope")], responses={"Verdict": GOOD})
-    result = invoke_structured(model, Verdict, [("system", "Be strict."), ("human", "grade")])
+    result = await ainvoke_structured(model, Verdict, [("system", "Be strict."), ("human", "grade")])
     assert result.attempts == 2 and result.value.verdict == "pass"
     assert result.usage.as_metrics()["model_calls"] == 2
 
 
-def test_bad_arguments() -> None:
+async def test_bad_arguments() -> None:
     with pytest.raises(ValueError, match="attempts"):
-        invoke_structured(TestChatModel(), Verdict, "x", attempts=0)
+        await ainvoke_structured(TestChatModel(), Verdict, "x", attempts=0)
     with pytest.raises(TypeError, match="pydantic model class"):
-        invoke_structured(TestChatModel(), dict, "x")  # type: ignore[type-var]
+        await ainvoke_structured(TestChatModel(), dict, "x")  # type: ignore[type-var]
 
 
 async def test_semantic_check_is_retried_like_a_schema_error() -> None:

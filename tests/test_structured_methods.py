@@ -14,14 +14,13 @@ from pydantic import BaseModel, Field
 
 from core.models.structured import (
     StructuredOutputError,
-    Usage,
     ainvoke_structured,
-    invoke_structured,
     reset_structured_stats,
     structured_method,
     structured_stats,
 )
 from core.models.test_model import TestChatModel
+from core.usage import Usage
 
 
 class Verdict(BaseModel):
@@ -67,10 +66,10 @@ async def test_json_schema_puts_the_schema_at_the_end_of_the_system_prompt() -> 
     assert stats.by_method == {"json_schema": 1}
 
 
-def test_json_schema_without_a_system_message_adds_one() -> None:
+async def test_json_schema_without_a_system_message_adds_one() -> None:
     seen: list[list[BaseMessage]] = []
     model = JsonSchemaModel(responses={"Verdict": lambda m: seen.append(m) or GOOD})
-    invoke_structured(model, Verdict, "grade this")
+    await ainvoke_structured(model, Verdict, "grade this")
     assert isinstance(seen[0][0], SystemMessage) and "JSON schema" in str(seen[0][0].content)
     assert isinstance(seen[0][1], HumanMessage)
 
@@ -131,7 +130,7 @@ async def test_a_reply_cut_at_max_tokens_is_an_invalid_output_with_its_usage() -
     assert result.usage.cached_tokens == 20
 
 
-def test_cut_replies_every_time_fail_with_the_usage_spent() -> None:
+async def test_cut_replies_every_time_fail_with_the_usage_spent() -> None:
     class AlwaysCut(JsonSchemaModel):
         def with_structured_output(self, schema: Any, **kwargs: Any) -> Runnable[Any, Any]:
             def cut(_: Any) -> Any:
@@ -141,7 +140,7 @@ def test_cut_replies_every_time_fail_with_the_usage_spent() -> None:
 
     before = structured_stats()
     with pytest.raises(StructuredOutputError, match="after 2 attempt") as info:
-        invoke_structured(AlwaysCut(), Verdict, "x", attempts=2)
+        await ainvoke_structured(AlwaysCut(), Verdict, "x", attempts=2)
     assert (info.value.usage.invalid_outputs, info.value.usage.repair_retries) == (2, 1)
     assert structured_stats().failures == before.failures + 1
 
@@ -164,9 +163,9 @@ def test_usage_counts_cache_reads_and_sums_counters() -> None:
     assert usage.as_metrics() == {"tokens_in": 101, "tokens_out": 6, "model_calls": 2}
 
 
-def test_function_calling_stays_for_other_models() -> None:
+async def test_function_calling_stays_for_other_models() -> None:
     reset_structured_stats()
-    result = invoke_structured(TestChatModel(responses={"Verdict": GOOD}), Verdict, "x")
+    result = await ainvoke_structured(TestChatModel(responses={"Verdict": GOOD}), Verdict, "x")
     assert result.raw.tool_calls[0]["name"] == "Verdict"
     assert reset_structured_stats().by_method == {"function_calling": 1}
     assert structured_stats().calls == 0

@@ -12,7 +12,6 @@ from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
-from langchain_core.messages.utils import count_tokens_approximately
 from langchain_core.runnables import RunnableConfig
 from langgraph.config import get_config
 from langgraph.runtime import Runtime
@@ -22,6 +21,7 @@ from agents.run_context import RunContext, context_of, thread_id_of
 from agents.state import ModelFactory, TaskUsage, add_usage
 from core.models import StructuredOutputError, ainvoke_structured
 from core.models.structured import M, Usage
+from core.text import estimate_tokens, truncate
 from tools.context import ToolContext
 
 CONTEXT_CHARS = 3000
@@ -48,8 +48,7 @@ def messages(system: str, user: str) -> list[BaseMessage]:
 
 
 def clip(text: str, limit: int) -> str:
-    text = text.strip()
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+    return truncate(text.strip(), limit, mark="…")
 
 
 def task_block(state: dict[str, Any], context_chars: int = CONTEXT_CHARS) -> str:
@@ -104,8 +103,8 @@ async def generate(
     text = "".join(parts)
     if meta:
         return text, int(meta["input_tokens"]), int(meta["output_tokens"])
-    n_in = count_tokens_approximately(list(prompt))
-    return text, n_in, count_tokens_approximately([AIMessage(content=text)])
+    n_in = estimate_tokens(list(prompt))
+    return text, n_in, estimate_tokens([AIMessage(content=text)])
 
 
 async def decide(

@@ -40,7 +40,6 @@ if TYPE_CHECKING:
         StructuredStats,
         Usage,
         ainvoke_structured,
-        invoke_structured,
         reset_structured_stats,
         structured_stats,
     )
@@ -69,7 +68,6 @@ _EXPORTS = {
         "StructuredStats",
         "Usage",
         "ainvoke_structured",
-        "invoke_structured",
         "reset_structured_stats",
         "structured_stats",
     ],
@@ -97,7 +95,6 @@ __all__ = [
     "chat_model",
     "ensure_gguf",
     "ensure_server",
-    "invoke_structured",
     "local_slots",
     "model_statuses",
     "reset_structured_stats",

@@ -1,7 +1,7 @@
 """Structured output that works on every backend we run: OpenAI and the embedded llama.cpp.
 
 Every structured call (plans, agent steps, verdicts, assessments) goes through
-``ainvoke_structured``/``invoke_structured``. The method depends on the model:
+``ainvoke_structured``. The method depends on the model:
 
 - ``function_calling`` (OpenAI and the default): a forced call of one tool named after the
   schema, ``with_structured_output(schema, method="function_calling", include_raw=True)``.
@@ -37,11 +37,12 @@ from langchain_core.messages import (
     convert_to_messages,
 )
 from langchain_core.messages.ai import UsageMetadata
-from langchain_core.messages.utils import count_tokens_approximately
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from openai import LengthFinishReasonError
 from pydantic import BaseModel, ValidationError
+
+from core.usage import Usage
 
 __all__ = [
     "StructuredOutputError",
@@ -49,7 +50,6 @@ __all__ = [
     "StructuredStats",
     "Usage",
     "ainvoke_structured",
-    "invoke_structured",
     "reset_structured_stats",
     "structured_method",
     "structured_stats",
@@ -59,58 +59,6 @@ Method = Literal["function_calling", "json_schema"]
 
 M = TypeVar("M", bound=BaseModel)
 _SHOWN_CHARS = 2000  # how much of a bad reply is echoed back to the model
-
-
-@dataclass
-class Usage:
-    """Tokens and model calls spent, summed over attempts."""
-
-    input_tokens: int = 0
-    """Prompt tokens."""
-    output_tokens: int = 0
-    """Completion tokens."""
-    calls: int = 0
-    """Model calls made."""
-    cached_tokens: int = 0
-    """Prompt tokens the server served from its prompt cache (``input_token_details.cache_read``)."""
-    invalid_outputs: int = 0
-    """Replies rejected: not schema-valid, cut at max_tokens, or failing the caller's check."""
-    repair_retries: int = 0
-    """Calls made again after an invalid reply (the rejected reply shown with its error)."""
-
-    @property
-    def total_tokens(self) -> int:
-        """Prompt plus completion tokens."""
-        return self.input_tokens + self.output_tokens
-
-    def add(self, raw: AIMessage, prompt: Sequence[BaseMessage]) -> None:
-        """Count one call; estimates tokens when the backend reported no usage."""
-        self.calls += 1
-        usage = raw.usage_metadata
-        if usage:
-            self.input_tokens += usage.get("input_tokens", 0)
-            self.output_tokens += usage.get("output_tokens", 0)
-            self.cached_tokens += (usage.get("input_token_details") or {}).get("cache_read") or 0
-        else:
-            self.input_tokens += count_tokens_approximately(prompt)
-            self.output_tokens += count_tokens_approximately([raw])
-
-    def __iadd__(self, other: Usage) -> Usage:
-        self.input_tokens += other.input_tokens
-        self.output_tokens += other.output_tokens
-        self.calls += other.calls
-        self.cached_tokens += other.cached_tokens
-        self.invalid_outputs += other.invalid_outputs
-        self.repair_retries += other.repair_retries
-        return self
-
-    def as_metrics(self) -> dict[str, int]:
-        """The ``TaskMetrics`` keys this usage fills (tokens_in, tokens_out, model_calls)."""
-        return {
-            "tokens_in": self.input_tokens,
-            "tokens_out": self.output_tokens,
-            "model_calls": self.calls,
-        }
 
 
 @dataclass
@@ -144,7 +92,7 @@ class StructuredOutputError(RuntimeError):
         """The last reply."""
 
 
-def invoke_structured(
+async def ainvoke_structured(
     model: BaseChatModel,
     schema: type[M],
     messages: str | Sequence[MessageLikeRepresentation],
@@ -157,30 +105,8 @@ def invoke_structured(
 
     ``check`` adds a semantic check on the validated object (e.g. "unknown agent 'x'"): it
     returns an error message, or None if the object is acceptable; errors are retried too.
+    There is no sync twin: every caller is a node or evaluator running on the event loop.
     """
-    call = _Call.prepare(model, schema, messages, attempts, check)
-    for _ in range(attempts):
-        call.before_attempt()
-        try:
-            out = call.runnable.invoke(call.conversation, config=config)
-        except LengthFinishReasonError as err:
-            out = _cut_off(err)
-        result = call.record(out)
-        if result is not None:
-            return result
-    raise call.failure()
-
-
-async def ainvoke_structured(
-    model: BaseChatModel,
-    schema: type[M],
-    messages: str | Sequence[MessageLikeRepresentation],
-    *,
-    attempts: int = 3,
-    config: RunnableConfig | None = None,
-    check: Callable[[M], str | None] | None = None,
-) -> StructuredResult[M]:
-    """Async ``invoke_structured``."""
     call = _Call.prepare(model, schema, messages, attempts, check)
     for _ in range(attempts):
         call.before_attempt()
@@ -209,17 +135,28 @@ class StructuredStats:
     """Structured calls of this process since start (or ``reset_structured_stats``)."""
 
     calls: int = 0
-    """``invoke_structured``/``ainvoke_structured`` calls finished (valid or failed)."""
-    model_calls: int = 0
-    """Model requests they made."""
-    invalid_outputs: int = 0
-    """Replies rejected (schema-invalid, cut at max_tokens, or failing ``check``)."""
-    repair_retries: int = 0
-    """Requests made again after a rejected reply."""
+    """``ainvoke_structured`` calls finished (valid or failed)."""
     failures: int = 0
     """Calls that ended in StructuredOutputError."""
     by_method: dict[str, int] = field(default_factory=dict)
     """Calls per method (``json_schema``, ``function_calling``)."""
+    usage: Usage = field(default_factory=Usage)
+    """What they spent: model requests, tokens, rejected replies and repair retries."""
+
+    @property
+    def model_calls(self) -> int:
+        """Model requests the calls made."""
+        return self.usage.calls
+
+    @property
+    def invalid_outputs(self) -> int:
+        """Replies rejected (schema-invalid, cut at max_tokens, or failing ``check``)."""
+        return self.usage.invalid_outputs
+
+    @property
+    def repair_retries(self) -> int:
+        """Requests made again after a rejected reply."""
+        return self.usage.repair_retries
 
 
 _stats_lock = threading.Lock()
@@ -244,14 +181,14 @@ def _count(method: Method, usage: Usage, failed: bool) -> None:
     global _stats
     with _stats_lock:
         s = _stats
-        by_method = {**s.by_method, method: s.by_method.get(method, 0) + 1}
+        total = Usage()
+        total += s.usage
+        total += usage
         _stats = StructuredStats(
             calls=s.calls + 1,
-            model_calls=s.model_calls + usage.calls,
-            invalid_outputs=s.invalid_outputs + usage.invalid_outputs,
-            repair_retries=s.repair_retries + usage.repair_retries,
             failures=s.failures + int(failed),
-            by_method=by_method,
+            by_method={**s.by_method, method: s.by_method.get(method, 0) + 1},
+            usage=total,
         )
 
 

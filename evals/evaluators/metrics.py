@@ -1,4 +1,4 @@
-"""Cost, tokens and latency of a run as scored metrics (from ``graph.metrics.run_metrics``).
+"""Cost, tokens and latency of a run as scored metrics (from ``core.usage.run_metrics``).
 
 These are measurements, not grades: the runner averages them like any score, and the
 dataset's thresholds cap them from above (``max``) where quality scores have a floor

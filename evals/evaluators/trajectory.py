@@ -1,7 +1,7 @@
 """Trajectory evaluators: which agents ran, and in what order.
 
 The run's trajectory is the list of tasks that actually ran (done or failed), each with
-its agent and start/end time (``graph.state.TaskMetrics``). Agent coverage is scored with
+its agent and start/end time (``core.usage.TaskMetrics``). Agent coverage is scored with
 agentevals' trajectory match: every agent run becomes a tool call named after the agent,
 grouped into one assistant message per wave of tasks that ran side by side, and compared
 with the reference agents in ``superset`` mode by default — every expected agent ran (as

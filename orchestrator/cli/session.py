@@ -8,7 +8,7 @@ from langgraph.types import StateSnapshot
 
 from agents import RunContext
 from core.review import kind_of
-from graph.metrics import run_metrics
+from core.usage import run_metrics
 from graph.runner import Runner
 from orchestrator.cli.view import TaskBoard
 

@@ -11,7 +11,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any, TypedDict
 
-from graph.metrics import run_metrics
+from core.usage import run_metrics
 
 VERIFY_PASSED = "verification passed"
 VERIFY_FAILED = "verification failed"
