@@ -17,6 +17,7 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 
 from agents.registry import AgentSpec
 from agents.steps import FINAL_ACTION
+from core.models.schemas import as_openai_tool
 from core.text import CHARS_PER_TOKEN, estimate_tokens, truncate
 
 ToolMode = Literal["native", "structured"]
@@ -280,6 +281,6 @@ def review_messages(
 
 def prompt_budget(context_window: int, max_tokens: int | None, tools: Sequence[Any] = ()) -> int:
     """Tokens left for messages after the reply and the tool schemas."""
-    schemas = [convert_to_openai_tool(t) for t in tools]
+    schemas = [as_openai_tool(t) for t in tools]
     tools_tokens = estimate_tokens([], schemas) if schemas else 0
     return max(context_window - (max_tokens or 1024) - tools_tokens - 64, 512)

@@ -38,10 +38,10 @@ from langchain_core.messages import (
 )
 from langchain_core.messages.ai import UsageMetadata
 from langchain_core.runnables import Runnable, RunnableConfig
-from langchain_core.utils.function_calling import convert_to_openai_tool
 from openai import LengthFinishReasonError
 from pydantic import BaseModel, ValidationError
 
+from core.models.schemas import openai_tool
 from core.usage import Usage
 
 __all__ = [
@@ -227,7 +227,7 @@ class _Call(Generic[M]):
         if not (isinstance(schema, type) and issubclass(schema, BaseModel)):
             raise TypeError(f"schema must be a pydantic model class, got {schema!r}")
         conversation = convert_to_messages([messages] if isinstance(messages, str) else messages)
-        tool = convert_to_openai_tool(schema)["function"]
+        tool = openai_tool(schema)["function"]
         method = structured_method(model)
         if method == "json_schema":
             conversation = _with_schema(conversation, tool)

@@ -41,9 +41,10 @@ from langchain_core.output_parsers.openai_tools import (
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable, RunnableMap, RunnablePassthrough
 from langchain_core.tools import BaseTool
-from langchain_core.utils.function_calling import convert_to_openai_tool
 from langchain_core.utils.pydantic import is_basemodel_subclass
 from pydantic import BaseModel, Field, PrivateAttr, SkipValidation, field_validator
+
+from core.models.schemas import as_openai_tool
 
 __all__ = ["TestChatModel", "sample_from_schema"]
 
@@ -386,7 +387,7 @@ class TestChatModel(BaseChatModel):
         """Bind tools (anything ``convert_to_openai_tool`` accepts) and an optional tool_choice:
         a tool name, ``"any"``/``"required"``/``True`` (force some tool), ``"auto"`` or ``"none"``.
         """
-        formatted = [convert_to_openai_tool(t) for t in tools]
+        formatted = [as_openai_tool(t) for t in tools]
         choice = _normalize_tool_choice(tool_choice, _tool_names(formatted))
         if choice is not None:
             kwargs["tool_choice"] = choice
@@ -408,9 +409,9 @@ class TestChatModel(BaseChatModel):
         if schema is None:
             raise ValueError("TestChatModel.with_structured_output: a schema is required")
         is_pydantic = isinstance(schema, type) and is_basemodel_subclass(schema)
-        tool = convert_to_openai_tool(schema)
+        tool = as_openai_tool(schema)
         name = tool["function"]["name"]
-        ls_format = {"kwargs": {"method": method}, "schema": schema}
+        ls_format = {"kwargs": {"method": method}, "schema": tool}  # the tool form: no rebuild
         llm: Runnable[Any, Any]
         parser: Runnable[Any, Any]
         if method == "function_calling":
