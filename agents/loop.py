@@ -14,14 +14,14 @@ from typing import Any, Literal, cast
 
 from langchain_core.messages import AIMessage
 from langchain_core.tools import BaseTool
-from langgraph.config import get_config
 from langgraph.runtime import Runtime
 
+from agents.node import ask, node_start
 from agents.prompts import TraceEntry, forced_answer_prompt, worker_messages
 from agents.registry import AgentSpec
 from agents.repeats import repeat_observation, repeat_of
-from agents.run_context import RunContext, context_of, thread_id_of
-from agents.state import ModelFactory, SpecialistState, add_usage, structured_usage
+from agents.run_context import RunContext, context_of
+from agents.state import ModelFactory, SpecialistState, add_usage
 from agents.steps import (
     Decision,
     FinalAnswer,
@@ -31,10 +31,10 @@ from agents.steps import (
     from_structured,
     step_schema,
 )
-from agents.toolset import WRITE_TOOLS, agent_tools, run_tool
+from agents.toolset import WRITE_TOOLS, run_tool
 from agents.trace import budget, mode, note
 from agents.verification import verification_due
-from core.models import StructuredOutputError, ainvoke_structured
+from core.models import StructuredOutputError
 from core.text import truncate
 from tools.registry import is_high_risk
 
@@ -49,14 +49,13 @@ class StepLoop:
     async def act(
         self, state: SpecialistState, runtime: Runtime[RunContext]
     ) -> dict[str, Any]:
-        config = get_config()
         """One model step: choose tool calls or give the final answer."""
-        ctx = context_of(runtime)
-        settings = ctx.settings
-        tools, unavailable = await agent_tools(self.spec, ctx, thread_id_of(config))
+        node = node_start(runtime)
+        settings, config = node.settings, node.config
+        tools, unavailable = await node.tools(self.spec)
         by_name = {t.name: t for t in tools}
         tool_mode = mode(settings, self.spec.model_role)
-        model = await ctx.chat_model(self.spec.model_role, self.model_factory)
+        model = await node.model(self.spec.model_role, self.model_factory)
         steps = state.get("steps", 0) + 1
         round_steps = state.get("round_steps", 0) + 1
         trace = list(state.get("trace") or [])
@@ -74,13 +73,11 @@ class StepLoop:
                 view,
                 budget_tokens=budget(settings, self.spec.model_role, [schema]),
             )
-            try:
-                result = await ainvoke_structured(model, schema, messages, config=config)
-                decision = from_structured(result.value, steps)
-                usage = structured_usage(state, result.usage)
-            except StructuredOutputError as err:
-                decision = invalid_step(err)
-                usage = structured_usage(state, err.usage)
+            step, usage = await ask(model, schema, messages, state, config)
+            if isinstance(step, StructuredOutputError):
+                decision = invalid_step(step)
+            else:
+                decision = from_structured(step, steps)
         else:
             bound: list[Any] = [*tools, FinalAnswer]
             messages = worker_messages(
@@ -136,10 +133,10 @@ class StepLoop:
     async def tools(
         self, state: SpecialistState, runtime: Runtime[RunContext]
     ) -> dict[str, Any]:
-        config = get_config()
         """Run the pending calls in order; every outcome becomes an observation."""
-        ctx = context_of(runtime)
-        tools, _ = await agent_tools(self.spec, ctx, thread_id_of(config))
+        node = node_start(runtime)
+        config = node.config
+        tools, _ = await node.tools(self.spec)
         by_name = {t.name: t for t in tools}
         trace = list(state.get("trace") or [])
         artifacts = list(state.get("artifacts") or [])
@@ -182,12 +179,11 @@ class StepLoop:
     async def finalize(
         self, state: SpecialistState, runtime: Runtime[RunContext]
     ) -> dict[str, Any]:
-        config = get_config()
         """The forced final answer once the step limit is reached."""
-        ctx = context_of(runtime)
-        settings = ctx.settings
-        tools, _ = await agent_tools(self.spec, ctx, thread_id_of(config))
-        model = await ctx.chat_model(self.spec.model_role, self.model_factory)
+        node = node_start(runtime)
+        settings = node.settings
+        tools, _ = await node.tools(self.spec)
+        model = await node.model(self.spec.model_role, self.model_factory)
         messages = worker_messages(
             self.spec,
             tools,
@@ -197,17 +193,9 @@ class StepLoop:
             closing=forced_answer_prompt(exhausted=True),
         )
         steps = state.get("steps", 0) + 1
-        try:
-            result = await ainvoke_structured(model, FinalAnswer, messages, config=config)
-        except StructuredOutputError as err:
-            return {
-                "steps": steps,
-                "usage": structured_usage(state, err.usage),
-                "output": "",
-                "error": f"no final answer: {err}",
-            }
-        usage = structured_usage(state, result.usage)
-        answer = result.value
+        answer, usage = await ask(model, FinalAnswer, messages, state, node.config)
+        if isinstance(answer, StructuredOutputError):
+            return {"steps": steps, "usage": usage, "output": "", "error": f"no final answer: {answer}"}
         if not answer.answer.strip():
             return {
                 "steps": steps,

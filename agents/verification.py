@@ -5,15 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from langgraph.config import get_config
 from langgraph.runtime import Runtime
 
+from agents.node import ask, node_start
 from agents.prompts import review_messages
-from agents.run_context import RunContext, context_of
-from agents.state import ModelFactory, SpecialistState, Verification, structured_usage
+from agents.run_context import RunContext
+from agents.state import ModelFactory, SpecialistState, Verification
 from agents.steps import Verdict
 from agents.trace import budget, note
-from core.models import StructuredOutputError, ainvoke_structured
+from core.models import StructuredOutputError
 from core.settings import Settings
 from core.text import truncate
 
@@ -33,10 +33,9 @@ class Verifier:
     async def verify(
         self, state: SpecialistState, runtime: Runtime[RunContext]
     ) -> dict[str, Any]:
-        config = get_config()
         """The reviewer's check of the answer against the task's acceptance criteria."""
-        ctx = context_of(runtime)
-        settings = ctx.settings
+        node = node_start(runtime)
+        settings = node.settings
         task = state.get("task") or {}
         output = state.get("output") or ""
         # What the answer may rest on: the dependency results it was given and the tool
@@ -55,18 +54,16 @@ class Verifier:
             evidence,
             budget_tokens=budget(settings, "reviewer", [Verdict]),
         )
-        model = await ctx.chat_model("reviewer", self.model_factory)
-        try:
-            result = await ainvoke_structured(model, Verdict, messages, config=config)
-        except StructuredOutputError as err:
+        model = await node.model("reviewer", self.model_factory)
+        verdict, usage = await ask(model, Verdict, messages, state, node.config)
+        if isinstance(verdict, StructuredOutputError):
             # A reviewer that cannot produce a verdict must not fail good work: pass, noted.
             return {
-                "verification": Verification(passed=True, feedback=f"not verified: {err}"),
-                "usage": structured_usage(state, err.usage),
+                "verification": Verification(passed=True, feedback=f"not verified: {verdict}"),
+                "usage": usage,
             }
-        usage = structured_usage(state, result.usage)
-        feedback = result.value.feedback.strip()
-        if result.value.passed:
+        feedback = verdict.feedback.strip()
+        if verdict.passed:
             return {"verification": Verification(passed=True, feedback=feedback), "usage": usage}
         failed = state.get("failed_verifications", 0) + 1
         reason = feedback or "the result does not meet the acceptance criteria"
