@@ -49,3 +49,13 @@ def truncate_to_tokens(text: str, budget: int) -> str:
     while chars > 0 and text_tokens(text[:chars]) > budget - 10:
         chars = int(chars * 0.9)
     return text[:chars].rstrip() + TRUNCATED
+
+
+def truncate_middle(text: str, max_chars: int) -> str:
+    """``text`` cut in the middle to about ``max_chars`` (at least 100), keeping its head and
+    its tail — tracebacks and test runs end with the useful line."""
+    max_chars = max(max_chars, 100)
+    if len(text) <= max_chars:
+        return text
+    half = max_chars // 2
+    return f"{text[:half]}\n… [{len(text) - 2 * half} chars cut] …\n{text[-half:]}"

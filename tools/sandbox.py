@@ -37,6 +37,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from core.text import truncate_middle
 from tools.paths import resolve_in_workspace
 
 _CHILD = Path(__file__).with_name("_sandbox_child.py")
@@ -129,24 +130,15 @@ class SandboxResult:
         budget = max(200, max_chars - len(lines[0]) - 60)
         out_budget = budget if not self.stderr else budget * 2 // 3
         if self.stdout:
-            lines += ["--- stdout ---", _clip(self.stdout, out_budget)]
+            lines += ["--- stdout ---", truncate_middle(self.stdout, out_budget)]
         if self.stderr:
             lines += [
                 "--- stderr ---",
-                _clip(self.stderr, budget - min(len(self.stdout), out_budget)),
+                truncate_middle(self.stderr, budget - min(len(self.stdout), out_budget)),
             ]
         if not self.stdout and not self.stderr:
             lines.append("(no output)")
         return "\n".join(lines)
-
-
-def _clip(text: str, limit: int) -> str:
-    """Keep head and tail (tracebacks end with the useful line)."""
-    limit = max(limit, 100)
-    if len(text) <= limit:
-        return text
-    half = limit // 2
-    return f"{text[:half]}\n… [{len(text) - 2 * half} chars cut] …\n{text[-half:]}"
 
 
 class _Capture:

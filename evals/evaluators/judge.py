@@ -21,6 +21,7 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from openevals.llm import create_async_llm_as_judge
 
+from core.text import truncate
 from evals.evaluators.base import Score, not_applicable, score, section
 
 JudgeSource = BaseChatModel | Callable[[], BaseChatModel]
@@ -71,7 +72,7 @@ _LINE_RANGE = re.compile(r"\bL(?P<a>\d+)(?:-(?P<b>\d+))?\s*$")
 
 def clip(text: str, limit: int) -> str:
     """``text`` cut to ``limit`` characters, marking the cut."""
-    return text if len(text) <= limit else text[: limit - 20] + "\n… [cut]"
+    return truncate(text, limit, mark="\n… [cut]")
 
 
 @dataclass(frozen=True)

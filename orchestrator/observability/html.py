@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
+from core.text import truncate
 from orchestrator.observability.timeline import timed
 
 COLORS = {  # status -> (stroke/bar, fill)
@@ -100,7 +101,7 @@ def dag_svg(report: Mapping[str, Any]) -> str:
 
 
 def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return truncate(text, limit, mark="…")
 
 
 def nice_step(span: float, max_ticks: int = 8) -> float:
