@@ -34,6 +34,7 @@ if TYPE_CHECKING:
         running_servers,
         stop_server,
     )
+    from core.models.schema_sampler import sample_from_schema
     from core.models.structured import (
         StructuredOutputError,
         StructuredResult,
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
         reset_structured_stats,
         structured_stats,
     )
-    from core.models.test_model import TestChatModel, sample_from_schema
+    from core.models.test_model import TestChatModel
 
 _EXPORTS = {
     "factory": ["LocalChatOpenAI", "ModelStatus", "achat_model", "chat_model", "local_slots", "model_statuses", "tool_mode"],
@@ -71,7 +72,8 @@ _EXPORTS = {
         "reset_structured_stats",
         "structured_stats",
     ],
-    "test_model": ["TestChatModel", "sample_from_schema"],
+    "schema_sampler": ["sample_from_schema"],
+    "test_model": ["TestChatModel"],
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 
