@@ -13,7 +13,8 @@ Results come back on a pipe the parent opened for the child (the *report* channe
 process that runs the code closes its end first, so nothing the code prints or exits
 with can forge a status, a layer list or a check result. This module spawns the child
 without blocking the event loop, enforces the wall-clock timeout by killing the whole
-process group, caps captured output and turns the outcome into a :class:`SandboxResult`.
+process group, caps captured output and turns the outcome into a :class:`SandboxResult`
+(:mod:`tools.sandbox_result`: the limits, the captured output and the result).
 
 What is allowed, deliberately: the standard library and installed packages (imports
 only; ``pytest`` runs in-process, e.g. ``import pytest; raise SystemExit(pytest.main(
@@ -33,15 +34,25 @@ import signal
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Literal
 
-from core.text import truncate_middle
 from tools.paths import resolve_in_workspace
+from tools.sandbox_result import (
+    Capture,
+    CheckReport,
+    SandboxLimits,
+    SandboxResult,
+    parse_report,
+    refusal,
+    sandbox_result,
+)
+
+__all__ = ["MAX_CODE_CHARS", "CheckReport", "Mode", "SandboxLimits", "SandboxResult", "bwrap_path",
+           "candidate_modes", "run_sandboxed"]
 
 _CHILD = Path(__file__).with_name("_sandbox_child.py")
-_MARK = b"\x1esandbox:"
 _SETUP_FAILED = 125
 _NOBODY = 65534
 _SANDBOX_ID = 1000
@@ -50,149 +61,6 @@ Mode = Literal["userns", "bwrap", "none"]
 _SYSTEM_DIRS = ("/usr", "/lib", "/lib64", "/lib32", "/libx32")
 _ETC_FILES = ("/etc/ld.so.cache", "/etc/localtime")
 _DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
-
-
-@dataclass(frozen=True)
-class SandboxLimits:
-    """Resource limits (and the isolation policy) of one sandboxed run."""
-
-    timeout_s: float = 10.0
-    """Wall-clock limit; the whole process group is killed when it passes."""
-    cpu_s: int = 10
-    """CPU-seconds limit (RLIMIT_CPU)."""
-    memory_mb: int = 512
-    """Address-space limit (RLIMIT_AS); allocations beyond it raise MemoryError."""
-    max_output_chars: int = 8000
-    """Characters of stdout+stderr returned to the model (head and tail are kept)."""
-    max_processes: int = 32
-    """Processes and threads of the sandbox user (RLIMIT_NPROC)."""
-    max_file_mb: int = 16
-    """Largest file the code may write (RLIMIT_FSIZE)."""
-    max_open_files: int = 256
-    """Open file descriptors (RLIMIT_NOFILE)."""
-    tmp_mb: int = 64
-    """Size of the private /tmp."""
-    allow_unisolated: bool = False
-    """Run code with only rlimits and the audit hook when no namespaces are available
-    (``sandbox.allow_unisolated``). Off: such a run is refused."""
-
-
-@dataclass(frozen=True)
-class CheckReport:
-    """Harness mode: the outcome of loading the code and of each check, in order."""
-
-    load_error: str | None
-    results: tuple[str | None, ...]
-    """``None`` for a check that passed, else its error (``Type: message``)."""
-
-
-@dataclass(frozen=True)
-class SandboxResult:
-    """Outcome of one sandboxed run."""
-
-    exit_code: int | None
-    """The code's exit status, as reported on the trusted channel; negative = killed by
-    that signal; None = it never ran or never reported one."""
-    stdout: str
-    stderr: str
-    reason: str | None
-    """Why the run was stopped, refused or failed for a sandbox reason."""
-    duration_s: float
-    timed_out: bool = False
-    violations: tuple[str, ...] = ()
-    """Operations the audit hook refused (even when the code caught the error). Advisory:
-    read from stderr, which the code can write too; it never makes a run succeed."""
-    isolation: tuple[str, ...] = field(default=())
-    """Confinement layers that were active, e.g. ("userns", "chroot", "no_caps", …)."""
-    checks: CheckReport | None = None
-    """Harness mode only: what the trusted harness reported."""
-    refused: bool = False
-    """The sandbox refused to run the code (no isolation available)."""
-
-    @property
-    def ok(self) -> bool:
-        """True when the code exited with status 0 and was not stopped."""
-        return self.exit_code == 0 and self.reason is None
-
-    def to_text(self, max_chars: int = 8000) -> str:
-        """Compact report for a model: status line, then stdout and stderr within budget."""
-        if self.ok:
-            head = f"exit code 0 ({self.duration_s:.1f}s)"
-        else:
-            head = f"FAILED: exit code {self.exit_code}"
-            if self.reason:
-                head += f" — {self.reason}"
-        lines = [head]
-        if self.isolation:
-            lines.append("isolation: " + ", ".join(self.isolation))
-        if self.violations and not (self.reason or "").startswith("blocked"):
-            lines.append("sandbox refused: " + "; ".join(self.violations))
-        budget = max(200, max_chars - len(lines[0]) - 60)
-        out_budget = budget if not self.stderr else budget * 2 // 3
-        if self.stdout:
-            lines += ["--- stdout ---", truncate_middle(self.stdout, out_budget)]
-        if self.stderr:
-            lines += [
-                "--- stderr ---",
-                truncate_middle(self.stderr, budget - min(len(self.stdout), out_budget)),
-            ]
-        if not self.stdout and not self.stderr:
-            lines.append("(no output)")
-        return "\n".join(lines)
-
-
-class _Capture:
-    """Reads a stream, keeping a bounded head and tail; pulls out the hook's markers."""
-
-    def __init__(self, limit: int, markers: bool) -> None:
-        self.limit = limit
-        self.head = bytearray()
-        self.tail = bytearray()
-        self.dropped = 0
-        self.pending = b""
-        self.want_markers = markers
-        self.markers: list[tuple[str, str]] = []
-
-    def feed(self, data: bytes, final: bool = False) -> None:
-        data = self.pending + data
-        lines = data.split(b"\n")
-        self.pending = b"" if final else lines.pop()
-        if len(self.pending) > 65536:  # a huge line without newline: it is plain output
-            lines.append(self.pending)
-            self.pending = b""
-        for i, line in enumerate(lines):
-            nl = b"" if final and i == len(lines) - 1 else b"\n"
-            if self.want_markers and line.startswith(_MARK):
-                kind, _, text = line[len(_MARK) :].decode("utf-8", "replace").partition(" ")
-                self.markers.append((kind, text))
-            else:
-                self._keep(line + nl)
-
-    def _keep(self, chunk: bytes) -> None:
-        room = self.limit - len(self.head)
-        if room > 0:
-            self.head += chunk[:room]
-            chunk = chunk[room:]
-        if chunk:
-            self.tail += chunk
-            if len(self.tail) > self.limit:
-                cut = len(self.tail) - self.limit
-                self.dropped += cut
-                del self.tail[:cut]
-
-    async def drain(self, stream: asyncio.StreamReader | None) -> None:
-        if stream is None:
-            return
-        while chunk := await stream.read(65536):
-            self.feed(chunk)
-        self.feed(b"", final=True)
-
-    def text(self) -> str:
-        head = self.head.decode("utf-8", "replace")
-        tail = self.tail.decode("utf-8", "replace")
-        if self.dropped:
-            return f"{head}\n… [{self.dropped} bytes cut] …\n{tail}"
-        return head + tail
 
 
 def _prepare(workspace: Path, filename: str | None, code: str) -> tuple[Path, str | None]:
@@ -390,11 +258,11 @@ async def _run_mode(
         if bwrap is None:
             os.close(report_r)
             os.close(report_w)
-            return _refusal("bubblewrap (bwrap) is not installed")
+            return refusal("bubblewrap (bwrap) is not installed")
         argv = _bwrap_argv(bwrap, ws, limits.tmp_mb) + argv
     # Each stream may hold the whole budget; to_text() splits it between them.
-    out = _Capture(limits.max_output_chars * 2, markers=False)
-    err = _Capture(limits.max_output_chars * 2, markers=True)
+    out = Capture(limits.max_output_chars * 2, markers=False)
+    err = Capture(limits.max_output_chars * 2, markers=True)
     report = bytearray()
     started = time.monotonic()
     loop = asyncio.get_running_loop()
@@ -456,99 +324,12 @@ async def _run_mode(
         for task in still:
             task.cancel()
         transport.close()
-    records = _parse_report(bytes(report))
+    records = parse_report(bytes(report))
     refused = next((r["reason"] for r in records if r.get("kind") == "refused"), None)
     if refused is not None:
-        return _refusal(str(refused))
+        return refusal(str(refused))
     if mode == "bwrap" and not records and not timed_out:
         # bwrap failed before our bootstrap started: its own message says why.
         why = err.text().strip().splitlines()
-        return _refusal("bubblewrap failed: " + (why[-1] if why else f"exit {proc.returncode}"))
-    return _result(records, out, err, limits, timed_out, time.monotonic() - started)
-
-
-def _refusal(reason: str) -> SandboxResult:
-    return SandboxResult(None, "", "", reason, 0.0, refused=True)
-
-
-def _parse_report(data: bytes) -> list[dict[str, Any]]:
-    records = []
-    for line in data.decode("utf-8", "replace").splitlines():
-        with contextlib.suppress(ValueError):
-            record = json.loads(line)
-            if isinstance(record, dict):
-                records.append(record)
-    return records
-
-
-def _result(
-    records: list[dict[str, Any]],
-    out: _Capture,
-    err: _Capture,
-    limits: SandboxLimits,
-    timed_out: bool,
-    duration: float,
-) -> SandboxResult:
-    isolation: tuple[str, ...] = ()
-    setup_error = None
-    code_rc: int | None = None
-    checks = None
-    for record in records:
-        kind = record.get("kind")
-        if kind == "layers":
-            isolation = tuple(str(x) for x in record.get("layers", []))
-        elif kind == "setup-failed" and setup_error is None:
-            setup_error = str(record.get("reason"))
-        elif kind == "status":
-            signum = record.get("signal")
-            code_rc = -int(signum) if signum is not None else int(record.get("exit", 1))
-        elif kind == "checks":
-            checks = CheckReport(record.get("load_error"), tuple(record.get("results") or ()))
-    if timed_out and code_rc is None:
-        code_rc = -signal.SIGKILL  # the parent killed it: that much is known first-hand
-    violations = tuple(text for kind, text in err.markers if kind == "blocked")
-    stderr = err.text()
-    reason = _reason(code_rc, stderr, limits, timed_out, violations, setup_error)
-    return SandboxResult(
-        exit_code=code_rc,
-        stdout=out.text(),
-        stderr=stderr,
-        reason=reason,
-        duration_s=duration,
-        timed_out=timed_out,
-        violations=violations,
-        isolation=isolation,
-        checks=checks,
-    )
-
-
-def _reason(
-    rc: int | None,
-    stderr: str,
-    limits: SandboxLimits,
-    timed_out: bool,
-    violations: tuple[str, ...],
-    setup_error: str | None,
-) -> str | None:
-    if timed_out:
-        return f"timed out after {limits.timeout_s:g}s (wall clock); the process was killed"
-    if setup_error is not None:
-        return f"sandbox setup failed ({setup_error}); the code did not run"
-    if rc is None:
-        return "the sandbox reported no exit status (its monitor was killed); not trusted"
-    if rc == 0:
-        return None
-    if rc == -signal.SIGXCPU:
-        return f"CPU time limit exceeded ({limits.cpu_s}s); the process was killed"
-    if rc == -signal.SIGKILL:
-        return "killed (SIGKILL): CPU hard limit reached or the system ran out of memory"
-    tail = stderr[-2000:]
-    if "MemoryError" in tail:
-        return f"memory limit exceeded ({limits.memory_mb} MB)"
-    if "File too large" in tail or rc == -signal.SIGXFSZ:
-        return f"file size limit exceeded ({limits.max_file_mb} MB)"
-    if violations:
-        return f"blocked by sandbox policy: {violations[0]}"
-    if rc < 0:
-        return f"killed by signal {signal.Signals(-rc).name}"
-    return None
+        return refusal("bubblewrap failed: " + (why[-1] if why else f"exit {proc.returncode}"))
+    return sandbox_result(records, out, err, limits, timed_out, time.monotonic() - started)
