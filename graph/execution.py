@@ -37,7 +37,7 @@ from langgraph.config import get_config
 from langgraph.errors import GraphInterrupt
 from langgraph.func import task as functional_task
 from langgraph.runtime import Runtime, get_runtime
-from langgraph.types import Command
+from langgraph.types import Command, Durability
 
 from agents import AgentRegistry, AgentSpec, RunContext, build_specialist
 from agents.run_context import thread_id_of
@@ -383,6 +383,25 @@ async def run_task(
     return {"results": {task.id: record}}
 
 
+def specialist_durability(spec: AgentSpec) -> Durability | None:
+    """When ``spec``'s sub-graph saves its checkpoints.
+
+    ``"exit"`` for an agent whose tools change nothing outside its answer (the result
+    cache's test, ``result_cache.cacheable``): its sub-graph saves a checkpoint only when it
+    leaves on an interrupt or an error (``_suppress_interrupt``, langgraph/pregel/_loop.py),
+    not after every step. The unit of durability is then the task, whose result the
+    dispatch step saves the moment it returns; a crash re-runs an in-flight task from its
+    first step, which only repeats model calls. Saves the two to three SQLite commits per
+    task that each following step waited for.
+
+    The run's own (None: ``"sync"`` from the CLI, every step on disk before the next) for an
+    agent that can write files, refund or update tickets: an answered approval or an action
+    taken must be saved before the next step, so that a crash does not ask the same
+    question again (tests/test_side_effects.py kills the process between the two).
+    """
+    return "exit" if result_cache.cacheable(spec) else None
+
+
 def _usage(out: dict[str, Any], tracker: UsageTracker, price: ModelConfig, cached: bool) -> TaskMetrics:
     """The task's usage: the sub-graph's own count, which is checkpointed and so survives a
     pause for approval (the tracker only sees calls since the last resume)."""
@@ -408,6 +427,7 @@ async def _run_specialist(spec: AgentSpec, task: Task, payload: WorkerPayload,
          "feedback": payload["feedback"]},
         merge_configs(config, cast(RunnableConfig, tracing_config(task, spec, config))),  # names the trace per task
         context=ctx,  # the thread's context, also when this run came without one
+        durability=specialist_durability(spec),
     )
     # Time-out (effects helper): no high-risk action starts after the deadline, and one that
     # started completes and is recorded before the time-out is reported.
