@@ -1,8 +1,10 @@
 """A specialist agent as a LangGraph sub-graph: act → (approve) → tools → act … → verify.
 
 The supervisor invokes it inside its ``run_task`` node. It is compiled without a
-checkpointer, so it inherits the parent's: every step is checkpointed under the parent
-task's namespace, and an ``interrupt`` (tool approval) pauses the whole run and resumes here.
+checkpointer, so it inherits the parent's: its steps are checkpointed under the parent
+task's namespace (after every step for agents that act, otherwise only when it leaves on an
+interrupt or error: the supervisor's ``specialist_durability``), and an ``interrupt`` (tool
+approval) pauses the whole run and resumes here.
 Its per-run dependencies arrive as the run's :class:`~agents.run_context.RunContext`.
 
 The nodes live one idea per module: the step loop (``agents.loop``), approval

@@ -92,6 +92,22 @@ def critical_path(tasks: Sequence[Task], latency: Callable[[str], float]) -> flo
     return max(finish.values())
 
 
+def makespan_bound(tasks: Sequence[Task], latency: Callable[[str], float], concurrency: int) -> float:
+    """A lower bound on any schedule's makespan: the critical path, or, when fewer tasks may
+    run at once than the DAG offers, the total work shared by ``concurrency`` workers."""
+    work = sum(latency(t["id"]) for t in tasks)
+    return max(critical_path(tasks, latency), work / concurrency)
+
+
+def task_span(state: dict[str, Any]) -> float | None:
+    """Ours: from the first task's start to the last task's end (the tasks' own timestamps),
+    i.e. the makespan without the run's fixed steps (intake, plan, synthesis, their commits)."""
+    metrics = [r["metrics"] for r in state.get("results", {}).values() if r.get("metrics")]
+    if not metrics:
+        return None
+    return max(m["ended_at"] for m in metrics) - min(m["started_at"] for m in metrics)
+
+
 def answer_text(marker: str, words: int) -> str:
     """A worker's answer: its marker, then ``words`` words of filler (sizes the context)."""
     return f"result-{marker} " + " ".join(FILLER[:words])

@@ -21,39 +21,27 @@ The step ends when nothing more can start: every task finished, or waits for a f
 dependency, an interrupted one, or an assessment; or a budget is spent. It also ends
 whenever no task is running (``CHECKPOINT_WHEN_IDLE``), so a chain still leaves a
 checkpoint between its tasks for forks. Failures are escalated by ``assess`` after the step.
+What one task's run does (agent, cache, budgets, record) is in graph/task_run.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypedDict, cast
+from typing import Any, Literal, cast
 
-from langchain_core.runnables import RunnableConfig
-from langchain_core.runnables.config import merge_configs
 from langgraph.config import get_config
 from langgraph.errors import GraphInterrupt
 from langgraph.func import task as functional_task
 from langgraph.runtime import Runtime, get_runtime
 from langgraph.types import Command
 
-from agents import AgentRegistry, AgentSpec, RunContext, build_specialist
+from agents import AgentRegistry, RunContext
 from agents.run_context import thread_id_of
-from agents.toolset import guard_actions
 from core.redact import without_secrets
-from core.settings import ModelConfig, Settings
-from core.tracing import tracing_config
-from core.usage import (
-    TokenBudgetExceeded,
-    UsageTracker,
-    attempt_key,
-    cost_usd,
-    take_carried,
-    track_usage,
-)
-from graph import result_cache
+from core.settings import Settings
+from core.usage import attempt_key, cost_usd, take_carried
 from graph.assessment import Assessment, apply_verdict, judge, wants_assessment
 from graph.context import dependency_context
 from graph.controls import stop_reason
@@ -61,7 +49,8 @@ from graph.dag import blocked_tasks, ready_tasks, status_of
 from graph.retries import TRANSIENT_RETRY
 from graph.runtime import context_for, emit, run_context, settings_update
 from graph.scheduler import NotStarted, Scheduler
-from graph.state import OrchestratorState, Task, TaskMetrics, TaskRecord, TaskStatus, merge_results
+from graph.state import OrchestratorState, Task, TaskMetrics, TaskRecord, merge_results
+from graph.task_run import WorkerPayload, run_task
 
 CONTEXT_SHARE = 0.4
 """Share of a worker model's context window given to its dependencies' results."""
@@ -70,19 +59,6 @@ CHECKPOINT_WHEN_IDLE = True
 point between the tasks of a chain). Costs one step where nothing was running anyway."""
 
 Next = Literal["dispatch", "assess", "synthesize"]
-
-
-class WorkerPayload(TypedDict):
-    """What one task's run receives."""
-
-    task: dict[str, Any]
-    goal: str
-    context: str
-    feedback: str
-    exclude: list[str]
-    """Agents that already failed this task (worker selection avoids them)."""
-    run_settings: dict[str, Any]
-    """The thread's stored setting overrides (the task runs outside the graph's state)."""
 
 
 _step: ContextVar[DispatchStep] = ContextVar("dispatch_step")
@@ -320,104 +296,3 @@ async def dispatch(state: OrchestratorState, runtime: Runtime[RunContext]) -> Co
         return Command(goto="dispatch", update=update)
     return Command(goto="synthesize", update={**update, "stop_reason": "",
                                               "results": {**update["results"], **blocked_tasks(tasks, results)}})
-
-
-async def run_task(
-    payload: WorkerPayload, config: RunnableConfig, runtime: Runtime[RunContext]
-) -> dict[str, Any]:
-    """Run one task on its specialist sub-graph and record the outcome and its cost."""
-    ctx = context_for(runtime, payload)
-    settings, registry = ctx.settings, await ctx.registry()
-    task = Task.model_validate(payload["task"])
-    spec = registry.select(task, settings.worker_selection, exclude=frozenset(payload["exclude"]))
-    history: list[str] = []
-    if spec.name != task.agent:
-        history.append(f"assigned to {spec.name} instead of {task.agent}")
-        task = task.model_copy(update={"agent": spec.name})
-    model_name = settings.model_name_for(spec.model_role)
-    attempt = runtime.execution_info.node_attempt if runtime.execution_info else 1
-    emit("task_started", task_id=task.id, agent=spec.name, attempt=attempt)
-
-    started = time.time()
-    # Result cache (effects helper): never for agents with side effects; a hit is recorded.
-    key, cached = await result_cache.lookup(
-        settings, spec, ctx.tools(thread_id_of(config)), payload["goal"], task.model_dump(),
-        payload["context"], payload["feedback"])
-    if cached is not None:
-        history.append("served from the result cache (an earlier run did the same work)")
-    # Budgets (effects helper): a retry's tracker starts from what crashed attempts spent.
-    carry = attempt_key(thread_id_of(config), task.id)
-    with track_usage(settings.budgets.task_tokens, carry=carry) as usage:
-        if cached is not None:
-            out: dict[str, Any] = cached
-        else:
-            out = await _run_specialist(spec, task, payload, config, ctx)
-    ended = time.time()
-
-    error = out.get("error")
-    output = str(out.get("output") or "")
-    if not error and not output.strip():
-        error = "the agent returned an empty result"
-    status: TaskStatus = "failed" if error else "done"
-    if status == "done" and cached is None:
-        await result_cache.store(settings, key, {k: out.get(k) for k in ("output", "citations", "artifacts")})
-    verification = out.get("verification")
-    if verification:
-        history.append(
-            "verification " + ("passed" if verification.get("passed") else "failed")
-            + (f": {verification.get('feedback')}" if verification.get("feedback") else "")
-        )
-    metrics = TaskMetrics(
-        model=model_name, started_at=started, ended_at=ended, latency_s=round(ended - started, 6),
-        retries=attempt - 1, cache_hit=cached is not None,
-        **_usage(out, usage, settings.model_for(spec.model_role), cached is not None),
-    )
-    record = TaskRecord(
-        task=task.model_dump(), status=status, output=output,
-        citations=list(out.get("citations") or []), artifacts=list(out.get("artifacts") or []),
-        error=error, metrics=metrics, history=history,
-    )
-    emit("task_finished", task_id=task.id, agent=spec.name, status=status, error=error,
-         latency_s=metrics["latency_s"], tokens=metrics["tokens_in"] + metrics["tokens_out"],
-         cache_hit=cached is not None)
-    return {"results": {task.id: record}}
-
-
-def _usage(out: dict[str, Any], tracker: UsageTracker, price: ModelConfig, cached: bool) -> TaskMetrics:
-    """The task's usage: the sub-graph's own count, which is checkpointed and so survives a
-    pause for approval (the tracker only sees calls since the last resume)."""
-    if cached:
-        return TaskMetrics(tokens_in=0, tokens_out=0, model_calls=0, cost_usd=0.0)
-    counted = out.get("usage")
-    if not counted:
-        return tracker.metrics(price)
-    carried = tracker.carried  # crashed attempts before this one (effects helper)
-    tokens_in = int(counted.get("tokens_in", 0)) + carried["tokens_in"]
-    tokens_out = int(counted.get("tokens_out", 0)) + carried["tokens_out"]
-    return TaskMetrics(tokens_in=tokens_in, tokens_out=tokens_out,
-                       model_calls=int(counted.get("model_calls", 0)) + carried["model_calls"],
-                       cost_usd=cost_usd(tokens_in, tokens_out, price))
-
-
-async def _run_specialist(spec: AgentSpec, task: Task, payload: WorkerPayload,
-                          config: RunnableConfig, ctx: RunContext) -> dict[str, Any]:
-    """The specialist's output; a spent task budget becomes a failure, not a crash."""
-    wall_s = ctx.settings.budgets.task_wall_s
-    run = build_specialist(spec).ainvoke(
-        {"task": task.model_dump(), "goal": payload["goal"], "context": payload["context"],
-         "feedback": payload["feedback"]},
-        merge_configs(config, cast(RunnableConfig, tracing_config(task, spec, config))),  # names the trace per task
-        context=ctx,  # the thread's context, also when this run came without one
-    )
-    # Time-out (effects helper): no high-risk action starts after the deadline, and one that
-    # started completes and is recorded before the time-out is reported.
-    with guard_actions(wall_s) as guard:
-        try:
-            return dict(await asyncio.wait_for(run, timeout=wall_s))
-        except TimeoutError:
-            await guard.settle()
-            done = " | ".join(guard.completed)
-            return {"error": f"budget: task_wall_s ({wall_s}) exceeded"
-                    + (f"; actions that completed: {done}" if done else "")}
-        except TokenBudgetExceeded as err:
-            return {"error": str(err)}

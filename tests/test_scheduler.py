@@ -141,6 +141,27 @@ async def test_a_failed_task_blocks_only_its_dependents(saver, options):
     assert team.calls["after"] == 0
 
 
+# -- what a task checkpoints -----------------------------------------------------------------
+
+
+async def test_only_agents_that_act_checkpoint_their_sub_graph_steps(saver, options):
+    """A writer's sub-graph saves nothing when it completes (its result, saved by the step, is
+    the unit of durability); support, which can refund and update tickets, saves its steps."""
+    team = ScriptedTeam([{"tasks": [task("w"), task("s", agent="support")]}])
+    cfg = config("durability", options(cache_results=False))
+    state = await run(saver, team, {"goal": "g"}, cfg)
+    assert state.values["status"] == "completed"
+    thread = {"configurable": {"thread_id": cfg["configurable"]["thread_id"]}}
+    namespaces = [c.config["configurable"]["checkpoint_ns"] async for c in saver.alist(thread)]
+    nested = {ns for ns in namespaces if ns}
+    assert nested and all("|run_task:" in ns for ns in nested)
+    agents = set()
+    for ns in nested:
+        saved = await saver.aget_tuple({"configurable": {**thread["configurable"], "checkpoint_ns": ns}})
+        agents.add(saved.checkpoint["channel_values"].get("task", {}).get("agent"))
+    assert agents == {"support"}
+
+
 # -- approvals -------------------------------------------------------------------------------
 
 

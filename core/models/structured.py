@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar
@@ -227,11 +228,10 @@ class _Call(Generic[M]):
         if not (isinstance(schema, type) and issubclass(schema, BaseModel)):
             raise TypeError(f"schema must be a pydantic model class, got {schema!r}")
         conversation = convert_to_messages([messages] if isinstance(messages, str) else messages)
-        tool = openai_tool(schema)["function"]
         method = structured_method(model)
+        tool, runnable = _structured_runnable(model, schema, method)
         if method == "json_schema":
             conversation = _with_schema(conversation, tool)
-        runnable = model.with_structured_output(schema, method=method, include_raw=True)
         return cls(schema, tool["name"], method, runnable, conversation, check)
 
     def before_attempt(self) -> None:
@@ -257,6 +257,31 @@ class _Call(Generic[M]):
     def failure(self) -> StructuredOutputError:
         _count(self.method, self.usage, failed=True)
         return _failure(self.schema, self.errors, self.usage, self.raw)
+
+
+_runnables: dict[tuple[int, type, str], tuple[weakref.ref[BaseChatModel], dict[str, Any], Runnable[Any, Any]]] = {}
+_runnables_lock = threading.Lock()
+
+
+def _structured_runnable(
+    model: BaseChatModel, schema: type[BaseModel], method: Method
+) -> tuple[dict[str, Any], Runnable[Any, Any]]:
+    """The schema as a tool and ``model.with_structured_output(schema)``, built once per model
+    instance, schema and method: building them converts the schema to JSON schema three
+    times (pydantic's generator), about a third of a task's orchestration CPU (the factory
+    caches models, so every task of a run hits). The runnable only refers to the model, so
+    later changes to the model object are seen."""
+    key = (id(model), schema, method)
+    hit = _runnables.get(key)
+    if hit is not None and hit[0]() is model:
+        return hit[1], hit[2]
+    tool = openai_tool(schema)["function"]
+    runnable = model.with_structured_output(schema, method=method, include_raw=True)
+    with _runnables_lock:
+        if len(_runnables) > 256:
+            _runnables.clear()
+        _runnables[key] = (weakref.ref(model), tool, runnable)
+    return tool, runnable
 
 
 def _with_schema(conversation: list[BaseMessage], tool: dict[str, Any]) -> list[BaseMessage]:
