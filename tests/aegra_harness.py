@@ -121,6 +121,9 @@ class Cluster:
     workdir: Path
     jobs_per_instance: int = 10
     latency_s: float = 0.2
+    scripted: bool = True
+    """Serve the graph with the scripted model (``tests/aegra_scripted.py``); False: the
+    served graph as it is (runs pick the test model through their context)."""
     separate_hosts: bool = False
     """One data_dir per instance and the shared state in PostgreSQL (``state_uri``)."""
     hold_after_refund_s: float = 0.0
@@ -156,7 +159,10 @@ class Cluster:
         self.call_log.touch()
         config = json.loads((REPO / "aegra.json").read_text())
         config["dependencies"] = [str(REPO)]
-        config["graphs"] = {"orchestrator": f"{REPO / 'tests' / 'aegra_scripted.py'}:graph"}
+        if self.scripted:
+            config["graphs"] = {"orchestrator": f"{REPO / 'tests' / 'aegra_scripted.py'}:graph"}
+        else:
+            config["graphs"] = {k: str(REPO / v.removeprefix("./")) for k, v in config["graphs"].items()}
         (self.workdir / "aegra.json").write_text(json.dumps(config, indent=2))
         return self
 
