@@ -74,6 +74,7 @@ HOST = textwrap.dedent(
 )
 
 
+@pytest.mark.postgres
 def test_two_hosts_ask_for_the_same_refund_at_once(tmp_path: Path, state_uri: str) -> None:
     script = tmp_path / "host.py"
     script.write_text(HOST)
@@ -113,6 +114,7 @@ def test_two_hosts_ask_for_the_same_refund_at_once(tmp_path: Path, state_uri: st
     assert not list(tmp_path.glob("data-*/customer_service.sqlite"))
 
 
+@pytest.mark.postgres
 def test_an_approval_recorded_on_one_host_is_reused_on_another(tmp_path: Path, state_uri: str) -> None:
     host_a = ToolContext.from_settings(load_settings(data_dir=tmp_path / "a", state_uri=state_uri), "t1")
     host_b = ToolContext.from_settings(load_settings(data_dir=tmp_path / "b", state_uri=state_uri), "t1")
@@ -125,6 +127,7 @@ def test_an_approval_recorded_on_one_host_is_reused_on_another(tmp_path: Path, s
     assert (seen.decision, seen.feedback, seen.asked_in) == ("approved", "ok", "ns-a")
 
 
+@pytest.mark.postgres
 async def test_the_result_cache_is_shared_by_hosts_with_state_uri(tmp_path: Path, state_uri: str) -> None:
     from agents import AgentRegistry
 
