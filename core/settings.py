@@ -206,8 +206,8 @@ class Settings(BaseSettings):
     """``postgresql://…``: keep the state every worker must see in this PostgreSQL database —
     the customer database with its action ledger (refunds, ticket notes, recorded outcomes,
     approvals; schema ``customer_service``) and the result cache (table
-    ``orchestrator_result_cache``). Unset = SQLite files in ``data_dir``, which is right for
-    one host. Not derived from ``checkpoint_uri``: moving a store changes which ledger
+    ``orchestrator_result_cache``); it takes the place of ``customer_db``. Unset = SQLite
+    files in ``data_dir``, which is right for one host. Not derived from ``checkpoint_uri``: moving a store changes which ledger
     answers "did this action run?", so it is switched on explicitly, on every host at once;
     a side-effecting action recorded in one store is unknown to the other."""
     workspace_root: Path | None = None

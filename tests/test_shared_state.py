@@ -160,6 +160,14 @@ async def test_the_result_cache_is_shared_by_hosts_with_state_uri(tmp_path: Path
     assert again == {"output": "cached on host a"}
 
 
+def test_workspaces_live_under_the_configured_root(tmp_path: Path) -> None:
+    shared = ToolContext.from_settings(load_settings(data_dir=tmp_path / "a", workspace_root="ws"), "t1")
+    assert shared.workspace == tmp_path / "ws" / "t1"  # relative to where settings were loaded
+    local = ToolContext.from_settings(load_settings(data_dir=tmp_path / "a"), "t1")
+    assert local.workspace == tmp_path / "a" / "workspaces" / "t1"
+    assert local.customer_db_uri is None  # one host: the SQLite file in data_dir
+
+
 BUILD = textwrap.dedent(
     '''
     import sys, time
