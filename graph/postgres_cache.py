@@ -14,8 +14,8 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import psycopg
 from langgraph.cache.base import BaseCache, FullKey, Namespace
-from psycopg_pool import ConnectionPool
 
 TABLE = "orchestrator_result_cache"
 _SETUP_LOCK = 0x4F524348_01
@@ -24,24 +24,27 @@ by two processes can fail on PostgreSQL's catalog (duplicate ``pg_type`` key).""
 
 
 class PostgresCache(BaseCache[Any]):
-    """``BaseCache`` on a PostgreSQL table; a small connection pool per instance."""
+    """``BaseCache`` on a PostgreSQL table. A short connection per call (a lookup before a
+    task, a store after it): nothing held between tasks, nothing to close."""
 
-    def __init__(self, uri: str, *, max_connections: int = 4) -> None:
+    def __init__(self, uri: str) -> None:
         super().__init__()
-        self.pool = ConnectionPool(uri, min_size=1, max_size=max_connections, open=True,
-                                   kwargs={"autocommit": True}, timeout=10)
-        with self.pool.connection() as conn, conn.transaction():
+        self.uri = uri
+        with self._connect() as conn, conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SETUP_LOCK,))
             conn.execute(
                 f"CREATE TABLE IF NOT EXISTS {TABLE} (ns TEXT NOT NULL, key TEXT NOT NULL, "
                 "expiry DOUBLE PRECISION, encoding TEXT NOT NULL, val BYTEA NOT NULL, "
                 "PRIMARY KEY (ns, key))")
 
+    def _connect(self) -> psycopg.Connection[Any]:
+        return psycopg.connect(self.uri, autocommit=True, connect_timeout=10)
+
     def get(self, keys: Sequence[FullKey]) -> dict[FullKey, Any]:
         if not keys:
             return {}
         wanted = {(",".join(ns), key): (ns, key) for ns, key in keys}
-        with self.pool.connection() as conn:
+        with self._connect() as conn:
             rows = conn.execute(
                 f"SELECT ns, key, expiry, encoding, val FROM {TABLE} "
                 "WHERE (ns, key) IN (SELECT * FROM unnest(%s::text[], %s::text[]))",
@@ -65,7 +68,7 @@ class PostgresCache(BaseCache[Any]):
             rows.append((",".join(ns), key, None if ttl is None else now + ttl, encoding, raw))
         if not rows:
             return
-        with self.pool.connection() as conn, conn.cursor() as cur:
+        with self._connect() as conn, conn.cursor() as cur:
             cur.executemany(
                 f"INSERT INTO {TABLE} (ns, key, expiry, encoding, val) VALUES (%s, %s, %s, %s, %s) "
                 "ON CONFLICT (ns, key) DO UPDATE SET expiry = excluded.expiry, "
@@ -78,7 +81,7 @@ class PostgresCache(BaseCache[Any]):
         await asyncio.to_thread(self.set, pairs)
 
     def clear(self, namespaces: Sequence[Namespace] | None = None) -> None:
-        with self.pool.connection() as conn:
+        with self._connect() as conn:
             if namespaces is None:
                 conn.execute(f"DELETE FROM {TABLE}")
             else:
@@ -87,6 +90,3 @@ class PostgresCache(BaseCache[Any]):
 
     async def aclear(self, namespaces: Sequence[Namespace] | None = None) -> None:
         await asyncio.to_thread(self.clear, namespaces)
-
-    def close(self) -> None:
-        self.pool.close()
