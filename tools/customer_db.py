@@ -7,7 +7,9 @@ Two places it can live, chosen by ``ToolContext.customer_db_uri`` (``Settings.st
   shares the file.
 - **PostgreSQL**: the schema ``customer_service`` of the database at the URI, created from
   the same seed (translated) on first use when the schema does not exist. Every host that
-  points at it shares one database, one ledger, one write lock (``tools.db``).
+  points at it shares one database, one ledger, one write lock (``tools.db``). One
+  difference from the SQLite sample: customer emails compare case-sensitively there (the
+  seed's ``COLLATE NOCASE`` has no portable PostgreSQL equivalent).
 
 Every connection makes sure the action ledger (``tools.actions``) is there and that refunds
 and ticket notes carry the idempotency key of the action that wrote them, under a unique
