@@ -33,7 +33,8 @@ from pydantic_settings import (
 CONFIG_ENV = "ORCHESTRATOR_CONFIG"
 DEFAULT_CONFIG_FILE = "orchestrator.toml"
 
-PATH_FIELDS = ("data_dir", "cache_dir", "knowledge_base_dir", "customer_db", "agents_file")
+PATH_FIELDS = ("data_dir", "cache_dir", "knowledge_base_dir", "customer_db", "agents_file",
+               "workspace_root")
 """Settings that are file-system paths: made absolute when the settings are loaded."""
 
 ROLES = ("supervisor", "researcher", "coder", "analyst", "writer", "reviewer", "support", "judge")
@@ -200,6 +201,27 @@ class Settings(BaseSettings):
     """Documents (Markdown, text) the knowledge-base tool indexes; unset = the shipped sample corpus."""
     customer_db: Path | None = None
     """Customer-service SQLite database; unset = a copy of the shipped sample in ``data_dir``."""
+    # -- state shared by several hosts (docs/scale-out.md) --
+    state_uri: str | None = None
+    """``postgresql://…``: keep the state every worker must see in this PostgreSQL database —
+    the customer database with its action ledger (refunds, ticket notes, recorded outcomes,
+    approvals; schema ``customer_service``) and the result cache (table
+    ``orchestrator_result_cache``); it takes the place of ``customer_db``. Unset = SQLite
+    files in ``data_dir``, which is right for one host. Not derived from ``checkpoint_uri``: moving a store changes which ledger
+    answers "did this action run?", so it is switched on explicitly, on every host at once;
+    a side-effecting action recorded in one store is unknown to the other."""
+    workspace_root: Path | None = None
+    """Where per-thread workspaces (``<root>/<thread_id>``) live; unset = ``data_dir/workspaces``.
+    With several hosts, a directory on storage they all mount (NFS, EFS), so a run resumed
+    on another host finds the files the first one wrote."""
+
+    @field_validator("state_uri")
+    @classmethod
+    def _postgres_uri(cls, v: str | None) -> str | None:
+        if v and not v.startswith(("postgresql://", "postgres://")):
+            raise ValueError("must be a postgresql:// URI (unset = SQLite in data_dir)")
+        return v or None
+
     agents_file: Path | None = None
     """TOML file of agent definitions that add to or replace the built-in specialists."""
     worker_selection: Literal["as_planned", "best_match", "fallback", "checked"] = "checked"

@@ -6,7 +6,8 @@ by one example never leak into another. Reviews are off (nothing waits for a hum
 the result cache is off (every example does its own work). For ``plan_only`` targets the
 plan review stays on: the run pauses right after planning and only the plan is reported.
 The references were written for the shipped knowledge base and sample database, so a
-configured ``knowledge_base_dir`` or ``customer_db`` is overridden for eval runs.
+configured ``knowledge_base_dir``, ``customer_db``, ``state_uri`` or ``workspace_root`` is
+overridden for eval runs.
 """
 
 from __future__ import annotations
@@ -68,6 +69,9 @@ class TargetConfig:
             "cache_results": False,
             "knowledge_base_dir": None,
             "customer_db": None,
+            # eval runs act on their own sample copy and workspaces, never on shared state
+            "state_uri": None,
+            "workspace_root": None,
             **self.overrides,
         }
         if self.model:

@@ -1,6 +1,8 @@
 """Persistent task-result cache: the same work on the same inputs reuses a result.
 
-Stored in LangGraph's ``SqliteCache`` under ``data_dir``. It is consulted inside
+Stored in LangGraph's ``SqliteCache`` under ``data_dir`` (one host), or with
+``Settings.state_uri`` in PostgreSQL (``graph.postgres_cache``: one cache for every host
+that shares the database; a task cached on one host is a hit on the others). It is consulted inside
 ``run_task`` rather than as a node ``CachePolicy`` so that a hit is visible: the task is
 recorded with ``cache_hit`` (and a line in its history) and its own near-zero timing.
 
@@ -12,7 +14,7 @@ definition and model configuration, the instruction and inputs, the settings tha
 the work, and the data its tools read (the knowledge base and the run's workspace, by
 file listing: path, size and modification time).
 
-One cache per process and path, opened once under a lock: two concurrent first lookups
+One cache per process and path (or URI), opened once under a lock: two concurrent first lookups
 would otherwise each open the file, and SQLite refuses the second ``journal_mode=WAL``
 switch with "database is locked".
 """
@@ -26,11 +28,13 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from langgraph.cache.base import BaseCache
 from langgraph.cache.sqlite import SqliteCache
 
 from agents import AgentSpec
 from agents.toolset import MUTATING_TOOLS
 from core.settings import Settings
+from graph.postgres_cache import PostgresCache
 from tools.context import ToolContext
 
 CACHE_FILE = "result-cache.sqlite"
@@ -42,24 +46,29 @@ WORKSPACE_TOOLS = frozenset({"read_file", "list_files", "query_data", "run_pytho
 """Built-in tools that read the run's workspace."""
 KB_TOOLS = frozenset({"search_knowledge_base"})
 
-_caches: dict[Path, SqliteCache] = {}
+_caches: dict[str, BaseCache[Any]] = {}
 _open_lock = threading.Lock()
 
 
-def _open(path: Path) -> SqliteCache:
-    """The process's one cache for ``path`` (blocking; serialised so it opens once)."""
+def _open(where: str) -> BaseCache[Any]:
+    """The process's one cache for ``where``, a URI or a path (blocking; serialised so it
+    opens once)."""
     with _open_lock:
-        cache = _caches.get(path)
+        cache = _caches.get(where)
         if cache is None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            cache = _caches[path] = SqliteCache(path=str(path))
+            if where.startswith(("postgresql://", "postgres://")):
+                cache = PostgresCache(where)
+            else:
+                Path(where).parent.mkdir(parents=True, exist_ok=True)
+                cache = SqliteCache(path=where)
+            _caches[where] = cache
         return cache
 
 
-async def _cache(settings: Settings) -> SqliteCache:
-    path = (Path(settings.data_dir) / CACHE_FILE).resolve()
-    cache = _caches.get(path)
-    return cache if cache is not None else await asyncio.to_thread(_open, path)
+async def _cache(settings: Settings) -> BaseCache[Any]:
+    where = settings.state_uri or str((Path(settings.data_dir) / CACHE_FILE).resolve())
+    cache = _caches.get(where)
+    return cache if cache is not None else await asyncio.to_thread(_open, where)
 
 
 def cacheable(spec: AgentSpec) -> bool:

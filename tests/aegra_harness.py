@@ -1,8 +1,11 @@
 """Aegra instances on the machine's PostgreSQL and Redis, for the scale-out tests and benchmark.
 
 A ``Cluster`` owns one fresh database (``aegra_test_<hex>``), one Redis key prefix, one shared
-``data_dir`` and call log, and starts or kills Aegra instances (``uvicorn aegra_api.main:app``,
-one process each, so ``kill -9`` hits the process that executes runs). Instances serve the
+``data_dir`` and call log, and starts or kills Aegra instances. With ``separate_hosts`` each
+instance gets a ``data_dir`` of its own (as on two machines) and the orchestrator's shared
+state goes to the cluster's database (``ORCHESTRATOR_STATE_URI``: schema ``customer_service``
+and the result-cache table, beside Aegra's tables). Each instance is one process (``uvicorn aegra_api.main:app``),
+so ``kill -9`` hits the process that executes runs. Instances serve the
 repository's ``aegra.json`` with the supervisor's model scripted (``tests/aegra_scripted.py``).
 
 Aegra 0.7 and later need Python 3.12 while the project runs on 3.11, so the instances run
@@ -118,6 +121,15 @@ class Cluster:
     workdir: Path
     jobs_per_instance: int = 10
     latency_s: float = 0.2
+    scripted: bool = True
+    """Serve the graph with the scripted model (``tests/aegra_scripted.py``); False: the
+    served graph as it is (runs pick the test model through their context)."""
+    separate_hosts: bool = False
+    """One data_dir per instance and the shared state in PostgreSQL (``state_uri``)."""
+    hold_after_refund_s: float = 0.0
+    """Seconds an instance stalls right after a refund commits, before the step that made
+    it can be checkpointed (``tests/aegra_scripted.py``): the window a crash must not
+    turn into a second refund."""
     tag: str = field(default_factory=lambda: uuid.uuid4().hex[:10])
     instances: dict[str, Instance] = field(default_factory=dict)
 
@@ -128,6 +140,10 @@ class Cluster:
     @property
     def data_dir(self) -> Path:
         return self.workdir / "data"
+
+    def data_dir_of(self, name: str) -> Path:
+        """The data dir instance ``name`` uses."""
+        return self.workdir / f"data-{name}" if self.separate_hosts else self.data_dir
 
     @property
     def call_log(self) -> Path:
@@ -143,7 +159,10 @@ class Cluster:
         self.call_log.touch()
         config = json.loads((REPO / "aegra.json").read_text())
         config["dependencies"] = [str(REPO)]
-        config["graphs"] = {"orchestrator": f"{REPO / 'tests' / 'aegra_scripted.py'}:graph"}
+        if self.scripted:
+            config["graphs"] = {"orchestrator": f"{REPO / 'tests' / 'aegra_scripted.py'}:graph"}
+        else:
+            config["graphs"] = {k: str(REPO / v.removeprefix("./")) for k, v in config["graphs"].items()}
         (self.workdir / "aegra.json").write_text(json.dumps(config, indent=2))
         return self
 
@@ -153,7 +172,8 @@ class Cluster:
         with contextlib.suppress(Exception):
             _admin(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
 
-    def env(self) -> dict[str, str]:
+    def env(self, name: str = "") -> dict[str, str]:
+        shared_state = {"ORCHESTRATOR_STATE_URI": self.database_url} if self.separate_hosts else {}
         return {
             **{k: v for k, v in os.environ.items() if not k.startswith(("ORCHESTRATOR_", "AEGRA_"))},
             "PYTHONPATH": str(REPO),
@@ -169,7 +189,9 @@ class Cluster:
             "LOG_LEVEL": "WARNING",
             **LEASE,
             "ORCHESTRATOR_MODEL": "test",
-            "ORCHESTRATOR_DATA_DIR": str(self.data_dir),
+            "ORCHESTRATOR_DATA_DIR": str(self.data_dir_of(name)),
+            **shared_state,
+            "SCALEOUT_HOLD_AFTER_REFUND_S": str(self.hold_after_refund_s),
             "SCALEOUT_CALL_LOG": str(self.call_log),
             "SCALEOUT_LATENCY_S": str(self.latency_s),
             "LANGSMITH_TRACING": "false",
@@ -197,7 +219,7 @@ class Cluster:
             proc = subprocess.Popen(
                 [str(aegra_python()), "-m", "uvicorn", "aegra_api.main:app",
                  "--host", "127.0.0.1", "--port", str(port)],
-                cwd=self.workdir, env=self.env(), stdout=sink, stderr=subprocess.STDOUT,
+                cwd=self.workdir, env=self.env(name), stdout=sink, stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
             )
         instance = Instance(name=name, url=f"http://127.0.0.1:{port}", proc=proc, log=log)

@@ -13,6 +13,11 @@ schema name, simulated latency per call) so a run's plan and tool calls are know
   ``pid step GOAL/TASK`` (one line,
   one ``write``), which is how the tests see which process ran what, and how often.
 
+``$SCALEOUT_HOLD_AFTER_REFUND_S`` > 0 stalls the refund tool's worker thread for that long
+right after a refund is issued (committed, ledger row included) and before the tool step
+returns, so a test can kill the process inside that window; a replayed outcome is not
+stalled. Tool calls are logged as ``pid tool issued|replayed``.
+
 The override is installed process-wide (as the default of the model factory's override
 variable) because Aegra loads this module in its start-up task while runs execute in worker
 tasks with contexts of their own.
@@ -22,6 +27,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Sequence
 from contextvars import ContextVar
 from types import MappingProxyType
@@ -32,10 +38,13 @@ from langchain_core.messages import BaseMessage
 from core.models import TestChatModel
 from core.models import factory as model_factory
 from orchestrator.server import graph
+from tools import customer_service
+from tools.actions import REPLAY_NOTE
 
 __all__ = ["PLANS", "graph"]
 
 LATENCY_S = float(os.environ.get("SCALEOUT_LATENCY_S", "0.2"))
+HOLD_AFTER_REFUND_S = float(os.environ.get("SCALEOUT_HOLD_AFTER_REFUND_S", "0") or 0)
 _MARK = re.compile(r"\[\[(\w+)(?::(\w+))?\]\]")
 
 
@@ -109,6 +118,20 @@ def _action(name: str, **args: Any) -> dict[str, Any]:
 def _final(messages: Sequence[BaseMessage]) -> dict[str, Any]:
     return {"answer": "result", "citations": []}
 
+
+_issue_refund = customer_service._refund
+
+
+def _refund_then_hold(*args: Any, **kwargs: Any) -> str:
+    outcome = _issue_refund(*args, **kwargs)  # committed: the refund and its ledger row
+    replay = REPLAY_NOTE in outcome
+    _log("tool", "replayed" if replay else "issued")
+    if not replay and HOLD_AFTER_REFUND_S > 0:
+        time.sleep(HOLD_AFTER_REFUND_S)  # a worker thread (asyncio.to_thread): leases go on
+    return outcome
+
+
+customer_service._refund = _refund_then_hold  # looked up at call time by the refund tool
 
 MODEL = TestChatModel(
     latency_s=LATENCY_S,

@@ -7,6 +7,10 @@
 - kill -9 of the instance holding a run in the middle of a fan-out: the other instance takes
   the run over when the lease expires, finished tasks (the refund among them) do not run
   again, the refund exists once, and the client sees the run succeed.
+- The same with two "hosts" (a data_dir per instance, the customer database and ledger in
+  PostgreSQL through ``state_uri``), killed inside the worst window: the refund committed,
+  the step that made it not yet checkpointed. The other host runs the tool step again and
+  gets the recorded outcome from the shared ledger: one refund.
 
 Skipped, with the reason, where PostgreSQL, Redis or an interpreter with aegra-api is absent
 (``tests/aegra_harness.py``). The model is the project's test model, scripted per task and
@@ -44,6 +48,19 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         yield c
 
 
+@pytest.fixture(scope="module")
+def hosts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """Two instances as on two machines: own data dirs, shared state in PostgreSQL; an
+    instance stalls for a minute right after it issues a refund (the crash window)."""
+    reason = unavailable()
+    if reason:
+        pytest.skip(reason)
+    with Cluster(tmp_path_factory.mktemp("aegra-hosts"), jobs_per_instance=10, latency_s=0.2,
+                 separate_hosts=True, hold_after_refund_s=60.0) as c:
+        c.start("a", "b")
+        yield c
+
+
 def up(cluster: Cluster, name: str) -> Instance:
     """Instance ``name``, restarted if an earlier test stopped it."""
     instance = cluster.instances[name]
@@ -57,6 +74,8 @@ def client(instance: Instance) -> Any:
 
 
 def refunds(cluster: Cluster, order: str = "O1001") -> int:
+    if cluster.separate_hosts:
+        return shared_refunds(cluster, order)
     path = cluster.data_dir / "customer_service.sqlite"
     if not path.exists():
         return 0
@@ -65,6 +84,19 @@ def refunds(cluster: Cluster, order: str = "O1001") -> int:
             return int(conn.execute("SELECT COUNT(*) FROM refunds WHERE order_id=?", (order,)).fetchone()[0])
         except sqlite3.OperationalError:  # the sample database is still being written
             return 0
+
+
+def shared_refunds(cluster: Cluster, order: str = "O1001") -> int:
+    """Refunds issued by agents on ``order`` in the cluster's shared customer database."""
+    import psycopg
+
+    with psycopg.connect(cluster.database_url, options="-c search_path=customer_service") as conn:
+        try:
+            row = conn.execute("SELECT COUNT(*) FROM refunds WHERE order_id=%s "
+                               "AND idempotency_key IS NOT NULL", (order,)).fetchone()
+        except psycopg.errors.UndefinedTable:  # not created yet: no refund
+            return 0
+    return int(row[0]) if row else 0
 
 
 def test_aegra_json_serves_what_langgraph_json_serves() -> None:
@@ -224,3 +256,41 @@ async def test_kill_9_mid_fan_out_resumes_on_the_other_instance(cluster: Cluster
     [row] = [r for r in cluster.runs() if r["run_id"] == run["run_id"]]
     assert row["retries"] == 1 and row["status"] == "success"
     up(cluster, victim.name)
+
+
+async def test_kill_9_between_refund_and_checkpoint_on_separate_hosts_refunds_once(hosts: Cluster) -> None:
+    a, b = up(hosts, "a"), up(hosts, "b")
+    before = len(hosts.calls())
+    api_a = client(a)
+    thread_id = (await api_a.threads.create())["thread_id"]
+    run = await api_a.runs.create(thread_id, ASSISTANT, input={"goal": "Refunds [[goal:hosts]] [[plan:refund]]"},
+                                  context=context())
+    # The refund is committed in the shared database; its instance is stalled before the
+    # tool step returns, so the support task's progress does not record it.
+    async with asyncio.timeout(60):
+        while not [c for c in hosts.calls()[before:] if c[1:] == ("tool", "issued")]:
+            await asyncio.sleep(0.1)
+    assert shared_refunds(hosts) == 1
+    [holder] = {pid for pid, kind, _ in hosts.calls()[before:] if kind == "tool"}
+    victim, other = (a, b) if holder == a.pid else (b, a)
+    assert "refund" not in await _done_in_checkpoint(hosts, thread_id)
+    victim.kill()
+    killed_at = len(hosts.calls())
+
+    api = client(other)
+    async with asyncio.timeout(RUN_TIMEOUT_S):
+        await api.runs.join(thread_id, run["run_id"])
+    assert (await api.runs.get(thread_id, run["run_id"]))["status"] == "success"
+    values = (await api.threads.get_state(thread_id))["values"]
+    assert values["status"] == "completed"
+    assert {k: r["status"] for k, r in values["results"].items()} == dict.fromkeys(
+        ("refund", "slow1", "slow2", "sum"), "done")
+
+    after = hosts.calls()[killed_at:]
+    assert {pid for pid, _, _ in after} == {other.pid}
+    # The other host ran the refund step again, and the shared ledger answered it.
+    assert [m for _, kind, m in after if kind == "tool"] == ["replayed"], after
+    assert shared_refunds(hosts) == 1
+    for name in ("a", "b"):  # nothing went to a host's own SQLite customer database
+        assert not (hosts.data_dir_of(name) / "customer_service.sqlite").exists()
+    up(hosts, victim.name)

@@ -19,7 +19,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,8 @@ from core.usage import attempt_key, take_carried, track_usage
 from graph import result_cache
 from graph.history import fork_checkpoint, fork_overrides
 from graph.supervisor import build_graph
+from tests.conftest import PG_URI, postgres_available
+from tests.pg_state import throwaway_database
 from tests.scripting import ScriptedTeam, context_of, task, text_of
 from tools.actions import REPLAY_NOTE, idempotency_key
 from tools.context import ToolContext
@@ -112,18 +114,41 @@ def db_of(opts: dict[str, Any]) -> Path:
 
 
 def effects(opts: dict[str, Any]) -> tuple[int, int]:
-    """(refund rows on O1001, agent notes on T501 with the note)."""
+    """(refund rows on O1001, agent notes on T501 with the note), in whichever store the
+    run used: the SQLite file in data_dir, or PostgreSQL (``state_uri``)."""
+    refunds_sql = "SELECT COUNT(*) FROM refunds WHERE order_id='O1001'"
+    notes_sql = "SELECT COUNT(*) FROM ticket_notes WHERE ticket_id='T501' AND body=?"
+    if opts.get("state_uri"):
+        import psycopg
+
+        with psycopg.connect(opts["state_uri"], options="-c search_path=customer_service") as pg:
+            return (int(pg.execute(refunds_sql).fetchone()[0]),  # type: ignore[index]
+                    int(pg.execute(notes_sql.replace("?", "%s"), (NOTE,)).fetchone()[0]))  # type: ignore[index]
     with sqlite3.connect(db_of(opts)) as conn:
-        refunds = conn.execute("SELECT COUNT(*) FROM refunds WHERE order_id='O1001'").fetchone()[0]
-        notes = conn.execute(
-            "SELECT COUNT(*) FROM ticket_notes WHERE ticket_id='T501' AND body=?", (NOTE,)
-        ).fetchone()[0]
+        refunds = conn.execute(refunds_sql).fetchone()[0]
+        notes = conn.execute(notes_sql, (NOTE,)).fetchone()[0]
     return refunds, notes
 
 
 def exactly_once(opts: dict[str, Any], asked: Counter[str]) -> None:
     assert effects(opts) == (1, 1)
     assert asked == Counter({"issue_refund": 1, "update_ticket": 1}), asked
+
+
+@pytest.fixture(params=["sqlite", "postgres", "postgres+state"])
+def backend(request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
+    """The checkpoint backend and, for ``postgres+state``, the customer database and ledger
+    in PostgreSQL too (``state_uri``, a throwaway database): the matrix on every store."""
+    if request.param == "sqlite":
+        yield {}
+        return
+    if not postgres_available():
+        pytest.skip(f"PostgreSQL is not reachable at {PG_URI}")
+    if request.param == "postgres":
+        yield {"checkpoint_uri": PG_URI}
+        return
+    with throwaway_database("fx") as uri:
+        yield {"checkpoint_uri": PG_URI, "state_uri": uri}
 
 
 @pytest.fixture

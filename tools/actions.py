@@ -12,14 +12,14 @@ different request. The store that holds the action's effect keeps two tables bes
   feedback) and the question that asked it, so a retried or restarted task reuses the
   decision instead of asking again, and a decision never applies to another action.
 
-The functions here work on an open SQLite connection; the tool that owns the store opens it.
+The functions here work on an open connection (SQLite, or PostgreSQL through ``tools.db``);
+the tool that owns the store opens it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,6 +27,8 @@ from typing import Annotated, Any, Literal
 
 from langchain_core.tools import InjectedToolArg
 from pydantic import BaseModel, Field
+
+from tools.db import Connection
 
 KEY_FIELD = "idempotency_key"
 """The tool argument that carries the key (injected by the agent layer, hidden from models)."""
@@ -86,7 +88,7 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def ensure_ledger(conn: sqlite3.Connection) -> None:
+def ensure_ledger(conn: Connection) -> None:
     conn.executescript(LEDGER_SQL)
 
 
@@ -96,7 +98,7 @@ def ensure_ledger(conn: sqlite3.Connection) -> None:
 REPLAY_NOTE = "(recorded outcome of an action that already ran; it was not repeated)"
 
 
-def recorded_outcome(conn: sqlite3.Connection, key: str | None) -> str | None:
+def recorded_outcome(conn: Connection, key: str | None) -> str | None:
     """The outcome recorded for ``key``, or None when the action has not run."""
     if not key:
         return None
@@ -112,7 +114,7 @@ def replayed(outcome: str) -> str:
 
 
 def record_outcome(
-    conn: sqlite3.Connection, key: str | None, tool: str, identity: Mapping[str, Any],
+    conn: Connection, key: str | None, tool: str, identity: Mapping[str, Any],
     run_id: str, outcome: str,
 ) -> None:
     """Record an action's outcome inside the caller's transaction (the one of the effect).
@@ -144,7 +146,7 @@ class ApprovalRecord:
     """The question sequence (the approval node's checkpoint namespace) that asked it."""
 
 
-def approvals(conn: sqlite3.Connection, keys: Iterable[str]) -> dict[str, ApprovalRecord]:
+def approvals(conn: Connection, keys: Iterable[str]) -> dict[str, ApprovalRecord]:
     wanted = list(dict.fromkeys(keys))
     if not wanted:
         return {}
@@ -169,7 +171,7 @@ class ApprovalWrite:
     asked_in: str = ""
 
 
-def write_approvals(conn: sqlite3.Connection, writes: Iterable[ApprovalWrite]) -> None:
+def write_approvals(conn: Connection, writes: Iterable[ApprovalWrite]) -> None:
     """Insert or update approval rows in one transaction. A final decision (approved or
     rejected) is never overwritten by another: the first one recorded stands."""
     for w in writes:

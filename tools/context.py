@@ -37,7 +37,10 @@ class ToolContext:
     kb_index: Path
     """SQLite FTS5 index of ``kb_dir`` (rebuilt incrementally)."""
     customer_db: Path
-    """Customer-service SQLite database."""
+    """Customer-service SQLite database (unused when ``customer_db_uri`` is set)."""
+    customer_db_uri: str | None = None
+    """PostgreSQL URI of the customer database and its action ledger, shared by every host
+    that uses it (``Settings.state_uri``); None: the SQLite file ``customer_db``."""
     sandbox: SandboxLimits = field(default_factory=SandboxLimits)
     """Limits of run_python."""
     seed_customer_db: bool = True
@@ -47,7 +50,8 @@ class ToolContext:
 
     @classmethod
     def from_settings(cls, settings: Settings, run_id: str) -> ToolContext:
-        """Context for run ``run_id``: workspace ``data_dir/workspaces/<run_id>``.
+        """Context for run ``run_id``: workspace ``<workspace_root>/<run_id>``
+        (``data_dir/workspaces/<run_id>`` by default).
 
         ``kb_dir`` defaults to the shipped sample corpus; ``customer_db`` to a copy of the
         shipped sample at ``data_dir/customer_service.sqlite``, built on first use.
@@ -59,11 +63,12 @@ class ToolContext:
             )
         data_dir = Path(settings.data_dir)
         return cls(
-            workspace=data_dir / "workspaces" / run_id,
+            workspace=Path(settings.workspace_root or data_dir / "workspaces") / run_id,
             kb_dir=Path(settings.knowledge_base_dir or SAMPLE_KB_DIR),
             kb_index=data_dir / "kb_index.sqlite",
             customer_db=Path(settings.customer_db or data_dir / "customer_service.sqlite"),
             seed_customer_db=settings.customer_db is None,
+            customer_db_uri=settings.state_uri,
             run_id=run_id,
             sandbox=SandboxLimits(allow_unisolated=settings.sandbox.allow_unisolated),
         )

@@ -1,4 +1,4 @@
-"""Customer-service tools over a SQLite database: lookups and two high-risk actions.
+"""Customer-service tools over the customer database (SQLite, or PostgreSQL shared by hosts): lookups and two high-risk actions.
 
 ``lookup_customer``, ``lookup_order`` and ``lookup_ticket`` read; ``issue_refund`` and
 ``update_ticket`` write and carry ``metadata={"risk": "high"}`` so the agent layer asks a
@@ -10,7 +10,6 @@ at most $500 and one refund per order without a team lead.
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -20,8 +19,8 @@ from pydantic import BaseModel, Field
 from tools.actions import ActionArgs, record_outcome, recorded_outcome, replayed
 from tools.base import ToolInputError, make_tool
 from tools.context import ToolContext
+from tools.customer_db import Connection, Row, connect
 from tools.customer_db import build_sample_db as build_sample_db  # re-exported
-from tools.customer_db import connect
 
 REFUND_WINDOW_DAYS = 30
 AGENT_REFUND_LIMIT_CENTS = 50_000
@@ -58,7 +57,7 @@ def _days_since(ts: str | None, now: datetime) -> int | None:
 # -- refund rules ------------------------------------------------------------------------
 
 
-def _refunded_cents(conn: sqlite3.Connection, order_id: str) -> tuple[int, int]:
+def _refunded_cents(conn: Connection, order_id: str) -> tuple[int, int]:
     row = conn.execute(
         "SELECT COALESCE(SUM(amount_cents), 0), COUNT(*) FROM refunds WHERE order_id=?",
         (order_id,),
@@ -67,7 +66,7 @@ def _refunded_cents(conn: sqlite3.Connection, order_id: str) -> tuple[int, int]:
 
 
 def refund_blocker(
-    order: sqlite3.Row, refunded: int, refund_count: int, now: datetime
+    order: Row, refunded: int, refund_count: int, now: datetime
 ) -> str | None:
     """Why no refund can be issued on ``order`` by an agent now, or None if it can."""
     status = order["status"]
@@ -224,7 +223,7 @@ def _ticket(ctx: ToolContext, ticket_id: str) -> str:
 # action the rules would refuse anyway.
 
 
-def _refund_check(conn: sqlite3.Connection, oid: str, cents: int, now: datetime) -> tuple[sqlite3.Row, int, str | None]:
+def _refund_check(conn: Connection, oid: str, cents: int, now: datetime) -> tuple[Row, int, str | None]:
     """(order, refunded so far, why this refund cannot be issued or None)."""
     order = conn.execute("SELECT * FROM orders WHERE id=?", (oid,)).fetchone()
     if order is None:
@@ -288,7 +287,7 @@ def _refund(
     return outcome
 
 
-def _ticket_check(conn: sqlite3.Connection, tid: str, status: str, note: str) -> tuple[str, str | None]:
+def _ticket_check(conn: Connection, tid: str, status: str, note: str) -> tuple[str, str | None]:
     """(the ticket's status now, why this update cannot be made or None)."""
     row = conn.execute("SELECT status FROM tickets WHERE id=?", (tid,)).fetchone()
     if row is None:

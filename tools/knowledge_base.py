@@ -16,6 +16,7 @@ import hashlib
 import os
 import re
 import sqlite3
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -211,12 +212,42 @@ class KnowledgeBase:
         self.index_path = index_path_for(kb_dir, index_base)
 
     def _connect(self) -> sqlite3.Connection:
-        self.index_path.parent.mkdir(parents=True, exist_ok=True)
+        if not self.index_path.exists():
+            self._build_new_index()
         conn = sqlite3.connect(self.index_path, timeout=30, isolation_level=None)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA busy_timeout=30000")
         conn.executescript(_SCHEMA)
         return conn
+
+    def _build_new_index(self) -> SyncStats | None:
+        """The first build, safe when several processes do it at once: each builds into a
+        private temporary file, which is then linked into place (``os.link``: atomic, and
+        unlike a rename it never replaces an index another process already has open). The
+        first link wins; the others drop their copy, built from the same documents. Later
+        updates are incremental, in the index itself, one writer at a time (``_sync``).
+        Returns what the build indexed, or None when another process's index won."""
+        self.index_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.index_path.with_name(
+            f".{self.index_path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        tmp.unlink(missing_ok=True)
+        conn = sqlite3.connect(tmp, isolation_level=None)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")  # persistent: no switch on the shared file
+            conn.executescript(_SCHEMA)
+            stats = self._sync(conn)
+        except BaseException:
+            conn.close()
+            tmp.unlink(missing_ok=True)
+            raise
+        conn.close()  # the last connection checkpoints the WAL into the file
+        try:
+            os.link(tmp, self.index_path)
+            return stats
+        except FileExistsError:
+            return None
+        finally:
+            tmp.unlink(missing_ok=True)
 
     def _scan(self) -> dict[str, os.stat_result]:
         root = self.kb_dir.resolve()
@@ -244,6 +275,8 @@ class KnowledgeBase:
 
     def sync(self) -> SyncStats:
         """Bring the index up to date with the directory (incremental)."""
+        if not self.index_path.exists() and (built := self._build_new_index()) is not None:
+            return built
         conn = self._connect()
         try:
             return self._sync(conn)
