@@ -26,8 +26,30 @@ from pydantic import BaseModel, ConfigDict, PrivateAttr
 
 from agents.registry import AgentRegistry
 from core.models import achat_model
-from core.settings import Settings, load_settings
+from core.settings import ConfigError, Settings, load_settings
 from tools.context import ToolContext
+
+_serving_clients = False
+"""Set in a server process: every run's overrides then come from a client (see ``serve_clients``)."""
+
+
+def serve_clients() -> None:
+    """Mark this process as a server for remote clients (the LangGraph server's entry points
+    call it): from then on a run's overrides, given or stored in the thread, may only name
+    the settings in ``Settings.client_settable``."""
+    global _serving_clients
+    _serving_clients = True
+
+
+def check_client_overrides(base: Settings, overrides: Mapping[str, Any]) -> None:
+    """Refuse overrides a client may not send (one line naming them and what is allowed)."""
+    refused = sorted(set(overrides) - set(base.client_settable))
+    if refused:
+        raise ConfigError(
+            f"setting(s) {refused} cannot be set by a client run (allowed: "
+            f"{', '.join(base.client_settable)}); the server's operator sets them in "
+            "orchestrator.toml or ORCHESTRATOR_* (or adds them to client_settable)"
+        )
 
 
 @lru_cache(maxsize=1)
@@ -76,6 +98,8 @@ class RunContext(BaseModel):
         if self._settings is None:
             base = self._base or base_settings()
             overrides = self.overrides
+            if overrides and _serving_clients:
+                check_client_overrides(base, overrides)
             self._settings = base.with_overrides(overrides) if overrides else base
         return self._settings
 

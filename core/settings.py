@@ -41,6 +41,13 @@ ROLES = ("supervisor", "researcher", "coder", "analyst", "writer", "reviewer", "
 """Model roles: the supervisor, each specialist agent and the eval judge."""
 
 
+CLIENT_SETTABLE = (
+    "model", "roles", "review", "limits", "budgets", "worker_selection",
+    "adaptive_replanning", "verify_results", "cache_results", "action_scope",
+)
+"""What a server's clients may override by default (``Settings.client_settable``)."""
+
+
 class ConfigError(ValueError):
     """A configuration value is invalid; the message names the offending key."""
 
@@ -243,6 +250,12 @@ class Settings(BaseSettings):
     acts again, asking for approval again."""
     mcp_servers: dict[str, dict[str, Any]] = Field(default_factory=dict)
     """MCP servers whose tools agents may use (langchain-mcp-adapters connection dicts)."""
+    client_settable: list[str] = Field(default_factory=lambda: list(CLIENT_SETTABLE))
+    """Top-level settings a LangGraph server's clients may override per run (the ``context``
+    of ``runs.create``, or a thread's stored ``run_settings``). The rest — paths, database
+    URIs, model endpoints and keys, MCP servers, the sandbox — stay the operator's: a client
+    that could set them could read files, reach other hosts or run commands on the server.
+    Only the server entry points enforce it; the CLI and in-process runs are the operator."""
     review: ReviewSettings = Field(default_factory=ReviewSettings)
     limits: Limits = Field(default_factory=Limits)
     budgets: Budgets = Field(default_factory=Budgets)
@@ -264,6 +277,14 @@ class Settings(BaseSettings):
             return v
         root = _path_root.get()
         return (root if root is not None else Path.cwd()) / v
+
+    @field_validator("client_settable")
+    @classmethod
+    def _settable_names(cls, v: list[str]) -> list[str]:
+        unknown = sorted(set(v) - set(cls.model_fields))
+        if unknown:
+            raise ValueError(f"unknown setting(s) {unknown}")
+        return v
 
     @field_validator("roles")
     @classmethod

@@ -24,6 +24,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import CompiledStateGraph
 
 from agents import AgentRegistry, base_settings, build_specialist
+from agents.run_context import serve_clients
 from graph.persistence import open_checkpointer
 from graph.supervisor import build_graph
 
@@ -42,6 +43,9 @@ async def checkpointer() -> AsyncIterator[BaseCheckpointSaver]:
     settings = await asyncio.to_thread(base_settings)
     async with open_checkpointer(settings, SERVER_CHECKPOINT_FILE) as saver:
         yield saver
+
+
+serve_clients()  # runs here come from remote clients: they may set only client_settable
 
 
 def _specialists() -> dict[str, CompiledStateGraph[Any, Any, Any, Any]]:

@@ -189,6 +189,8 @@ class Cluster:
             "LOG_LEVEL": "WARNING",
             **LEASE,
             "ORCHESTRATOR_MODEL": "test",
+            # The operator's model configuration (clients pick a model; they cannot define one).
+            "ORCHESTRATOR_MODELS": json.dumps(TEST_MODELS),
             "ORCHESTRATOR_DATA_DIR": str(self.data_dir_of(name)),
             **shared_state,
             "SCALEOUT_HOLD_AFTER_REFUND_S": str(self.hold_after_refund_s),
@@ -260,13 +262,16 @@ class Cluster:
             ))
 
 
+TEST_MODELS = {"test": {"provider": "test", "model": "test", "tool_mode": "structured"}}
+"""The instances' model configuration: the test model taking structured steps."""
+
+
 def context(**overrides: Any) -> dict[str, Any]:
     """A run's context: the test model, structured steps, no review unless asked."""
     review = {"plan": False, "high_risk_tools": False, "final_answer": False, "failures": False}
     review.update(overrides.pop("review", {}))
     return {
         "model": "test",
-        "models": {"test": {"provider": "test", "model": "test", "tool_mode": "structured"}},
         "review": review,
         "adaptive_replanning": False,
         "verify_results": False,

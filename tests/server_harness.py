@@ -104,12 +104,23 @@ def make_serve(cwd: Path, port: int) -> list[str]:
             f"PORT={port}", f"VENV={VENV}"]
 
 
+OPERATOR_CONFIG = """\
+[models.small]
+provider = "test"
+model = "test-small"
+context_window = 4096
+"""
+"""The README server's configuration: the defaults plus one named model."""
+
+
 @pytest.fixture(scope="session")
 def readme_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """``make serve`` in a fresh copy of the repository, default settings."""
     if shutil.which("make") is None:
         pytest.skip("make is not installed")
     clone = fresh_copy(tmp_path_factory.mktemp("clone") / "agent-orchestrator")
+    # What an operator adds: a second named model, which clients may pick (not define).
+    (clone / "orchestrator.toml").write_text(OPERATOR_CONFIG)
     port = free_port()
     with serve(make_serve(clone, port), clone, clean_env(), port) as server:
         yield server

@@ -15,7 +15,9 @@ import asyncio
 import json
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -523,12 +525,11 @@ async def test_twenty_concurrent_threads_keep_their_own_state(server_url: str) -
     client = client_for(server_url)
     marker = "topic number {}:"
     goals = [f"Report on {marker.format(i)} the history of city {i * 7 + 3}." for i in range(20)]
-    small = {"small": {"provider": "test", "model": "test-small", "context_window": 4096}}
 
     def overrides(i: int) -> dict[str, Any]:
         mixed: dict[str, Any] = {"review": PLAN_ONLY if i % 3 == 0 else NO_REVIEW}
-        if i % 2:
-            mixed.update(models=small, model="small", roles={"writer": "test"})
+        if i % 2:  # "small": a second test-model configuration the server's operator named
+            mixed.update(model="small", roles={"writer": "test"})
         if i % 4 == 0:
             mixed["budgets"] = {"run_tokens": 1}
         return mixed
@@ -627,3 +628,38 @@ def test_no_blocking_calls_on_the_event_loop(server: Server) -> None:
     """Runs last: nothing the tests above ran made a blocking call on the server's loop."""
     log = log_text(server.log)
     assert "BlockingError" not in log and "blocking call" not in log.lower(), tail(server.log, 80)
+
+
+async def test_clients_cannot_set_the_operators_settings(server_url: str) -> None:
+    """A client may choose models, review and limits, but not paths, endpoints, MCP servers
+    or the sandbox — neither in a run's context nor by writing the thread's stored settings
+    before a resume. The run fails at once with one line naming the key; nothing runs."""
+    client = client_for(server_url)
+    for refused in ({"mcp_servers": {"x": {"command": "sh", "args": ["-c", "id"], "transport": "stdio"}}},
+                    {"data_dir": "/tmp"},
+                    {"sandbox": {"allow_unisolated": True}}):
+        thread = await client.threads.create()
+        errors = []
+        async for part in client.runs.stream(thread["thread_id"], ASSISTANT, input={"goal": "Write add(a, b) with tests."},
+                                             context={"model": "test", **refused}, stream_mode=["updates"]):
+            if part.event == "error":
+                errors.append(part.data)
+        key = next(iter(refused))
+        assert errors and errors[0]["error"] == "ConfigError", errors
+        assert f"['{key}'] cannot be set by a client run" in errors[0]["message"]
+        assert "\n" not in errors[0]["message"]
+        state = await client.threads.get_state(thread["thread_id"])
+        assert not state["values"].get("results")
+
+    # A paused thread whose stored run_settings a client rewrote: the resume is refused, or
+    # runs with the run's own context; either way the rewritten data_dir is never used.
+    tampered = Path(tempfile.mkdtemp(prefix="tampered-"))
+    thread_id, pending, _ = await start_paused(client, "Write add(a, b) with tests.")
+    await client.threads.update_state(thread_id, {"run_settings": {"model": "test", "data_dir": str(tampered)}})
+    errors = []
+    async for part in client.runs.stream(thread_id, ASSISTANT, command={"resume": {pending["id"]: APPROVE}},
+                                         stream_mode=["updates"]):
+        if part.event == "error":
+            errors.append(part.data)
+    assert not errors or "['data_dir'] cannot be set by a client run" in errors[0]["message"], errors
+    assert not any(tampered.iterdir()), list(tampered.rglob("*"))

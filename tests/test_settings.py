@@ -76,3 +76,23 @@ def test_a_thread_without_a_context_runs_with_its_stored_overrides():
     assert first.settings.model == "test" and bare.for_thread(stored) is first  # validated once
     given = RunContext.build({"limits": {"max_rounds": 3}}, base=base)
     assert given.for_thread(stored) is given  # a context of its own wins
+
+
+def test_a_server_takes_from_clients_only_the_settable_settings(monkeypatch: pytest.MonkeyPatch):
+    """In a server process (``serve_clients``), a run's overrides — given or stored in the
+    thread — may only name ``client_settable`` settings; in-process runs are the operator's."""
+    import agents.run_context as run_context
+
+    base = load_settings(_file=False)
+    assert RunContext.build({"data_dir": "/tmp/x"}, base=base).settings.data_dir == Path("/tmp/x")
+    monkeypatch.setattr(run_context, "_serving_clients", True)
+    assert RunContext.build({"model": "test", "review": {"plan": False}}, base=base).settings.model == "test"
+    for refused in ({"data_dir": "/tmp/x"}, {"mcp_servers": {}}, {"models": {}}, {"checkpoint_uri": "postgresql://h/db"}):
+        with pytest.raises(ConfigError, match=r"cannot be set by a client run"):
+            RunContext.build({"model": "test", **refused}, base=base)
+        with pytest.raises(ConfigError, match=f"'{next(iter(refused))}'"):  # a resume with no context
+            _ = RunContext().for_thread({"model": "test", **refused}).settings
+    widened = base.with_overrides({"client_settable": ["model", "data_dir"]})
+    assert RunContext.build({"data_dir": "/tmp/y"}, base=widened).settings.data_dir == Path("/tmp/y")
+    with pytest.raises(ConfigError, match="client_settable"):
+        base.with_overrides({"client_settable": ["no_such_setting"]})
