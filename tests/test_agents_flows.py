@@ -178,12 +178,7 @@ def refunds(tmp_path: Path) -> list[tuple[str, int]]:
 
 
 async def test_support_refund_pauses_for_approval_and_runs_once(tmp_path: Path) -> None:
-    decision = {
-        "action": "refund",
-        "refund_amount": 5000,
-        "reply": "Damaged on arrival: refunded [1].",
-    }
-    model = TestChatModel(responses={"SupportDecision": decision})
+    model = TestChatModel(script=["It arrived damaged, so it is refunded in full [1]."])
     cfg = config(tmp_path)
     spec = REGISTRY.get("support").model_copy(update={"flow": "steps"})
     graph = build_specialist(spec, model_factory=factory(model))
@@ -196,7 +191,7 @@ async def test_support_refund_pauses_for_approval_and_runs_once(tmp_path: Path) 
     first = await app.ainvoke({"task": task, "goal": goal}, cfg, context=context_of(cfg))
     pause = first["__interrupt__"][0].value
     assert pause["tool"] == "issue_refund" and pause["args"]["order_id"] == "O1001"
-    assert pause["args"]["amount"] == 129.0  # capped by what the order allows, not 5000
+    assert pause["args"]["amount"] == 129.0  # what the order allows: damaged, so no label
     assert refunds(tmp_path) == []
     out = await app.ainvoke(Command(resume={"approved": True}), cfg, context=context_of(cfg))
     assert refunds(tmp_path) == [("O1001", 12900)]
@@ -204,9 +199,9 @@ async def test_support_refund_pauses_for_approval_and_runs_once(tmp_path: Path) 
 
 
 async def test_support_does_nothing_when_the_request_forbids_it(tmp_path: Path) -> None:
-    decision = {"action": "refund", "refund_amount": 10, "reply": "It is eligible [1]."}
-    model = TestChatModel(responses={"SupportDecision": decision})
+    model = TestChatModel(script=["It is eligible [1]. I issued a refund."])
     goal = "Is order O1001 eligible for a refund? Only check and explain; do not issue anything."
     out = await run("support", model, config(tmp_path, review={"high_risk_tools": False}), goal)
     assert refunds(tmp_path) == [] and "Actions taken: none." in out["output"]
+    assert "inside the window (15 days left)" in out["output"]  # computed by code
     assert "O1001" in out["output"]  # the record looked up by code is shown
