@@ -20,6 +20,21 @@ NO_RETURN_BELOW_CENTS = 5_000
 LOST_AFTER_BUSINESS_DAYS = 10
 DELIVERY_BUSINESS_DAYS = {"standard": 5, "express": 2, "international": 14}
 """The latest delivery time of each shipping method (shipping-policy.md)."""
+ACCESSORY_WORDS = ("cable", "case", "charger")
+"""Accessories by the warranty policy's own list (6 months)."""
+
+
+def warranty_of(name: str) -> tuple[str, int]:
+    """(class, days) of an item's warranty by the warranty policy: the Pro line 2 years,
+    accessories 6 months, refurbished 90 days, standard products 1 year."""
+    lowered = name.lower()
+    if "refurbished" in lowered:
+        return "refurbished, 90 days", 90
+    if any(w in lowered.split() for w in ACCESSORY_WORDS):
+        return "accessory, 6 months", 182
+    if "pro" in lowered.split():
+        return "Pro line, 2 years", 730
+    return "standard product, 1 year", 365
 
 
 def money(cents: int) -> str:
@@ -111,8 +126,9 @@ def refund_lines(order: sqlite3.Row, refunded: int, blocker: str | None) -> list
 def policy_facts(order: sqlite3.Row, items: list[sqlite3.Row], now: datetime) -> list[str]:
     """The order's refund window, lost-package and damaged-item rules, worked out."""
     facts: list[str] = []
-    age = days_since(order["delivered_at"], now)
-    if age is not None:
+    delivered = parse_ts(order["delivered_at"])
+    if delivered is not None:
+        age = (now - delivered).days
         left = REFUND_WINDOW_DAYS - age
         facts.append(
             f"Refund window: {REFUND_WINDOW_DAYS} days from delivery; delivered {age} days ago, "
@@ -136,6 +152,14 @@ def policy_facts(order: sqlite3.Row, items: list[sqlite3.Row], now: datetime) ->
                 + ", ".join(f"{i['name']} ({money(i['unit_price_cents'])})" for i in under)
                 + " (each under $50): can be refunded without a return"
             )
+        facts.append(
+            "Warranty from delivery: "
+            + "; ".join(
+                f"{i['name']} {cls} (until {(delivered + timedelta(days=n)).date().isoformat()})"
+                for i in items
+                for cls, n in [warranty_of(i["name"])]
+            )
+        )
     shipped = parse_ts(order["shipped_at"])
     if shipped is not None and order["delivered_at"] is None and order["status"] == "shipped":
         method = str(order["shipping_method"] or "standard").lower()
