@@ -178,9 +178,7 @@ class SupportSteps:
         request = str(task.get("instruction") or state.get("goal") or "")
         about = _SUBJECT.findall(joined) + _NOTE.findall(joined)
         kb = KnowledgeBase(ctx.kb_dir, ctx.kb_index)
-        passages = await asyncio.to_thread(
-            policy_passages, kb, [request, *about], POLICY_PASSAGES
-        )
+        passages = await asyncio.to_thread(policy_passages, kb, [request, *about], POLICY_PASSAGES)
         query = " ".join([request, *about])
         ids = request_ids("\n".join([self._request(state), *records]))
         return {"ids": ids, "records": records, "passages": passages, "query": query}
