@@ -52,8 +52,10 @@ def day(ts: str | None) -> str:
 
 
 def days_since(ts: str | None, now: datetime) -> int | None:
+    """Calendar days from ``ts`` to ``now`` (the policy's "delivered 15 days ago"; a
+    difference of timestamps would say 14 a second before the 15th day is complete)."""
     when = parse_ts(ts)
-    return None if when is None else (now - when).days
+    return None if when is None else (now.date() - when.date()).days
 
 
 def add_business_days(start: date, n: int) -> date:
@@ -128,7 +130,7 @@ def policy_facts(order: sqlite3.Row, items: list[sqlite3.Row], now: datetime) ->
     facts: list[str] = []
     delivered = parse_ts(order["delivered_at"])
     if delivered is not None:
-        age = (now - delivered).days
+        age = (now.date() - delivered.date()).days
         left = REFUND_WINDOW_DAYS - age
         facts.append(
             f"Refund window: {REFUND_WINDOW_DAYS} days from delivery; delivered {age} days ago, "
@@ -166,7 +168,7 @@ def policy_facts(order: sqlite3.Row, items: list[sqlite3.Row], now: datetime) ->
         expected = add_business_days(shipped.date(), DELIVERY_BUSINESS_DAYS.get(method, 5))
         late = business_days_between(expected, now.date())
         fact = (
-            f"Not delivered: shipped {(now - shipped).days} days ago by {method}, expected by "
+            f"Not delivered: shipped {(now.date() - shipped.date()).days} days ago by {method}, expected by "
             f"{expected.isoformat()}; {late} business days past the expected date"
         )
         if late >= LOST_AFTER_BUSINESS_DAYS:
