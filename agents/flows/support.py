@@ -118,14 +118,19 @@ def refund_amount(records: list[str], our_fault: bool) -> tuple[float | None, st
 
 def policy_passages(kb: KnowledgeBase, queries: list[str], k: int) -> list[dict[str, str]]:
     """The top passages for the request and for each ticket's subject and notes, merged
-    in turns (a customer's own words, "very hot, smells of burning", find the safety rule
-    that the request's generic words - order, refund, ticket - would bury)."""
+    in turns, each query adding its best passage not yet taken (a customer's own words,
+    "battery drains", find the rule that the request's generic words - order, refund,
+    ticket - would bury)."""
     ranked = [search_passages(kb, [q], k) for q in queries if q.strip()]
     merged: dict[str, dict[str, str]] = {}
-    for turn in range(k):
-        for hits in ranked:
-            if turn < len(hits) and len(merged) < k:
-                merged.setdefault(hits[turn]["citation"], hits[turn])
+    cursors = [0] * len(ranked)
+    while len(merged) < k and any(c < len(h) for c, h in zip(cursors, ranked, strict=True)):
+        for i, hits in enumerate(ranked):
+            while cursors[i] < len(hits) and hits[cursors[i]]["citation"] in merged:
+                cursors[i] += 1
+            if cursors[i] < len(hits) and len(merged) < k:
+                merged[hits[cursors[i]]["citation"]] = hits[cursors[i]]
+                cursors[i] += 1
     return list(merged.values())
 
 
@@ -226,13 +231,18 @@ class SupportSteps:
         """Plan the action (code), then one model call drafts the reply around it."""
         review = context_of(runtime).settings.review.high_risk_tools
         pending, plan = self.plan(state, review)
+        told = (  # the model answers the question; it is told what the system will do
+            f"Action the system takes after a reviewer approves it (not you): {plan}"
+            if pending
+            else "No action is taken. Answer the question from the records and the policy notes."
+        )
         records = (
             "\n\n".join(state.get("records") or []) or "(no customer, order or ticket id given)"
         )
         policy = passage_block(state.get("passages") or [], state.get("query") or None)
         user = (
             f"Records:\n{clip(records, 2500)}\n\nPolicy notes:\n{policy}\n\n"
-            f"{task_block(dict(state))}\n\nPlanned action: {plan}\n\nReply:"
+            f"{task_block(dict(state))}\n\n{told}\n\nReply:"
         )
         model = await self.res.model(runtime)
         text, n_in, n_out = await generate(
