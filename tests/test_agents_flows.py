@@ -15,6 +15,7 @@ from langgraph.types import Command
 
 from agents import AgentRegistry, build_specialist
 from agents.flows import code_text
+from agents.flows.evidence import key_lines, lines_of, quotes
 from agents.flows.researcher import cited, tidy
 from core.models import TestChatModel
 from core.settings import Settings
@@ -167,6 +168,55 @@ def test_citations_fall_back_to_overlap_and_tidy_cuts_loops() -> None:
     assert tidy("It works [1]. The score is: [2] * [3] * * * * *") == "It works [1]."
 
 
+SECTION = """## Approval limits
+
+- Support agents may issue refunds up to **$500 per order**.
+- Refunds above $500 require a team lead's approval.
+
+| Priority | First response |
+|----------|----------------|
+| urgent   | 1 hour         |
+
+Every refund needs a reason. It is recorded with it."""
+
+
+def test_key_lines_are_verbatim_units_of_the_passage() -> None:
+    units = lines_of(SECTION)
+    assert units == [
+        "Support agents may issue refunds up to **$500 per order**.",
+        "Refunds above $500 require a team lead's approval.",
+        "Priority, First response",
+        "urgent, 1 hour",
+        "Every refund needs a reason.",
+        "It is recorded with it.",
+    ]
+    assert key_lines(SECTION, "who approves a refund above $500?", n=1) == [
+        "Refunds above $500 require a team lead's approval."
+    ]
+    assert key_lines(SECTION, "cryptocurrency wallets", n=2) == []  # nothing shared, nothing quoted
+
+
+def test_quotes_take_a_section_about_the_request_whole_and_only_retrieved_lines() -> None:
+    about = {"citation": "[refund.md#Approval limits L1-9]", "path": "refund.md", "text": SECTION}
+    other = {"citation": "[x.md#Other L1-2]", "path": "x.md",
+             "text": "## Other\n\nUnrelated words here. A refund reason is recorded."}  # fmt: skip
+    found = quotes([other, about], "What are the approval limits?")
+    assert [c for _, c in found].count("[refund.md#Approval limits L1-9]") == 5  # heading matched
+    assert all(c == about["citation"] for _, c in found)  # "other" shares one term only
+    assert all(line in SECTION for line, _ in found if "," not in line)
+
+
+async def test_researcher_answer_quotes_the_passages_the_model_dropped(tmp_path: Path) -> None:
+    model = TestChatModel(script=["Refunds have a time limit [1]."])  # drops the number
+    out = await run(
+        "researcher", model, config(tmp_path), "What is the time limit for refunds after delivery?"
+    )
+    assert "From the sources:" in out["output"] and "**30 days of delivery**" in out["output"]
+    line = next(x for x in out["output"].splitlines() if "30 days of delivery" in x)
+    assert line.endswith("]") and "refund-policy.md#" in line  # quoted with its citation
+    assert out["citations"] and all(c in out["output"] for c in out["citations"])
+
+
 # -- support ----------------------------------------------------------------------------------
 
 
@@ -178,12 +228,7 @@ def refunds(tmp_path: Path) -> list[tuple[str, int]]:
 
 
 async def test_support_refund_pauses_for_approval_and_runs_once(tmp_path: Path) -> None:
-    decision = {
-        "action": "refund",
-        "refund_amount": 5000,
-        "reply": "Damaged on arrival: refunded [1].",
-    }
-    model = TestChatModel(responses={"SupportDecision": decision})
+    model = TestChatModel(script=["It arrived damaged, so it is refunded in full [1]."])
     cfg = config(tmp_path)
     spec = REGISTRY.get("support").model_copy(update={"flow": "steps"})
     graph = build_specialist(spec, model_factory=factory(model))
@@ -196,7 +241,7 @@ async def test_support_refund_pauses_for_approval_and_runs_once(tmp_path: Path) 
     first = await app.ainvoke({"task": task, "goal": goal}, cfg, context=context_of(cfg))
     pause = first["__interrupt__"][0].value
     assert pause["tool"] == "issue_refund" and pause["args"]["order_id"] == "O1001"
-    assert pause["args"]["amount"] == 129.0  # capped by what the order allows, not 5000
+    assert pause["args"]["amount"] == 129.0  # what the order allows: damaged, so no label
     assert refunds(tmp_path) == []
     out = await app.ainvoke(Command(resume={"approved": True}), cfg, context=context_of(cfg))
     assert refunds(tmp_path) == [("O1001", 12900)]
@@ -204,9 +249,46 @@ async def test_support_refund_pauses_for_approval_and_runs_once(tmp_path: Path) 
 
 
 async def test_support_does_nothing_when_the_request_forbids_it(tmp_path: Path) -> None:
-    decision = {"action": "refund", "refund_amount": 10, "reply": "It is eligible [1]."}
-    model = TestChatModel(responses={"SupportDecision": decision})
+    model = TestChatModel(script=["It is eligible [1]. I issued a refund."])
     goal = "Is order O1001 eligible for a refund? Only check and explain; do not issue anything."
     out = await run("support", model, config(tmp_path, review={"high_risk_tools": False}), goal)
     assert refunds(tmp_path) == [] and "Actions taken: none." in out["output"]
+    assert "inside the window (15 days left)" in out["output"]  # computed by code
     assert "O1001" in out["output"]  # the record looked up by code is shown
+
+
+async def test_support_plans_the_action_from_the_records_not_the_model(tmp_path: Path) -> None:
+    model = TestChatModel(script=["I refunded the whole order. [1]"])  # the reply cannot act
+    cfg = config(tmp_path, review={"high_risk_tools": False})
+    goal = "James Chen wants a full refund for order O1003 (dead pixels). Handle the refund."
+    out = await run("support", model, cfg, goal)
+    with sqlite3.connect(tmp_path / "customer_service.sqlite") as conn:
+        rows = conn.execute("SELECT * FROM refunds WHERE order_id='O1003'").fetchall()
+    assert rows == []  # $661 left is above the $500 agent limit: no partial refund either
+    assert "Actions taken: none. No refund: a full refund is above the $500" in out["output"]
+    assert "Ticket T502" in out["output"]  # the order's ticket, looked up through the link
+
+
+async def test_support_refund_deducts_the_label_when_not_our_fault(tmp_path: Path) -> None:
+    model = TestChatModel(script=["Refund issued minus the label [1]."])
+    cfg = config(tmp_path, review={"high_risk_tools": False})
+    goal = "The customer of order O1008 simply prefers another colour. Issue the refund."
+    out = await run("support", model, cfg, goal)
+    with sqlite3.connect(tmp_path / "customer_service.sqlite") as conn:
+        rows = conn.execute("SELECT amount_cents FROM refunds WHERE order_id='O1008'").fetchall()
+    assert rows == [(5205,)] and "Refund #" in out["output"]
+
+
+async def test_support_escalates_only_when_asked_and_after_approval(tmp_path: Path) -> None:
+    model = TestChatModel(script=["The ticket goes to a team lead."])
+    cfg = config(tmp_path)
+    goal = "The VIP customer is unhappy about ticket T503. Escalate it to a team lead."
+    first = await run("support", model, cfg, goal)
+    pause = first["__interrupt__"][0].value
+    assert pause["tool"] == "update_ticket"
+    assert pause["args"]["ticket_id"] == "T503" and pause["args"]["status"] == "escalated"
+    asked = await run(
+        "support", TestChatModel(script=["It may be escalated."]), config(tmp_path),
+        "Should ticket T503 be escalated under the escalation policy?",
+    )  # fmt: skip
+    assert "__interrupt__" not in asked and "Actions taken: none." in asked["output"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from tools.customer_service import (
     lookup_ticket_tool,
     update_ticket_tool,
 )
+from tools.refund_rules import add_business_days, business_days_between, warranty_of
 from tools.registry import is_high_risk
 
 
@@ -68,7 +70,8 @@ async def test_lookup_order(ctx: ToolContext) -> None:
     out = await tool.ainvoke({"order_id": "#o1003"})
     assert out.startswith("Order O1003 for C002 (James Chen): status delivered, express shipping")
     assert "1 x Tablet 11 Pro (BL-TAB11P) @ $649.00" in out and "total paid $661.00" in out
-    assert "up to $500.00 (above $500 needs a team lead)" in out
+    assert "up to $500.00 (the $661.00 left is above the $500 agent limit: a full refund " in out
+    assert "inside the window (22 days left)" in out  # the policy window, worked out
     out = await tool.ainvoke({"order_id": "1012"})
     assert "Refund #1: $49.00" in out and "already has a refund" in out
     assert "outside the 30-day refund window" in await tool.ainvoke({"order_id": "O1002"})
@@ -172,3 +175,32 @@ async def test_configured_db_is_not_seeded(tmp_path: Path) -> None:
     )
     out = await lookup_order_tool(ctx).ainvoke({"order_id": "O1001"})
     assert "does not exist" in out and not (tmp_path / "prod.sqlite").exists()
+
+
+# -- the policy rules worked out by code (tools.refund_rules) ---------------------------------
+
+
+def test_business_days_and_warranty_classes() -> None:
+    friday = date(2026, 11, 27)
+    assert add_business_days(friday, 2) == date(2026, 12, 1)  # Mon, Tue
+    assert business_days_between(friday, date(2026, 12, 4)) == 5
+    assert business_days_between(date(2026, 12, 4), friday) == 0
+    assert warranty_of("Tablet 11 Pro")[1] == 730
+    assert warranty_of("USB-C Cable 2m")[1] == 182
+    assert warranty_of("Refurbished Laptop 14")[1] == 90
+    assert warranty_of("Laptop 14") == ("standard product, 1 year", 365)
+    assert warranty_of("Productive Speaker")[1] == 365  # "pro" is a word, not a prefix
+
+
+async def test_order_lookup_states_the_worked_out_rules(ctx: ToolContext) -> None:
+    tool = lookup_order_tool(ctx)
+    change_of_mind = await tool.ainvoke({"order_id": "O1008"})  # $59.00, delivered 2 days ago
+    assert "the $6.95 return label is deducted, refund $52.05" in change_of_mind
+    assert "Earbuds Lite ($59.00) (each $50 or more): a return is required" in change_of_mind
+    second = await tool.ainvoke({"order_id": "O1019"})  # already one refund of $59.00
+    assert "left to refund $129.00" in second and "Refund by agent: not possible" in second
+    assert "return label" not in second  # no refund possible, so no deduction either
+    lost = await tool.ainvoke({"order_id": "O1014"})  # express, shipped 19 days ago
+    assert "Not delivered: shipped 19 days ago by express" in lost
+    assert "free replacement or a full refund including shipping" in lost
+    assert "return label" not in lost  # nothing was delivered to return

@@ -2,7 +2,7 @@
 
 ``lookup_customer``, ``lookup_order`` and ``lookup_ticket`` read; ``issue_refund`` and
 ``update_ticket`` write and carry ``metadata={"risk": "high"}`` so the agent layer asks a
-human first. The refund rules mirror the sample ``refund-policy.md`` and
+human first. The refund rules (``tools.refund_rules``) mirror the sample ``refund-policy.md`` and
 ``escalation-policy.md``: 30 days from delivery, never more than what is left to refund,
 at most $500 and one refund per order without a team lead.
 """
@@ -21,9 +21,16 @@ from tools.base import ToolInputError, make_tool
 from tools.context import ToolContext
 from tools.customer_db import Connection, Row, connect
 from tools.customer_db import build_sample_db as build_sample_db  # re-exported
+from tools.refund_rules import (
+    AGENT_REFUND_LIMIT_CENTS,
+    day,
+    days_since,
+    money,
+    policy_facts,
+    refund_blocker,
+    refund_lines,
+)
 
-REFUND_WINDOW_DAYS = 30
-AGENT_REFUND_LIMIT_CENTS = 50_000
 TICKET_STATUSES = ("open", "pending", "escalated", "resolved", "closed")
 TicketStatus = Literal["open", "pending", "escalated", "resolved", "closed"]
 
@@ -35,59 +42,12 @@ def _norm_id(raw: str, prefix: str) -> str:
     return value
 
 
-def _money(cents: int) -> str:
-    return f"${cents / 100:,.2f}"
-
-
-def _parse(ts: str | None) -> datetime | None:
-    if not ts:
-        return None
-    return datetime.fromisoformat(ts).replace(tzinfo=UTC)
-
-
-def _day(ts: str | None) -> str:
-    return ts[:10] if ts else "—"
-
-
-def _days_since(ts: str | None, now: datetime) -> int | None:
-    when = _parse(ts)
-    return None if when is None else (now - when).days
-
-
-# -- refund rules ------------------------------------------------------------------------
-
-
 def _refunded_cents(conn: Connection, order_id: str) -> tuple[int, int]:
     row = conn.execute(
         "SELECT COALESCE(SUM(amount_cents), 0), COUNT(*) FROM refunds WHERE order_id=?",
         (order_id,),
     ).fetchone()
     return int(row[0]), int(row[1])
-
-
-def refund_blocker(
-    order: Row, refunded: int, refund_count: int, now: datetime
-) -> str | None:
-    """Why no refund can be issued on ``order`` by an agent now, or None if it can."""
-    status = order["status"]
-    if status in ("pending", "processing"):
-        return f"order {order['id']} has not shipped ({status}); cancel it instead of refunding"
-    if status == "cancelled":
-        return f"order {order['id']} was cancelled; the payment was already released"
-    if refunded >= order["total_cents"]:
-        return f"order {order['id']} is already fully refunded ({_money(refunded)})"
-    if refund_count >= 1:
-        return (
-            f"order {order['id']} already has a refund; a second refund needs a team lead "
-            "(escalate the ticket)"
-        )
-    age = _days_since(order["delivered_at"], now)
-    if age is not None and age > REFUND_WINDOW_DAYS:
-        return (
-            f"order {order['id']} was delivered {age} days ago, outside the "
-            f"{REFUND_WINDOW_DAYS}-day refund window (use the warranty policy or escalate)"
-        )
-    return None
 
 
 # -- lookups -----------------------------------------------------------------------------
@@ -124,11 +84,11 @@ def _customer(ctx: ToolContext, customer_id: str | None, email: str | None) -> s
         ).fetchone()[0]
     lines = [
         f"Customer {row['id']}: {row['name']} <{row['email']}>, phone {row['phone']}, "
-        f"tier {row['tier']}, customer since {_day(row['created_at'])}",
+        f"tier {row['tier']}, customer since {day(row['created_at'])}",
         f"Refunds in the last 90 days: {refunds}",
         f"Orders ({len(orders)}): "
         + "; ".join(
-            f"{o['id']} {o['status']} {_money(o['total_cents'])} ({_day(o['created_at'])})"
+            f"{o['id']} {o['status']} {money(o['total_cents'])} ({day(o['created_at'])})"
             for o in orders
         ),
         f"Tickets ({len(tickets)}): "
@@ -156,36 +116,29 @@ def _order(ctx: ToolContext, order_id: str) -> str:
         ).fetchall()
         tickets = conn.execute("SELECT id, status FROM tickets WHERE order_id=?", (oid,)).fetchall()
     refunded = sum(r["amount_cents"] for r in refunds)
-    delivered_age = _days_since(order["delivered_at"], now)
+    delivered_age = days_since(order["delivered_at"], now)
     lines = [
         f"Order {oid} for {order['customer_id']} ({order['customer_name']}): "
         f"status {order['status']}, {order['shipping_method']} shipping",
-        f"Placed {_day(order['created_at'])}; shipped {_day(order['shipped_at'])}; "
-        f"delivered {_day(order['delivered_at'])}"
+        f"Placed {day(order['created_at'])}; shipped {day(order['shipped_at'])}; "
+        f"delivered {day(order['delivered_at'])}"
         + (f" ({delivered_age} days ago)" if delivered_age is not None else "")
         + (f"; tracking {order['tracking_number']}" if order["tracking_number"] else ""),
         "Items: "
         + "; ".join(
-            f"{i['quantity']} x {i['name']} ({i['sku']}) @ {_money(i['unit_price_cents'])}"
+            f"{i['quantity']} x {i['name']} ({i['sku']}) @ {money(i['unit_price_cents'])}"
             for i in items
         ),
-        f"Shipping {_money(order['shipping_cents'])}; total paid {_money(order['total_cents'])}; "
-        f"refunded {_money(refunded)}",
+        f"Shipping {money(order['shipping_cents'])}; total paid {money(order['total_cents'])}; "
+        f"refunded {money(refunded)}; left to refund {money(order['total_cents'] - refunded)}",
     ]
     for r in refunds:
         lines.append(
-            f"Refund #{r['id']}: {_money(r['amount_cents'])} on {_day(r['created_at'])} — {r['reason']}"
+            f"Refund #{r['id']}: {money(r['amount_cents'])} on {day(r['created_at'])} — {r['reason']}"
         )
     blocker = refund_blocker(order, refunded, len(refunds), now)
-    remaining = order["total_cents"] - refunded
-    if blocker:
-        lines.append(f"Refund by agent: not possible — {blocker}")
-    else:
-        cap = min(remaining, AGENT_REFUND_LIMIT_CENTS)
-        lines.append(
-            f"Refund by agent: up to {_money(cap)}"
-            + (" (above $500 needs a team lead)" if remaining > AGENT_REFUND_LIMIT_CENTS else "")
-        )
+    lines += refund_lines(order, refunded, blocker)
+    lines += policy_facts(order, items, now)
     if tickets:
         lines.append("Tickets: " + ", ".join(f"{t['id']} ({t['status']})" for t in tickets))
     return "\n".join(lines)
@@ -235,12 +188,12 @@ def _refund_check(conn: Connection, oid: str, cents: int, now: datetime) -> tupl
         return order, refunded, blocker
     if cents > remaining:
         return order, refunded, (
-            f"{_money(cents)} exceeds what is left to refund on {oid} "
-            f"({_money(remaining)} of {_money(order['total_cents'])} paid)"
+            f"{money(cents)} exceeds what is left to refund on {oid} "
+            f"({money(remaining)} of {money(order['total_cents'])} paid)"
         )
     if cents > AGENT_REFUND_LIMIT_CENTS:
         return order, refunded, (
-            f"{_money(cents)} is above the agent limit of {_money(AGENT_REFUND_LIMIT_CENTS)}; "
+            f"{money(cents)} is above the agent limit of {money(AGENT_REFUND_LIMIT_CENTS)}; "
             "escalate the ticket to a team lead"
         )
     return order, refunded, None
@@ -276,9 +229,9 @@ def _refund(
             (oid, cents, reason.strip(), now.strftime("%Y-%m-%d %H:%M:%S"), key),
         )
         outcome = (
-            f"Refund #{cur.lastrowid} of {_money(cents)} issued for order {oid} "
-            f"(customer {order['customer_id']}). Refunded so far: {_money(refunded + cents)} of "
-            f"{_money(order['total_cents'])}. It reaches the original payment method in 5-10 "
+            f"Refund #{cur.lastrowid} of {money(cents)} issued for order {oid} "
+            f"(customer {order['customer_id']}). Refunded so far: {money(refunded + cents)} of "
+            f"{money(order['total_cents'])}. It reaches the original payment method in 5-10 "
             "business days."
         )
         record_outcome(conn, key, "issue_refund", {"order_id": oid, "amount_cents": cents},
@@ -353,7 +306,7 @@ def refund_problem(ctx: ToolContext, args: IssueRefundArgs) -> str | None:
         ).fetchall()
     if not refunds:
         return None
-    done = ", ".join(f"#{r['id']} of {_money(r['amount_cents'])}" for r in refunds)
+    done = ", ".join(f"#{r['id']} of {money(r['amount_cents'])}" for r in refunds)
     return f"order {oid} already has a refund ({done}); a second refund needs a team lead"
 
 

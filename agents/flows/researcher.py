@@ -1,5 +1,9 @@
 """The researcher as steps: search (code), answer from the passages (model), cite (code).
 
+The answer carries the evidence: under the model's few sentences, code quotes the key lines
+of the retrieved passages (``agents.flows.evidence``), each with its citation, so a fact the
+model drops or garbles is still in the answer, verbatim and attributed.
+
 Citations are the passages the answer actually drew on, checked by code: the model marks
 facts with passage numbers ([1], [2]); only numbers of passages it was shown count, and an
 answer without valid marks cites the retrieved passages that share the most words with it.
@@ -18,14 +22,15 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 
 from agents.flows.common import Resources, add_usage, clip, generate, messages, task_block
+from agents.flows.evidence import quote_block, quotes
 from agents.flows.state import FlowInput, FlowOutput, FlowState
 from agents.run_context import RunContext
 from tools.base import ToolInputError
 from tools.knowledge_base import KnowledgeBase
 
-PASSAGES = 3
+PASSAGES = 4
 PASSAGE_CHARS = 1100
-ANSWER_TOKENS = 220
+ANSWER_TOKENS = 180
 ANSWER_SYSTEM = (
     "You answer questions from numbered notes of a knowledge base. Use only facts from the "
     "notes; copy their exact terms, names and numbers. Write 2 to 5 sentences. After each "
@@ -39,6 +44,8 @@ _WORD = re.compile(r"[a-z0-9]{4,}")
 class ResearchState(FlowState, total=False):
     passages: list[dict[str, str]]
     """Retrieved passages: ``{"citation", "path", "text"}``."""
+    query: str
+    """What the quotes are chosen for: the task's instruction (else the goal)."""
     answer: str
 
 
@@ -72,11 +79,19 @@ def search_passages(
     return []
 
 
-def passage_block(passages: list[dict[str, str]]) -> str:
-    """Passages as the model sees them: numbered, plain text, headings as labels."""
+def passage_block(passages: list[dict[str, str]], query: str | None = None) -> str:
+    """Passages as the model sees them: numbered, plain text, headings as labels; with a
+    ``query``, only each passage's key lines (a short, focused prompt for a small model;
+    a passage with no key line is shown whole)."""
     parts = []
     for i, p in enumerate(passages, 1):
-        body = " ".join(line.lstrip("#").strip() for line in p["text"].splitlines() if line.strip())
+        lines = [line for line, _ in quotes([p], query)] if query else []
+        if lines:
+            body = " ".join(lines)
+        else:
+            body = " ".join(
+                line.lstrip("#").strip() for line in p["text"].splitlines() if line.strip()
+            )
         parts.append(f"Note {i}: {clip(body, PASSAGE_CHARS)}")
     return "\n\n".join(parts)
 
@@ -114,14 +129,22 @@ def tidy(answer: str, max_sentences: int = 6) -> str:
     return " ".join(kept)
 
 
-def render(answer: str, passages: list[dict[str, str]], citations: list[str]) -> str:
-    """The answer with its marks resolved to citations, then the sources list."""
+def render(
+    answer: str,
+    passages: list[dict[str, str]],
+    citations: list[str],
+    quoted: list[tuple[str, str]] | None = None,
+) -> str:
+    """The answer with its marks resolved to citations, the quoted key lines of the
+    passages, then the sources list."""
 
     def resolve(match: re.Match[str]) -> str:
         n = int(match.group(1))
         return passages[n - 1]["citation"] if 1 <= n <= len(passages) else ""
 
     text = _MARK.sub(lambda m: resolve(m), answer).strip()
+    if quoted:
+        text += "\n\n" + quote_block(quoted, "From the sources:")
     if citations:
         text += "\n\nSources:\n" + "\n".join(f"- {c}" for c in citations)
     return text
@@ -140,15 +163,17 @@ class ResearchSteps:
             query_of(str(task.get("instruction") or "")),
             query_of(str(state.get("goal") or "")),
         ]
-        passages = await asyncio.to_thread(search_passages, kb, [q for q in queries if q.strip()])
-        return {"passages": passages}
+        queries = [q for q in queries if q.strip()]
+        passages = await asyncio.to_thread(search_passages, kb, queries)
+        return {"passages": passages, "query": queries[0] if queries else ""}
 
     async def answer(self, state: ResearchState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         """The model answers from the numbered passages only."""
         passages = state.get("passages") or []
         task = task_block(dict(state))
         user = (
-            f"{task}\n\nNotes from the knowledge base:\n{passage_block(passages)}\n\n"
+            f"{task}\n\nNotes from the knowledge base:\n"
+            f"{passage_block(passages, state.get('query') or None)}\n\n"
             f"{task.splitlines()[0]}\nAnswer in 2 to 5 sentences of your own words, each fact "
             "followed by the number of its note in brackets, like [2]:"
         )
@@ -169,9 +194,10 @@ class ResearchSteps:
             }  # fmt: skip
         if not answer:
             return {"output": "", "error": "the model gave no answer"}
-        citations = cited(answer, passages)
+        quoted = quotes(passages, state.get("query") or "")
+        citations = list(dict.fromkeys(cited(answer, passages) + [c for _, c in quoted]))
         return {
-            "output": render(answer, passages, citations),
+            "output": render(answer, passages, citations, quoted),
             "citations": citations,
             "error": None,
         }
