@@ -8,11 +8,12 @@ LangSmith test suite when tracking is on (``LANGSMITH_TEST_TRACKING`` unset and 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 import pytest
 from langchain_core.messages import BaseMessage
 
+from core.models.factory import LocalChatOpenAI
 from core.models.test_model import TestChatModel
 from evals.datasets import load_dataset
 from evals.evaluators import build_evaluators
@@ -24,6 +25,7 @@ from evals.evaluators.judge import (
     make_groundedness,
     resolve_citation,
     source_recall,
+    structured_output_kwargs,
 )
 from evals.evaluators.metrics import run_cost
 from evals.evaluators.plan import make_plan_validity, plan_properties, planner_clean
@@ -448,3 +450,15 @@ def test_build_evaluators_checks_names_and_judge() -> None:
     with pytest.raises(ValueError, match="judge"):
         build_evaluators(["correctness"])
     assert len(build_evaluators(["plan_validity", "trajectory"], agents=AGENTS)) == 2
+
+
+def test_the_judge_asks_each_model_the_way_it_answers() -> None:
+    """The embedded server ignores a forced named tool call (the verdict came back empty:
+    TypeError) and writes a reasoning field to the token cap: there the judge uses
+    JSON-schema decoding and asks for the score alone."""
+    class JsonSchemaJudge(TestChatModel):
+        structured_output_method: ClassVar[Literal["json_schema"]] = "json_schema"
+
+    assert LocalChatOpenAI.structured_output_method == "json_schema"
+    assert structured_output_kwargs(TestChatModel()) == {"method": "function_calling"}
+    assert structured_output_kwargs(JsonSchemaJudge()) == {"method": "json_schema"}

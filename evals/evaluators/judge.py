@@ -21,6 +21,7 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from openevals.llm import create_async_llm_as_judge
 
+from core.models.structured import structured_method
 from core.text import truncate
 from evals.evaluators.base import Score, not_applicable, score, section
 
@@ -28,8 +29,11 @@ JudgeSource = BaseChatModel | Callable[[], BaseChatModel]
 """A judge model, or a factory called for each verdict (so a restarted local server, which
 may come back on another port, is picked up: ``chat_model`` checks it on every call)."""
 
-STRUCTURED_OUTPUT_KWARGS: dict[str, Any] = {"method": "function_calling"}
-"""How the judge is asked for its verdict: a forced named tool call."""
+def structured_output_kwargs(judge: BaseChatModel) -> dict[str, Any]:
+    """How the judge is asked for its verdict: the product's method for that model — a forced
+    named tool call, or JSON-schema constrained decoding on the embedded llama.cpp server
+    (which ignores a named ``tool_choice``, so the verdict came back empty)."""
+    return {"method": structured_method(judge)}
 
 MAX_ANSWER_CHARS = 3000
 MAX_SOURCE_CHARS = 6000
@@ -178,12 +182,16 @@ def _grader(judge: JudgeSource, prompt: str, key: str, use_reasoning: bool) -> C
     fixed = judge if isinstance(judge, BaseChatModel) else None
 
     def make() -> Any:
+        model = fixed or judge()  # type: ignore[operator]
+        kwargs = structured_output_kwargs(model)
         return create_async_llm_as_judge(
             prompt=prompt,
-            judge=fixed or judge(),  # type: ignore[operator]
+            judge=model,
             feedback_key=key,
-            use_reasoning=use_reasoning,
-            structured_output_kwargs=STRUCTURED_OUTPUT_KWARGS,
+            # The embedded model writes its reasoning field until the token cap (measured:
+            # 512 tokens, no verdict); without it the verdict comes back in a few tokens.
+            use_reasoning=use_reasoning and kwargs["method"] != "json_schema",
+            structured_output_kwargs=kwargs,
         )
 
     if fixed is not None:
