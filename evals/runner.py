@@ -30,6 +30,7 @@ from typing import Any, Literal
 
 from langchain_core.language_models import BaseChatModel
 
+from core.models.structured import StructuredStats, structured_stats
 from core.settings import Settings
 from evals.datasets import Dataset, load_dataset
 from evals.evaluators import EVALUATOR_NAMES, JUDGE_EVALUATORS, JudgeSource, build_evaluators
@@ -94,6 +95,9 @@ class EvalReport:
     examples: list[ExampleResult]
     summary: dict[str, Stat]
     gates: list[Gate]
+    structured: dict[str, int] = field(default_factory=dict)
+    """The product's structured calls during the evaluation (this process): calls, model
+    requests, invalid outputs, repair retries, failures, and calls per method."""
 
     @property
     def passed(self) -> bool:
@@ -313,6 +317,7 @@ async def run_eval(
         client = offline_client()
         examples = dataset.to_langsmith()
     model_name = run_settings.model_name_for("supervisor")
+    counted = structured_stats()
     begin = time.monotonic()
     try:
         # langsmith prints "Starting evaluation…" (with the experiment URL when uploading)
@@ -357,7 +362,23 @@ async def run_eval(
         examples=rows,
         summary=summary,
         gates=gates(dataset, summary),
+        structured=structured_since(counted),
     )
+
+
+def structured_since(before: StructuredStats) -> dict[str, int]:
+    """The structured calls made since ``before`` was taken (JSON-ready)."""
+    now = structured_stats()
+    counts = {
+        "calls": now.calls - before.calls,
+        "model_calls": now.model_calls - before.model_calls,
+        "invalid_outputs": now.invalid_outputs - before.invalid_outputs,
+        "repair_retries": now.repair_retries - before.repair_retries,
+        "failures": now.failures - before.failures,
+    }
+    for method, n in now.by_method.items():
+        counts[f"by_method.{method}"] = n - before.by_method.get(method, 0)
+    return counts
 
 
 # -- output --------------------------------------------------------------------------------

@@ -71,6 +71,10 @@ async def test_offline_eval_runs_the_graph_and_scores_the_plan(settings: Setting
         "latency_s",
     }
     assert not list((Path(settings.data_dir) / "evals" / "runs").glob("*/*"))  # run data cleaned up
+    # The structured calls the planner made are counted in the report (issue 13's tally).
+    assert report.structured["calls"] >= 2 and report.structured["failures"] == 0
+    assert report.structured["invalid_outputs"] == report.structured["repair_retries"] == 0
+    assert report.to_json()["structured"] == report.structured
 
 
 async def test_judged_dataset_uses_the_given_judge(settings: Settings) -> None:

@@ -156,6 +156,12 @@ async def dispatch(args: argparse.Namespace, settings: Settings) -> int | None:
         except DatasetError as exc:
             raise _usage(str(exc)) from None
         console.print(render_table(report))
+        st = report.structured
+        if st.get("calls"):
+            console.print(
+                f"structured calls: {st['calls']} · invalid outputs {st['invalid_outputs']} · "
+                f"repair retries {st['repair_retries']} · failures {st['failures']}"
+            )
         failed = [g for g in report.gates if not g.passed]
         for gate in failed:
             shown = "no scores" if gate.value is None else f"{gate.value:.3g}"
