@@ -102,6 +102,24 @@ def test_test_file_adds_the_import_and_drops_contradictions_and_calls() -> None:
     assert code_text.test_file("x = 1\n", "m.py", ["f"])[1] is not None
 
 
+def test_test_file_drops_the_prompt_examples_import_and_the_asserts_that_use_it() -> None:
+    # Seen on the 0.5B model: the few-shot example's import copied into a Fibonacci test file,
+    # and used, so pytest failed at collection whatever the module did.
+    copied = (
+        "from even import is_even\nfrom fibonacci import fibonacci, fib_list\nimport math\n\n"
+        "def test_fibonacci():\n    assert fibonacci(0) == 0\n    assert is_even(fibonacci(3))\n"
+        "    assert fib_list(3) == [0, 1, 1]\n    assert fibonacci(10) == 55\n"
+        "    assert all(fibonacci(i) >= 0 for i in range(5))\n    assert math.isfinite(fibonacci(9))\n\n"
+        "def test_even():\n    assert is_even(2)\n"
+    )
+    text, error = code_text.test_file(copied, "fibonacci.py", ["fibonacci"])
+    assert error is None and "even" not in text and "fib_list" not in text
+    assert text.startswith("from fibonacci import fibonacci\nimport math\n")
+    assert code_text.count_tests(text) == 4  # the sound asserts, one test each
+    module = code_text.split_module("from even import is_even\n\ndef fibonacci(n):\n    return n\n")
+    assert "even" not in module.module and module.names == ["fibonacci"]
+
+
 def test_failed_checks_name_the_assert_and_the_error() -> None:
     out = ">       assert f('a') == 2\nE       AssertionError: assert 1 == 2\n"
     assert code_text.failed_checks(out) == ["assert f('a') == 2  -> AssertionError: assert 1 == 2"]
@@ -133,6 +151,10 @@ async def test_coder_reports_failing_tests_honestly(tmp_path: Path) -> None:
     out = await run("coder", model, config(tmp_path), "Write a palindrome checker with tests.")
     assert out["verification"]["passed"] is False
     assert "the tests FAILED" in out["output"] and "1 failed" in out["output"]
+    # A failed task (the supervisor escalates it), its files and output kept.
+    assert out["error"].startswith("the tests of palindrome.py FAILED in the sandbox (1 failed")
+    assert "assert is_palindrome('A man, a plan, a canal: Panama') is True" in out["error"]
+    assert out["artifacts"] == ["palindrome.py", "test_palindrome.py"]
 
 
 async def test_coder_without_code_fails_instead_of_inventing(tmp_path: Path) -> None:

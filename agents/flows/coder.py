@@ -75,6 +75,18 @@ class CoderState(FlowState, total=False):
     """Why the last reply was unusable (no code, syntax error); shown to the next call."""
 
 
+def _test_failure(state: CoderState) -> str:
+    """The error of a task whose tests never passed: pytest's verdict and what failed."""
+    output = state.get("run_output", "")
+    checks = code_text.failed_checks(output)
+    detail = "; ".join(checks) if checks else code_text.failure_excerpt(output, 600)
+    return clip(
+        f"the tests of {state['module_file']} FAILED in the sandbox "
+        f"({state.get('summary') or 'no summary'}): {detail}",
+        900,
+    )
+
+
 def _fence(code: str) -> str:
     return f"```python\n{code.rstrip()}\n```"
 
@@ -225,7 +237,9 @@ class CoderSteps:
         return {
             "output": "\n".join(lines),
             "citations": [],
-            "error": None,
+            # Tests that never passed make a failed task (the files and output stay in its
+            # record): the supervisor escalates it, and a failure is never cached as done.
+            "error": None if passed else _test_failure(state),
             "verification": {"passed": passed, "feedback": f"pytest: {state.get('summary', '')}"},
         }
 
