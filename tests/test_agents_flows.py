@@ -14,7 +14,7 @@ from langgraph.graph import START, StateGraph
 from langgraph.types import Command
 
 from agents import AgentRegistry, build_specialist
-from agents.flows import code_text
+from agents.flows import analyst, code_text
 from agents.flows.researcher import cited, tidy
 from core.models import TestChatModel
 from core.settings import Settings
@@ -302,6 +302,11 @@ async def test_analyst_profiles_the_data_runs_the_models_query_and_checks_its_fi
     assert "North has the highest revenue, 300." in out["output"] and "999" not in out["output"]
     assert out["citations"][0] == "sales.csv: " + query["sql"]
     assert out["usage"]["model_calls"] == 2
+    grouped = analyst.grouped_query("Average revenue by month, please", "sales",
+                                    ["region", "month", "revenue"], ["revenue"])
+    assert grouped == ('SELECT "month", AVG("revenue") AS "avg_revenue", COUNT(*) AS rows '
+                       'FROM "sales" GROUP BY "month" ORDER BY "month"')
+    assert analyst.grouped_query("Total revenue?", "sales", ["region", "revenue"], ["revenue"]) is None
 
 
 async def test_analyst_retries_a_failing_query_once_then_reports_the_profile(tmp_path: Path) -> None:

@@ -5,15 +5,16 @@ code runs it, the model interprets the figures, code checks and cites them.
         -> [query again, told the error, once] -> interpret (model) -> report (code)
 
 Code determines what it can: which data file (the one the task names, else every .csv or
-SQLite file in the workspace), its tables and columns, and a profile of each table (rows,
-and count, sum, mean, min and max of every numeric column) that holds exact figures even
-when the model's query fails. The answer's sentences that state a number found in none of
+SQLite file in the workspace), its tables and columns, a profile of each table (rows; sum,
+mean, min and max of every numeric column), and the grouping a task like "total revenue per
+region" names outright; these hold exact figures even when the model's query fails. The answer's sentences that state a number found in none of
 the results are removed; the figures are cited by file and query.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -94,9 +95,25 @@ def _tables(root: Path, source: str) -> list[str]:
     return [line.strip() for line in out.splitlines()[2:] if line.strip()][:MAX_TABLES]
 
 
-def profile(root: Path, source: str) -> tuple[str, list[dict[str, str]]]:
-    """Each table of ``source``: its columns and a sample, and the profile of its numeric
-    columns, computed by SQL (blocking). Returns (schema text for the model, results)."""
+def grouped_query(text: str, table: str, columns: list[str], numeric: list[str]) -> str | None:
+    """The query a task like "total revenue per region and month" plainly asks for: the
+    numeric columns it names (else all), summed (averaged if it says so) by the other
+    columns it names; None when it names no column to group by."""
+    words = set(re.findall(r"[a-z0-9_]+", text.lower()))
+    groups = [c for c in columns if c not in numeric and c.lower() in words]
+    values = [c for c in numeric if c.lower() in words] or numeric
+    if not groups or not values:
+        return None
+    fn = "AVG" if words & {"average", "mean", "avg"} else "SUM"
+    keys = ", ".join(f'"{g}"' for g in groups)
+    aggs = ", ".join(f'{fn}("{v}") AS "{fn.lower()}_{v}"' for v in values)
+    return f'SELECT {keys}, {aggs}, COUNT(*) AS rows FROM "{table}" GROUP BY {keys} ORDER BY {keys}'
+
+
+def profile(root: Path, source: str, text: str = "") -> tuple[str, list[dict[str, str]]]:
+    """Each table of ``source``: its columns and a sample, the profile of its numeric columns
+    and the grouping the task ``text`` asks for, computed by SQL (blocking). Returns (schema
+    text for the model, results)."""
     schema: list[str] = []
     results: list[dict[str, str]] = []
     for table in _tables(root, source):
@@ -116,6 +133,8 @@ def profile(root: Path, source: str) -> tuple[str, list[dict[str, str]]]:
         ]
         sql = f"SELECT {', '.join(stats)} FROM \"{table}\""
         results.append({"source": source, "sql": sql, "table": run_query(root, sql, source)})
+        if grouped := grouped_query(text, table, columns, numeric):
+            results.insert(0, {"source": source, "sql": grouped, "table": run_query(root, grouped, source)})
     return "\n\n".join(schema), results
 
 
@@ -144,7 +163,7 @@ class AnalystSteps:
         schemas, results = [], []
         for source in sources[:3]:
             try:
-                schema, found = await asyncio.to_thread(profile, root, source)
+                schema, found = await asyncio.to_thread(profile, root, source, text)
             except ToolInputError as err:
                 schema, found = f"{source}: unreadable ({clip(str(err), 200)})", []
             schemas.append(schema)
