@@ -51,10 +51,11 @@ class WriterState(FlowState, total=False):
 
 def notes_block(sections: list[Section]) -> str:
     """The inputs as the model sees them: numbered, without their source lists."""
+    notes = [s for s in sections if s.body]
     return "\n\n".join(
-        f"Note {i} (from task {s.task_id}, {s.agent}):\n{clip(s.body, NOTE_CHARS)}"
-        for i, s in enumerate(sections, 1)
-        if s.body
+        f"Note {i}" + (f" (from task {s.task_id}, {s.agent})" if s.agent != "?" else "")
+        + f":\n{clip(s.body, NOTE_CHARS)}"
+        for i, s in enumerate(notes, 1)
     )
 
 
