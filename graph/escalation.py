@@ -1,7 +1,8 @@
 """Escalating recovery for a failed task, one step per failure, each recorded in its history.
 
 1. adjusted retry — the same agent again, told the error (skipped when the error repeats);
-2. reassignment — another capable agent;
+2. reassignment — another agent that matches the task at least half as well (and can write
+   files, when the failed work was files);
 3. alternative path — the assessor may replan around the failure (see assessment);
 4. manual intervention — when review.failures is on, a human retries, edits, skips or aborts.
 Transient errors were already retried with backoff by the node's RetryPolicy.
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from langgraph.types import interrupt
 
-from agents import AgentRegistry, UnknownAgentError
+from agents import AgentRegistry, AgentSpec, UnknownAgentError
 from core import review
 from core.settings import Settings
 from graph.state import Task, TaskRecord
@@ -44,7 +45,9 @@ def escalate(record: TaskRecord, registry: AgentRegistry, settings: Settings) ->
             alternative = registry.select(task, "fallback", exclude=frozenset(failed_agents))
         except UnknownAgentError:
             alternative = None
-        if alternative is not None and alternative.name not in failed_agents:
+        if alternative is not None and alternative.name not in failed_agents and _capable(
+            registry, task, record, alternative
+        ):
             return {
                 "status": "pending", "failed_agents": failed_agents,
                 "history": [*history, f"escalation: reassigned to {alternative.name}"],
@@ -54,6 +57,17 @@ def escalate(record: TaskRecord, registry: AgentRegistry, settings: Settings) ->
         return _ask_human(task, error, [*record.get("history", []), *history], history)
     return {"history": [*history, "escalation: exhausted"], "settled": True,
             "failed_agents": failed_agents}
+
+
+def _capable(registry: AgentRegistry, task: Task, record: TaskRecord, alternative: AgentSpec) -> bool:
+    """Whether ``alternative`` can plausibly do what ``task.agent`` failed at: it matches the
+    task at least half as well (the bar ``checked`` selection uses), and when the failed work
+    was files (code whose tests failed) it can write files. Otherwise a coding task would go
+    to an agent that can only talk about code, and its answer would bury the failure."""
+    if record.get("artifacts") and "write_file" not in alternative.builtin_tools:
+        return False
+    text = f"{task.instruction} {task.acceptance_criteria}"
+    return registry.score(text, alternative.name) >= registry.score(text, task.agent) / 2
 
 
 def _ask_human(task: Task, error: str, full_history: list[str], history: list[str]) -> TaskRecord:

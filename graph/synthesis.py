@@ -61,6 +61,9 @@ def assembled(state: OrchestratorState, budget_tokens: int) -> str:
         if status != "done":
             why = f": {record['error']}" if record.get("error") else ""
             blocks.append(f"**{task_id} ({agent})**: no result ({status}{why})")
+            if str(record.get("output") or "").strip():  # what it made, e.g. code whose tests failed
+                blocks.append(truncate_to_tokens(str(record["output"]).strip(), share))
+                files += [f for f in record.get("artifacts") or [] if f not in files]
             continue
         body = truncate_to_tokens(str(record.get("output", "")).strip(), share)
         blocks.append(body if len(order) == 1 else f"**{task_id} ({agent})**\n\n{body}")
@@ -87,6 +90,10 @@ async def synthesize(state: OrchestratorState, runtime: Runtime[RunContext]) -> 
     if not done:
         reasons = "; ".join(f"{tid}: {r.get('error')}" for tid, r in results.items() if r.get("error"))
         answer = "The run produced no results. " + (reasons or state.get("stop_reason", ""))
+        if any(str(r.get("output") or "").strip() for r in results.values()):
+            # A failed task's work stays visible: the code, and the test run that failed.
+            budget = int(settings.model_for("supervisor").context_window * SYNTHESIS_SHARE)
+            answer = "The run produced no results.\n\n" + assembled(state, budget)
         return {"answer": answer, "status": "failed", "finished_at": time.time(), **answer_message(answer)}
 
     window = settings.model_for("supervisor").context_window

@@ -78,9 +78,10 @@ async def run_task(
     if not error and not output.strip():
         error = "the agent returned an empty result"
     status: TaskStatus = "failed" if error else "done"
-    if status == "done" and cached is None:
-        await result_cache.store(settings, key, {k: out.get(k) for k in ("output", "citations", "artifacts")})
     verification = out.get("verification")
+    # A result that failed a check is never replayed from the cache, even when it is done.
+    if status == "done" and cached is None and (not verification or verification.get("passed")):
+        await result_cache.store(settings, key, {k: out.get(k) for k in ("output", "citations", "artifacts")})
     if verification:
         history.append(
             "verification " + ("passed" if verification.get("passed") else "failed")

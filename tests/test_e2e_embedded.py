@@ -44,10 +44,13 @@ pytestmark = [
 ]
 
 
-async def run(tmp_path: Path, goal: str) -> dict[str, Any]:
+async def run(tmp_path: Path, goal: str, files: dict[str, str] | None = None) -> dict[str, Any]:
     settings = _settings(data_dir=str(tmp_path))
     overrides = {"model": MODEL, "review": {"plan": False, "high_risk_tools": False}}
     thread = f"e2e-{uuid.uuid4().hex[:8]}"
+    for name, text in (files or {}).items():  # data the user put in the run's workspace
+        (tmp_path / "workspaces" / thread).mkdir(parents=True, exist_ok=True)
+        (tmp_path / "workspaces" / thread / name).write_text(text)
     async with Runner.open(settings) as runner:
         state = await asyncio.wait_for(runner.run(goal, thread, overrides), timeout=600)
     values = dict(state.values)
@@ -83,6 +86,32 @@ async def test_research_answer_states_the_fact_and_cites_the_document(tmp_path: 
     assert "frequency" in out["answer"].lower()
     cited = [c for r in out["results"].values() for c in r.get("citations") or []]
     assert any("full-text-vs-vector-search.md" in c for c in cited)
+
+
+async def test_research_report_the_writer_keeps_exactly_the_retrieved_sources(tmp_path: Path) -> None:
+    goal = ("Write a short report comparing full-text search and vector search for "
+            "retrieval-augmented generation, with sources.")
+    out = await run(tmp_path, goal)
+    assert out["status"] == "completed"
+    records = list(out["results"].values())
+    retrieved = {c for r in records if r["task"]["agent"] == "researcher" for c in r.get("citations") or []}
+    written = [r for r in records if r["task"]["agent"] == "writer"]
+    assert retrieved and any("full-text-vs-vector-search.md" in c for c in retrieved)
+    for record in written:  # the writer's step flow: sources carried over, never made up
+        assert record["status"] == "done" and set(record["citations"]) <= retrieved
+    assert "vector" in out["answer"].lower()
+
+
+async def test_analyst_reports_the_per_region_totals_of_the_csv(tmp_path: Path) -> None:
+    csv = ("region,month,revenue\nNorth,2024-01,120\nNorth,2024-02,180\nSouth,2024-01,90\n"
+           "South,2024-02,60\nWest,2024-01,75\n")
+    out = await run(tmp_path, "Analyze sales.csv: what is the total revenue per region?", {"sales.csv": csv})
+    assert out["status"] == "completed"
+    analyst = [r for r in out["results"].values() if r["task"]["agent"] == "analyst"]
+    assert analyst and analyst[0]["status"] == "done"
+    assert all(f"{region} | {total}" in analyst[0]["output"]
+               for region, total in (("North", 300), ("South", 150), ("West", 75)))
+    assert any(c.startswith("sales.csv: SELECT") for c in analyst[0]["citations"])
 
 
 def _refunds(db: Path) -> list[tuple[str, int]]:

@@ -118,3 +118,40 @@ async def test_customer_service_rejected_refund_never_runs(saver, options):
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT COUNT(*) FROM refunds WHERE order_id='O1001'").fetchone()[0] == 0
     assert "not eligible" in next(p for p in reversed(team.prompts) if "[[help]]" in p)
+
+
+BUGGY_MODULE = '```python\ndef is_palindrome(s: str) -> bool:\n    """Return True if s is a palindrome."""\n    return s == s[::-1]\n```'
+STRICT_TESTS = ("```python\ndef test_is_palindrome():\n    assert is_palindrome('Never odd or even') is True\n"
+                "    assert is_palindrome('abc') is False\n```")
+
+
+async def test_code_whose_tests_never_pass_is_a_failed_task_and_the_answer_says_so(saver, options, tmp_path):
+    """The coder's step flow: tests that still fail after the repairs fail the task (they did
+    not end it ``done`` and the run ``completed``); the supervisor retries it once, does not
+    hand a coding task to an agent that cannot code, and the answer shows the failing run."""
+    agents_file = tmp_path / "agents.toml"
+    agents_file.write_text('[agents.coder]\nflow = "steps"\n')
+    instruction = "Write a Python function is_palindrome(s) ignoring case and spaces, with pytest tests. [[code]]"
+    team = ScriptedTeam([{"tasks": [{**task("code", agent="coder"), "instruction": instruction}]}])
+    prompts: list[str] = []
+
+    def reply(messages: Any) -> str:
+        prompts.append(str(messages[0].content))
+        return STRICT_TESTS if "pytest tests" in str(messages[0].content) else BUGGY_MODULE
+
+    team.model.text = reply
+    c = cfg(options(agents_file=str(agents_file)))
+    graph = build_graph(checkpointer=saver)
+    with use_model(team.model):
+        await graph.ainvoke({"goal": instruction}, c, durability="sync", context=context_of(c))
+    state = (await graph.aget_state(c)).values
+    code = state["results"]["code"]
+    assert code["status"] == "failed" and code["settled"]
+    assert "FAILED in the sandbox (1 failed, 1 passed)" in code["error"]
+    assert "def is_palindrome" in code["output"] and code["artifacts"] == ["palindrome.py", "test_palindrome.py"]
+    assert [h for h in code["history"] if h.startswith("escalation")] == [
+        "escalation: adjusted retry", "escalation: exhausted"]  # not handed to an agent that cannot write files
+    assert code["task"]["agent"] == "coder" and team.calls["code"] == 0  # no tool-loop step ran
+    assert sum("You write Python modules" in p for p in prompts) == 2  # the first try and the retry
+    assert state["status"] == "failed"
+    assert "FAILED in the sandbox" in state["answer"] and "return s == s[::-1]" in state["answer"]

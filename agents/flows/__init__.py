@@ -12,10 +12,13 @@ from typing import Any
 
 from langgraph.graph.state import CompiledStateGraph
 
+from agents.flows.analyst import build_analyst
 from agents.flows.coder import build_coder
 from agents.flows.common import Resources
 from agents.flows.researcher import build_researcher
+from agents.flows.reviewer import build_reviewer
 from agents.flows.support import build_support
+from agents.flows.writer import build_writer
 from agents.registry import AgentSpec
 from agents.trace import mode
 from core.settings import Settings
@@ -23,9 +26,12 @@ from core.settings import Settings
 FlowBuilder = Callable[[str, Resources], CompiledStateGraph[Any, Any, Any, Any]]
 
 FLOWS: dict[str, FlowBuilder] = {
+    "analyst": build_analyst,
     "coder": build_coder,
     "researcher": build_researcher,
+    "reviewer": build_reviewer,
     "support": build_support,
+    "writer": build_writer,
 }
 """Agent name -> its step flow."""
 

@@ -8,7 +8,9 @@ module or a test file should hold, so the model only has to write code.
 from __future__ import annotations
 
 import ast
+import builtins
 import re
+import sys
 from dataclasses import dataclass, field
 
 FENCE = re.compile(r"```[ \t]*(?:python3?|py)?[ \t]*\n(.*?)(?:```|\Z)", re.DOTALL | re.IGNORECASE)
@@ -105,6 +107,10 @@ def split_module(code: str) -> SplitCode:
             tests.append(_segment(code, node))
         elif _is_main_guard(node) or _imports_test_framework(node):
             continue
+        elif isinstance(node, ast.Import | ast.ImportFrom) and not (
+            _importable(node) or _used(node, tree)
+        ):
+            continue  # an unused import of a module that is not there (copied from an example)
         elif isinstance(node, ast.Expr) and not isinstance(node.value, ast.Constant):
             continue  # print(...), example calls
         else:
@@ -191,13 +197,39 @@ def _only_asserts(node: ast.stmt) -> list[ast.Assert] | None:
     return asserts
 
 
+def _bound_by(node: ast.Import | ast.ImportFrom) -> set[str]:
+    return {(a.asname or a.name).split(".")[0] for a in node.names}
+
+
 def _used(node: ast.Import | ast.ImportFrom, tree: ast.Module) -> bool:
     """Whether a name the import binds is used in the file (pytest is always kept)."""
-    bound = {(a.asname or a.name).split(".")[0] for a in node.names}
+    bound = _bound_by(node)
     if "pytest" in bound:
         return True
     used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
     return bool(bound & used)
+
+
+def _importable(node: ast.Import | ast.ImportFrom) -> bool:
+    """Whether the import can work in the sandbox: the standard library or pytest. Anything
+    else a small model's tests import is made up (``from even import is_even``, copied from
+    the prompt's example, used in an assert): only the module under test is there."""
+    if isinstance(node, ast.ImportFrom):
+        roots = [(node.module or "").split(".")[0]] if not node.level else [""]
+    else:
+        roots = [a.name.split(".")[0] for a in node.names]
+    return all(r == "pytest" or r in sys.stdlib_module_names for r in roots)
+
+
+def _unknown_names(node: ast.AST, known: set[str]) -> set[str]:
+    """Names ``node`` reads that nothing defines: not ``known``, not bound inside it
+    (arguments, assignments, comprehension variables), not builtins."""
+    bound = {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load)}
+    bound |= {a.arg for n in ast.walk(node) if isinstance(n, ast.arguments)
+              for a in [*n.posonlyargs, *n.args, *n.kwonlyargs, n.vararg, n.kwarg] if a}  # fmt: skip
+    bound |= {n.name for n in ast.walk(node) if isinstance(n, ast.ExceptHandler) and n.name}
+    read = {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    return read - bound - known - set(dir(builtins))
 
 
 MAX_ASSERTS = 8
@@ -215,21 +247,33 @@ def test_file(tests: str, module: str, names: list[str]) -> tuple[str, str | Non
     header: list[str] = []
     body: list[str] = []
     loose_nodes: list[ast.Assert] = []
+    # What a test may use: the module's names, working imports, the file's own definitions.
+    # A test that reads anything else fails with a NameError whatever the module does.
+    known = {*names, stem}
     for node in tree.body:
         if isinstance(node, ast.Import | ast.ImportFrom):
             if isinstance(node, ast.ImportFrom) and node.module == stem:
                 continue  # re-added below, naming everything the module defines
-            if not _used(node, tree):
-                continue  # e.g. the prompt example's module, copied by a small model
-            header.append(_segment(tests, node))
-        elif _is_test_def(node):
+            if _used(node, tree) and _importable(node):
+                header.append(_segment(tests, node))
+                known |= _bound_by(node)
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            known.add(node.name)
+        elif isinstance(node, ast.Assign):
+            known |= {n.id for t in node.targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+    for node in tree.body:
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            continue
+        if _is_test_def(node):
             plain = _only_asserts(node)
             if plain is not None and isinstance(node, ast.FunctionDef):
-                body.extend(_explode(node, checked_asserts(plain)[:MAX_ASSERTS]))
-            else:
+                sound = [a for a in plain if not _unknown_names(a, known)]
+                body.extend(_explode(node, checked_asserts(sound)[:MAX_ASSERTS]) if sound else [])
+            elif not _unknown_names(node, known):
                 body.append(_segment(tests, node))
         elif isinstance(node, ast.Assert):
-            loose_nodes.append(node)
+            if not _unknown_names(node, known):
+                loose_nodes.append(node)
         elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
             body.append(_segment(tests, node))  # helpers and fixtures
         elif isinstance(node, ast.Assign):

@@ -21,11 +21,18 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 
 from agents.flows import code_text
-from agents.flows.common import Resources, add_usage, clip, generate, messages, task_block
+from agents.flows.common import (
+    Resources,
+    add_usage,
+    clip,
+    generate,
+    messages,
+    run_pytest,
+    task_block,
+)
 from agents.flows.state import FlowInput, FlowOutput, FlowState
 from agents.run_context import RunContext
 from tools.registry import build_tools
-from tools.sandbox import run_sandboxed
 
 MAX_REPAIRS = 2
 """Repair rounds after a failed test run (the first fixes the module, the second the tests)."""
@@ -73,6 +80,18 @@ class CoderState(FlowState, total=False):
     repairs: int
     problem: str
     """Why the last reply was unusable (no code, syntax error); shown to the next call."""
+
+
+def _test_failure(state: CoderState) -> str:
+    """The error of a task whose tests never passed: pytest's verdict and what failed."""
+    output = state.get("run_output", "")
+    checks = code_text.failed_checks(output)
+    detail = "; ".join(checks) if checks else code_text.failure_excerpt(output, 600)
+    return clip(
+        f"the tests of {state['module_file']} FAILED in the sandbox "
+        f"({state.get('summary') or 'no summary'}): {detail}",
+        900,
+    )
 
 
 def _fence(code: str) -> str:
@@ -159,20 +178,10 @@ class CoderSteps:
             if path not in artifacts:
                 artifacts.append(path)
         root = await asyncio.to_thread(ctx.ensure_workspace)
-        code = (
-            "import sys, pytest\n"
-            f"sys.exit(pytest.main(['-q', '-p', 'no:cacheprovider', {state['test_file']!r}]))\n"
-        )
-        result = await run_sandboxed(code, root, ctx.sandbox)
-        output = (result.stdout + ("\n" + result.stderr if result.stderr else "")).strip()
-        if result.reason:
-            output = f"{output}\n({result.reason})".strip()
-        summary = code_text.pytest_summary(output) or (
-            f"exit code {result.exit_code}" + (f": {result.reason}" if result.reason else "")
-        )
+        run = await run_pytest(ctx, root, [state["test_file"]])
         return {
-            "artifacts": artifacts, "run_output": clip(output, 6000), "summary": summary,
-            "passed": result.ok,
+            "artifacts": artifacts, "run_output": clip(run.output, 6000), "summary": run.summary,
+            "passed": run.passed,
         }  # fmt: skip
 
     async def repair(self, state: CoderState, runtime: Runtime[RunContext]) -> dict[str, Any]:
@@ -225,7 +234,9 @@ class CoderSteps:
         return {
             "output": "\n".join(lines),
             "citations": [],
-            "error": None,
+            # Tests that never passed make a failed task (the files and output stay in its
+            # record): the supervisor escalates it, and a failure is never cached as done.
+            "error": None if passed else _test_failure(state),
             "verification": {"passed": passed, "feedback": f"pytest: {state.get('summary', '')}"},
         }
 
