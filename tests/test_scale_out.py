@@ -237,14 +237,7 @@ async def test_kill_9_mid_fan_out_resumes_on_the_other_instance(cluster: Cluster
     victim.kill()
     killed_at = len(cluster.calls())
 
-    api = client(other)
-    async with asyncio.timeout(RUN_TIMEOUT_S):
-        await api.runs.join(thread_id, run["run_id"])
-    assert (await api.runs.get(thread_id, run["run_id"]))["status"] == "success"
-    values = (await api.threads.get_state(thread_id))["values"]
-    assert values["status"] == "completed"
-    assert {k: r["status"] for k, r in values["results"].items()} == dict.fromkeys(
-        ("refund", "slow1", "slow2", "sum"), "done")
+    await _completes_on(other, thread_id, run["run_id"])
 
     after = cluster.calls()[killed_at:]
     assert {pid for pid, _, _ in after} == {other.pid}
@@ -277,14 +270,7 @@ async def test_kill_9_between_refund_and_checkpoint_on_separate_hosts_refunds_on
     victim.kill()
     killed_at = len(hosts.calls())
 
-    api = client(other)
-    async with asyncio.timeout(RUN_TIMEOUT_S):
-        await api.runs.join(thread_id, run["run_id"])
-    assert (await api.runs.get(thread_id, run["run_id"]))["status"] == "success"
-    values = (await api.threads.get_state(thread_id))["values"]
-    assert values["status"] == "completed"
-    assert {k: r["status"] for k, r in values["results"].items()} == dict.fromkeys(
-        ("refund", "slow1", "slow2", "sum"), "done")
+    await _completes_on(other, thread_id, run["run_id"])
 
     after = hosts.calls()[killed_at:]
     assert {pid for pid, _, _ in after} == {other.pid}
@@ -294,3 +280,15 @@ async def test_kill_9_between_refund_and_checkpoint_on_separate_hosts_refunds_on
     for name in ("a", "b"):  # nothing went to a host's own SQLite customer database
         assert not (hosts.data_dir_of(name) / "customer_service.sqlite").exists()
     up(hosts, victim.name)
+
+
+async def _completes_on(instance: Any, thread_id: str, run_id: str) -> None:
+    """The killed instance's run completes on ``instance``, every task of the fan-out done."""
+    api = client(instance)
+    async with asyncio.timeout(RUN_TIMEOUT_S):
+        await api.runs.join(thread_id, run_id)
+    assert (await api.runs.get(thread_id, run_id))["status"] == "success"
+    values = (await api.threads.get_state(thread_id))["values"]
+    assert values["status"] == "completed"
+    assert {k: r["status"] for k, r in values["results"].items()} == dict.fromkeys(
+        ("refund", "slow1", "slow2", "sum"), "done")
