@@ -61,9 +61,9 @@ class AgentSpec(BaseModel):
     prompt: str = Field(min_length=1, description="The agent's system prompt (short, concrete).")
     flow: Literal["auto", "steps", "loop"] = Field(
         default="auto",
-        description="How the agent works: 'steps' = its fixed sub-graph of short steps "
-        "(built-in coder, researcher, support and writer); 'loop' = the tool-calling loop; "
-        "'auto' = steps when its model takes structured steps (small local models), else loop.",
+        description="How the agent works: 'steps' = its fixed sub-graph of short steps (every "
+        "built-in agent has one); 'loop' = the tool-calling loop; 'auto' = steps when its "
+        "model takes structured steps (small local models), else loop.",
     )
     enabled: bool = True
 
