@@ -222,7 +222,11 @@ def test_run_watch_approve_and_complete_in_the_browser(
     # While tasks ran, the graph and the timeline changed: the first two tasks in parallel,
     # then each later one; every task was seen running before it was seen done.
     views = [s["view"] for s in report["samples"]]
-    assert steps["running"]["nodes"]["policy"] == steps["running"]["nodes"]["customer"] == "running"
+    # (Their two task_started events reach the page one after the other: some view, not
+    # necessarily the first with a running task, shows both running.)
+    assert "running" in steps["running"]["nodes"].values()
+    assert any(v["nodes"].get("policy") == v["nodes"].get("customer") == "running" for v in views), [
+        (v["nodes"].get("policy"), v["nodes"].get("customer")) for v in views]
     for task_id in TASKS:
         seen = [v["nodes"].get(task_id) for v in views]
         assert "running" in seen and "done" in seen, (task_id, seen)

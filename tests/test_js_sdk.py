@@ -9,9 +9,11 @@ history, and a fork. Skipped, with the reason, where ``node`` or ``npm`` is miss
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -39,12 +41,16 @@ def js_client(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def test_js_sdk_drives_a_run_with_reviews_history_and_a_fork(js_client: Path, readme_server: Server) -> None:
+def run_sdk_flow(js_client: Path, url: str) -> dict[str, Any]:
+    """Run the JS client's flow against the server at ``url``; its final JSON line."""
     proc = subprocess.run(["node", SCRIPT.name], cwd=js_client, capture_output=True, text=True,
-                          timeout=240, env={"PATH": __import__("os").environ["PATH"],
-                                            "ORCH_URL": readme_server.url})
+                          timeout=240, env={"PATH": os.environ["PATH"], "ORCH_URL": url})
     assert proc.returncode == 0, proc.stderr[-2000:]
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+
+def test_js_sdk_drives_a_run_with_reviews_history_and_a_fork(js_client: Path, readme_server: Server) -> None:
+    out = run_sdk_flow(js_client, readme_server.url)
     assert out["kinds"][0] == "plan_review" and out["plan_action"] == "plan"
     assert "planning" in out["events"] and "task_finished" in out["events"]
     # The edited plan ran, and its refund waited for the approval the client gave.

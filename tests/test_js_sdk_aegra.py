@@ -9,16 +9,13 @@ where Node.js, PostgreSQL, Redis or the Aegra interpreter is missing.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.aegra_harness import Cluster, unavailable
-from tests.test_js_sdk import SCRIPT, js_client  # noqa: F401  (the installed SDK, per module)
+from tests.test_js_sdk import js_client, run_sdk_flow  # noqa: F401  (the installed SDK, per module)
 
 pytestmark = [pytest.mark.scale_out, pytest.mark.postgres]
 
@@ -34,11 +31,7 @@ def aegra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 
 
 def test_js_sdk_flow_runs_against_aegra(js_client: Path, aegra: Cluster) -> None:  # noqa: F811
-    proc = subprocess.run(["node", SCRIPT.name], cwd=js_client, capture_output=True, text=True,
-                          timeout=240, env={"PATH": os.environ["PATH"],
-                                            "ORCH_URL": aegra.instances["a"].url})
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    out = run_sdk_flow(js_client, aegra.instances["a"].url)
     assert out["kinds"][0] == "plan_review" and out["plan_action"] == "plan"
     assert "planning" in out["events"] and "task_finished" in out["events"]
     assert out["tasks"] == [f"Issue a refund for order O-200{i} and update ticket T-20{i}." for i in range(1, 7)]

@@ -50,6 +50,19 @@ async function sample(page) {
 }
 
 // Poll the page (recording every change) until ready(view) holds.
+// Scroll a part of the page into view for a screenshot; the page re-renders as it polls, so
+// an element can be replaced under the action: find it again and retry.
+async function scrollTo(page, selector) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await page.locator(selector).first().scrollIntoViewIfNeeded({ timeout: 5000 });
+    } catch (err) {
+      if (attempt >= 5 || !String(err).includes("not attached")) throw err;
+      await page.waitForTimeout(100);
+    }
+  }
+}
+
 async function until(page, what, ready) {
   const deadline = Date.now() + STEP_TIMEOUT;
   for (;;) {
@@ -138,7 +151,7 @@ async function main() {
     await page.locator("svg.dag .node[data-task=refund]").click();
     const detail = await page.locator("[data-testid=task-detail]").innerText();
     step("task_detail", { text: detail.slice(0, 2000) });
-    await page.locator("[data-testid=task-detail]").scrollIntoViewIfNeeded();
+    await scrollTo(page, "[data-testid=task-detail]");
     await shot(page, "task-detail");
 
     // History: every checkpoint, newest first, each with a fork button where a step is next.
@@ -147,7 +160,7 @@ async function main() {
     const forkable = await page.locator("[data-testid=history] [data-testid=fork]").count();
     const threads = await page.locator("[data-testid=threads] tbody tr").count();
     step("history", { checkpoints, forkable, threads });
-    await page.locator("[data-testid=history]").scrollIntoViewIfNeeded();
+    await scrollTo(page, "[data-testid=history]");
     await shot(page, "history");
 
     // Fork from the checkpoint just after the plan was approved: a new branch runs the tasks
@@ -162,7 +175,7 @@ async function main() {
     await page.waitForFunction((n) => document.querySelectorAll("[data-testid=history] tbody tr").length > n + 3, before, { timeout: STEP_TIMEOUT });
     const sources = await page.locator("[data-testid=history] tbody tr td:nth-child(2)").allInnerTexts();
     step("fork_done", { sources, nodes: (await sample(page)).nodes });
-    await page.locator("[data-testid=history]").scrollIntoViewIfNeeded();
+    await scrollTo(page, "[data-testid=history]");
     await shot(page, "forked");
 
     // Interrupts in LangChain's HITL shape (and any other shape) render from the value alone:
