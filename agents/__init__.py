@@ -15,7 +15,6 @@ from agents.state import (
     SpecialistInput,
     SpecialistOutput,
     SpecialistState,
-    TaskUsage,
     Verification,
 )
 from agents.steps import FinalAnswer, Verdict, step_schema
@@ -31,7 +30,6 @@ __all__ = [
     "SpecialistInput",
     "SpecialistOutput",
     "SpecialistState",
-    "TaskUsage",
     "UnknownAgentError",
     "Verdict",
     "Verification",

@@ -36,8 +36,6 @@ class SpecialistInput(TypedDict, total=False):
     """Earlier reviewer or human feedback for this task (may be empty)."""
 
 
-TaskUsage = UsageDict
-"""A specialist's ``usage`` field: ``core.usage``'s JSON shape of usage (same type)."""
 
 
 def add_usage(

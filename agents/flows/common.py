@@ -22,7 +22,7 @@ from pydantic import BaseModel
 
 from agents.flows.code_text import pytest_summary
 from agents.run_context import RunContext, context_of, thread_id_of
-from agents.state import ModelFactory, TaskUsage, add_usage
+from agents.state import ModelFactory, add_usage
 from core.models import StructuredOutputError, ainvoke_structured
 from core.models.structured import M, Usage
 from core.text import estimate_tokens, truncate
@@ -250,7 +250,6 @@ __all__ = [
     "BaseModel",
     "PytestRun",
     "Section",
-    "TaskUsage",
     "add_usage",
     "clip",
     "decide",
