@@ -67,6 +67,15 @@ async def judge(state: OrchestratorState, pending: list[Task], settings: Setting
     return verdict, usage.metrics(settings.model_for("supervisor"))
 
 
+def may_finish(results: dict[str, TaskRecord], pending: list[Task]) -> bool:
+    """Whether a "finish" verdict may skip ``pending``: only when some task is done (else
+    nothing can answer the goal) and none of them is a failed task's retry (escalation has
+    just decided to run it again; a small model's verdict must not undo that)."""
+    done = any(r.get("status") == "done" for r in results.values())
+    retrying = any(results.get(t.id, {}).get("attempts", 0) for t in pending)
+    return done and not retrying
+
+
 def wants_assessment(state: OrchestratorState, settings: Settings, pending: bool) -> bool:
     """Whether the supervisor looks at results before pending tasks start."""
     return pending and settings.adaptive_replanning and state.get("revisions", 0) < settings.limits.max_plan_revisions
@@ -79,6 +88,9 @@ def apply_verdict(state: OrchestratorState, results: dict[str, TaskRecord], task
     revisions = state.get("revisions", 0)
     pending = [t for t in tasks if status_of(results, t.id) == "pending"]
     if verdict is None or verdict.decision == "continue" or not pending:
+        return Command(goto="dispatch", update=update)
+    if verdict.decision == "finish" and not may_finish(results, pending):
+        emit("finish_refused", reason=verdict.reason)
         return Command(goto="dispatch", update=update)
     if verdict.decision == "finish":
         reason = f"supervisor finished early: {verdict.reason}"
@@ -122,7 +134,9 @@ async def assess(state: OrchestratorState, runtime: Runtime[RunContext]) -> Comm
     update: dict[str, Any] = {"results": changed, "tasks": [t.model_dump() for t in tasks]}
 
     pending = [t for t in tasks if status_of(results, t.id) == "pending"]
-    if not wants_assessment(state, settings, bool(pending)):
+    done = any(r.get("status") == "done" for r in results.values())
+    if not done or not wants_assessment(state, settings, bool(pending)):
+        # Only failures so far: there is no result to judge, and escalation has decided.
         return Command(goto="dispatch", update=update)
     verdict, usage = await judge(state | {"results": results}, pending, settings, registry)
     update["usage"] = [usage]

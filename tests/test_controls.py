@@ -9,8 +9,10 @@ from langchain_core.messages.utils import count_tokens_approximately
 from langgraph.types import Command
 
 from core.models.factory import use_model
+from graph.assessment import may_finish
+from graph.state import Task
 from graph.supervisor import build_graph
-from tests.scripting import ScriptedTeam, context_of, task
+from tests.scripting import ScriptedTeam, context_of, task, text_of
 
 
 def config(opts: dict[str, Any], thread: str | None = None) -> dict[str, Any]:
@@ -182,6 +184,27 @@ async def test_supervisor_can_finish_early(saver, options):
     state = await run(saver, team, {"goal": "g"}, config(options(adaptive_replanning=True)))
     assert state.values["results"]["b"]["status"] == "skipped"
     assert state.values["stop_reason"].startswith("supervisor finished early")
+
+
+async def test_a_finish_verdict_never_skips_a_failed_tasks_retry(saver, options):
+    # Only a failure so far: nothing to judge, so no assessment runs and the retry does.
+    team = ScriptedTeam([{"tasks": [task("a")]}])
+    team.fail["a"] = lambda n: ValueError("first try broke") if n == 1 else None
+    judged: list[str] = []
+    team.model.responses["Assessment"] = lambda m: judged.append(text_of(m)) or {
+        "decision": "finish", "reason": "nothing left"}
+    state = await run(saver, team, {"goal": "g"}, config(options(adaptive_replanning=True)))
+    assert state.values["results"]["a"]["status"] == "done"
+    assert state.values["status"] == "completed" and not judged
+
+
+def test_finish_needs_a_done_result_and_no_pending_retry() -> None:
+    done = {"a": {"status": "done"}}
+    retry = {"b": {"status": "pending", "attempts": 1}}
+    fresh = Task.model_validate(task("c"))
+    assert may_finish({**done}, [fresh])
+    assert not may_finish({}, [fresh])
+    assert not may_finish({**done, **retry}, [Task.model_validate(task("b")), fresh])
 
 
 # -- context management ------------------------------------------------------------------------
