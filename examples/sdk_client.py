@@ -2,8 +2,8 @@
 
 Start the server (see docs/server.md), then::
 
-    python examples/sdk_client.py --url http://127.0.0.1:8123
-    python examples/sdk_client.py --url http://127.0.0.1:8123 --goal "Compare Python and Go" --model local
+    python examples/sdk_client.py --url http://127.0.0.1:8123              # the server's default model
+    python examples/sdk_client.py --url http://127.0.0.1:8123 --goal "Compare Python and Go" --model test
 
 The script creates a thread, streams the run (progress events to stderr), approves the
 plan when the run pauses for review, approves any other pause too, and prints the answer.
@@ -46,14 +46,16 @@ def describe(event: dict[str, Any]) -> str:
     return kind
 
 
-async def run(url: str, goal: str, model: str) -> int:
+async def run(url: str, goal: str, model: str | None) -> int:
     async with get_client(url=url) as client:
         thread = await client.threads.create()
         thread_id = thread["thread_id"]
         log(f"thread {thread_id}")
         # Per-run settings travel as the run's context (model, review points, budgets ...),
         # once: the thread remembers them when it is resumed.
-        context: dict[str, Any] | None = {"model": model, "review": {"plan": True}}
+        context: dict[str, Any] | None = {"review": {"plan": True}}
+        if model:  # otherwise the server's own default (the embedded model, out of the box)
+            context["model"] = model
         payload: dict[str, Any] | None = {"goal": goal}
         command: Command | None = None
         while True:
@@ -87,8 +89,9 @@ async def run(url: str, goal: str, model: str) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", required=True, help="the server, e.g. http://127.0.0.1:8123")
-    parser.add_argument("--goal", default="Explain what a task DAG is, with a small example.")
-    parser.add_argument("--model", default="test", help="test (default, no LLM), local, or a configured name")
+    parser.add_argument("--goal", default="When should a retrieval system combine full-text and vector search?")
+    parser.add_argument("--model", default=None,
+                        help="local, test (scripted, no LLM) or a configured name; default: the server's")
     args = parser.parse_args()
     return asyncio.run(run(args.url, args.goal, args.model))
 
