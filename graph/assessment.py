@@ -18,7 +18,7 @@ from core.usage import track_usage
 from graph import prompts
 from graph.dag import status_of
 from graph.escalation import AbortRun, escalate
-from graph.planner import adopt_plan, check_tasks
+from graph.planner import adopt_plan, check_tasks, planned_by_shape
 from graph.runtime import emit, run_context
 from graph.state import OrchestratorState, Task, TaskMetrics, TaskRecord, merge_results
 
@@ -77,8 +77,10 @@ def may_finish(results: dict[str, TaskRecord], pending: list[Task]) -> bool:
 
 
 def wants_assessment(state: OrchestratorState, settings: Settings, pending: bool) -> bool:
-    """Whether the supervisor looks at results before pending tasks start."""
-    return pending and settings.adaptive_replanning and state.get("revisions", 0) < settings.limits.max_plan_revisions
+    """Whether the supervisor looks at results before pending tasks start (not on a plan
+    built by code from the goal's shape: ``graph.planner.planned_by_shape``)."""
+    return (pending and settings.adaptive_replanning and not planned_by_shape(state)
+            and state.get("revisions", 0) < settings.limits.max_plan_revisions)
 
 
 def apply_verdict(state: OrchestratorState, results: dict[str, TaskRecord], tasks: list[Task],

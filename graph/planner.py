@@ -96,6 +96,19 @@ async def plan(state: OrchestratorState, runtime: Runtime[RunContext]) -> Comman
     return Command(goto="review_plan", update={**update, **adopt_plan(state, check, "planned")})
 
 
+SHAPE_REASON = "planned (shape "
+"""How the plan version made from a plan shape begins its reason."""
+
+
+def planned_by_shape(state: OrchestratorState) -> bool:
+    """Whether the current plan was built by code from the goal's shape (not by a model,
+    not edited by a human): its agents and stages follow from the goal, so the small
+    supervisor model that could not plan it is not asked to revise it or to finish it
+    early either (a 0.5B assessor skipped the writer of a report as "not needed")."""
+    versions = state.get("plan_versions") or []
+    return bool(versions) and str(versions[-1].get("reason", "")).startswith(SHAPE_REASON)
+
+
 def uses_shapes(settings: Settings, registry: AgentRegistry) -> bool:
     """Plan by shape when the supervisor's model takes structured steps (a small local
     model) and the registry has agents for at least one shape; free planning otherwise."""

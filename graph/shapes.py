@@ -39,6 +39,15 @@ class Shape:
 
 
 GATHER = "Find in the knowledge base the facts needed for this goal, with their sources: {goal}"
+ANSWER = "Answer from the knowledge base, citing its sources: {goal}"
+WRITE = (
+    "Write the text this goal asks for as finished prose, from the given material only (the "
+    "results of the earlier tasks). Goal: {goal}"
+)
+WRITE_FROM_FIGURES = (
+    "Write the text this goal asks for as finished prose, from the given material only (the "
+    "figures of the earlier analysis). Goal: {goal}"
+)
 SHAPES: tuple[Shape, ...] = (
     Shape("code", "write or fix Python code (with its tests)",
           "Write a Python function that parses ISO 8601 dates, with unit tests.",
@@ -52,26 +61,26 @@ SHAPES: tuple[Shape, ...] = (
           (Stage("coder", "Write the code and its tests: {goal}"),
            Stage("writer", "Write the documentation the goal asks for, from the code of the earlier task. Goal: {goal}"))),
     Shape("research", "answer a question from the knowledge base",
-          "What is BM25?", (Stage("researcher", "{goal}"),)),
+          "What is BM25?", (Stage("researcher", ANSWER),)),
     Shape("research_then_write", "look facts up, then write a report, summary, FAQ or recommendation",
           "Compare full-text and vector search and write a one-page recommendation.",
           (Stage("researcher", GATHER),
-           Stage("writer", "Write what the goal asks for, using only the research results. Goal: {goal}"))),
+           Stage("writer", WRITE))),
     Shape("parallel_research_then_write", "research two or three separate subjects, then write one text combining them",
           "Research how SQLite and PostgreSQL make commits durable, then write a comparison.",
           (Stage("researcher", "Find in the knowledge base, with sources: {topic}", parallel=True),
-           Stage("writer", "Write what the goal asks for, using only the research results. Goal: {goal}"))),
+           Stage("writer", WRITE))),
     Shape("research_write_review", "look facts up, write a text, then have it checked",
           "Research our RAG pipeline, write an explainer, and have a reviewer check it.",
           (Stage("researcher", GATHER),
-           Stage("writer", "Write what the goal asks for, using only the research results. Goal: {goal}"),
+           Stage("writer", WRITE),
            Stage("reviewer", "Check the written text against the knowledge base and list any errors. Goal: {goal}"))),
     Shape("analyze", "compute numbers from a data file (CSV, SQLite)",
           "What is the total revenue per region in sales.csv?", (Stage("analyst", "{goal}"),)),
     Shape("analyze_then_write", "compute numbers from a data file, then write a summary, email or report",
           "Analyze sales.csv and write a short summary of the trends.",
           (Stage("analyst", "Compute the figures the goal needs from the data files: {goal}"),
-           Stage("writer", "Write what the goal asks for, using the figures from the analysis. Goal: {goal}"))),
+           Stage("writer", WRITE_FROM_FIGURES))),
     Shape("support", "a customer, order, ticket, refund or support-policy request",
           "Customer C001 asks for a refund of order O1001; check the policy and handle it.",
           (Stage("support", "{goal}"),)),

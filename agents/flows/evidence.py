@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import Any
 
 _TERM = re.compile(r"[a-z0-9][a-z0-9@/_+=.-]*[a-z0-9]|[a-z0-9]")
 _SUFFIX = re.compile(r"(ations?|ation|ings?|ities|ity|ness|ments?|ed|es|ly|al|s)$")
-_STOP = frozenset(
+STOP_WORDS = frozenset(
     (  # noqa: SIM905 - a word list reads better as text
         "about also and any are been both but can could does doing each for from had has have "
         "how into its just may more most much not now off once only other our out over per "
@@ -32,22 +33,32 @@ QUOTE_CHARS = 320
 
 
 def stem(word: str) -> str:
-    """A crude stem: enough to match "ranks"/"ranking", "durable"/"durability"."""
+    """A crude stem: enough to match "ranks"/"ranking", "durable"/"durability",
+    "tools"/"tool"."""
     word = word.strip(".-/_")
     if len(word) > 5:
         word = _SUFFIX.sub("", word)
+    elif len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
+        word = word[:-1]
     return word[:7]
 
 
+_PART = re.compile(r"[-/]")
+
+
 def terms(text: str) -> set[str]:
-    """The content terms of ``text`` (stemmed, without stop words and one-letter words)."""
+    """The content terms of ``text`` (stemmed, without stop words and one-letter words);
+    a compound ("tool-safety", "full-text") also gives its parts, as the search index
+    splits it."""
     found = set()
-    for word in _TERM.findall(text.lower()):
-        if len(word) < 3 and not word.isdigit():
-            continue
-        if word in _STOP:
-            continue
-        found.add(stem(word))
+    for token in _TERM.findall(text.lower()):
+        parts = [p for p in _PART.split(token) if p] if _PART.search(token) else []
+        for word in [token, *parts]:
+            if len(word) < 3 and not word.isdigit():
+                continue
+            if word in STOP_WORDS:
+                continue
+            found.add(stem(word))
     return found
 
 
@@ -90,10 +101,12 @@ def _clip(line: str, limit: int = QUOTE_CHARS) -> str:
     return line[: limit - 1].rsplit(" ", 1)[0].rstrip(",;:") + "…"
 
 
-def key_lines(text: str, query: str, n: int = 2, min_terms: int = 1) -> list[str]:
+def key_lines(
+    text: str, query: str, n: int = 2, min_terms: int = 1, *, ranked: bool = False
+) -> list[Any]:
     """The ``n`` lines of ``text`` sharing the most terms with ``query`` (ties: earlier
     first), in their order in the passage; lines sharing fewer than ``min_terms`` are left
-    out."""
+    out. ``ranked``: ``(place in the passage, line)`` pairs, best first, instead."""
     wanted = terms(query)
     scored = []
     for i, line in enumerate(lines_of(text)):
@@ -101,6 +114,8 @@ def key_lines(text: str, query: str, n: int = 2, min_terms: int = 1) -> list[str
         if shared >= min_terms:
             scored.append((-shared, i, line))
     best = sorted(scored)[:n]
+    if ranked:
+        return [(i, _clip(line)) for _, i, line in best]
     return [_clip(line) for _, _, line in sorted(best, key=lambda s: s[1])]
 
 
@@ -110,7 +125,7 @@ the answer, so more of it is shown."""
 SECTION_LINES = 5
 """A passage whose heading shares a term with the request is about it: up to this many of
 its lines are quoted, whether or not each line repeats the request's words."""
-MAX_QUOTES = 10
+MAX_QUOTES = 12
 
 
 def heading_of(passage: dict[str, str]) -> str:
@@ -120,26 +135,48 @@ def heading_of(passage: dict[str, str]) -> str:
 
 
 def quotes(
-    passages: Iterable[dict[str, str]], query: str, per_rank: tuple[int, ...] = PER_PASSAGE
+    passages: Iterable[dict[str, str]],
+    query: str,
+    per_rank: tuple[int, ...] = PER_PASSAGE,
+    limit: int = MAX_QUOTES,
 ) -> list[tuple[str, str]]:
     """``(line, citation)`` for the key lines of each passage, in the passages' order,
     without repeating a line: a section about the request is quoted whole (up to
     ``SECTION_LINES``); otherwise the lines sharing terms with the request (one term in
-    the best-ranked passage, two in the others)."""
+    the best-ranked passage, two in the others).
+
+    Under the ``limit`` each passage first gets its share (a section about the
+    request its ``SECTION_LINES``, others their rank's ``per_rank``: the best-ranked is the
+    likeliest to hold the answer), then the lines left over fill
+    the cap in rank order: a passage further down is another aspect of the request (a
+    report's "strengths of A", "weaknesses of B") and must not be crowded out by the
+    first ones' whole sections."""
     wanted = terms(query)
-    seen: set[str] = set()
-    found: list[tuple[str, str]] = []
+    chosen: list[list[tuple[int, str]]] = []
+    citations: list[str] = []
+    shares: list[int] = []
     for rank, p in enumerate(passages):
+        shares.append(per_rank[min(rank, len(per_rank) - 1)])
         if wanted & terms(heading_of(p)):
-            lines = key_lines(p["text"], query, SECTION_LINES, min_terms=0)
+            lines = key_lines(p["text"], query, SECTION_LINES, min_terms=0, ranked=True)
+            shares[-1] = SECTION_LINES
         else:
             n = per_rank[min(rank, len(per_rank) - 1)]
-            lines = key_lines(p["text"], query, n, min_terms=1 if rank == 0 else 2)
-        for line in lines:
-            if line not in seen and len(found) < MAX_QUOTES:
-                seen.add(line)
-                found.append((line, p["citation"]))
-    return found
+            lines = key_lines(p["text"], query, n, min_terms=1 if rank == 0 else 2, ranked=True)
+            # A passage was retrieved for the request: its best line is quoted even when no
+            # line repeats two of the request's terms.
+            lines = lines or key_lines(p["text"], query, 1, min_terms=1, ranked=True)
+        chosen.append(lines)
+        citations.append(p["citation"])
+    seen: set[str] = set()
+    taken: list[tuple[int, int, str]] = []  # (passage rank, line's place in it, line)
+    for phase in ("share", "rest"):
+        for rank, lines in enumerate(chosen):
+            for place, line in lines[: shares[rank]] if phase == "share" else lines:
+                if line not in seen and len(taken) < limit:
+                    seen.add(line)
+                    taken.append((rank, place, line))
+    return [(line, citations[rank]) for rank, _, line in sorted(taken)]
 
 
 def quote_block(found: list[tuple[str, str]], title: str) -> str:

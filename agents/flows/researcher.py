@@ -22,13 +22,14 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 
 from agents.flows.common import Resources, add_usage, clip, generate, messages, task_block
-from agents.flows.evidence import quote_block, quotes
+from agents.flows.evidence import STOP_WORDS, quote_block, quotes
 from agents.flows.state import FlowInput, FlowOutput, FlowState
 from agents.run_context import RunContext
 from tools.base import ToolInputError
 from tools.knowledge_base import KnowledgeBase
 
 PASSAGES = 4
+MIN_PASSAGES = 3
 PASSAGE_CHARS = 1100
 ANSWER_TOKENS = 180
 ANSWER_SYSTEM = (
@@ -50,32 +51,74 @@ class ResearchState(FlowState, total=False):
 
 
 _FILLER = re.compile(
-    r"\b(using|use|from|in|according to|based on) (the |our )?(knowledge base|documentation|docs)\b|"
-    r"\b(our|please|explain|describe|tell me|briefly|what|how|does|do|is|are|the|a|an)\b",
+    r"\b(using|use|from|in|according to|based on|drawing on|per) (the |our )?"
+    r"(knowledge base|documentation|docs)\b",
     re.IGNORECASE,
 )
+_QUERY_WORD = re.compile(r"[\w./+=-]*\w", re.UNICODE)
+REQUEST_WORDS = frozenset(
+    (  # noqa: SIM905 - a word list reads better as text
+        "please me is do the a an and or of to in on at by it as be find facts fact needed need "
+        "goal sources source cite cited citing write writes written brief answer ending end up "
+        "research results result task earlier document documents drawing draw"
+    ).split()
+) | STOP_WORDS
+"""Words of a request (and of the planner's task templates) that say what to do, not what
+about: they match every document alike and, first in the query, crowd out its subject."""
+QUERY_TERMS = 24
+"""Content words kept in a query (the knowledge base caps the terms of one search)."""
 
 
 def query_of(text: str) -> str:
-    """A search query from a task: its words minus the request's filler ("using the
-    knowledge base, explain how ..."), which would match every document equally."""
-    return re.sub(r"\s+", " ", _FILLER.sub(" ", text)).strip() or text
+    """A search query from a task: its content words in order, without the request's
+    filler ("using the knowledge base, explain how ...", "find the facts needed for this
+    goal, with their sources: write a short report on ..."), which would match every
+    document equally and push the subject out of the capped term list."""
+    words = _QUERY_WORD.findall(_FILLER.sub(" ", text))
+    kept = [w for w in words if w.lower() not in REQUEST_WORDS]
+    unique = list(dict.fromkeys(w.lower() for w in kept))[:QUERY_TERMS]
+    return " ".join(unique) or text.strip()
+
+
+MAX_PASSAGES = 6
+PER_DOC = 6
+RELATIVE_SCORE = 0.45
+"""Beyond the first ``MIN_PASSAGES``, a passage is kept while its BM25 score is at least
+this share of the best one's: a request about several things (a report, a comparison)
+gets the sections on each of them, not only the best two of one document, and a narrow
+question is not padded with passages that merely share a word with it."""
+
+
+def scored_passages(
+    kb: KnowledgeBase, query: str, k: int = PASSAGES, per_doc: int = 2
+) -> list[tuple[float, dict[str, str]]]:
+    """``(BM25 score, passage)`` for the top passages of ``query`` (blocking: SQLite); none
+    for a query without searchable words."""
+    try:
+        hits = kb.search(query, k=k, per_doc=per_doc)
+    except ToolInputError:
+        return []
+    return [
+        (h.score, {"citation": h.passage.citation, "path": h.passage.path, "text": h.passage.text})
+        for h in hits
+    ]
 
 
 def search_passages(
-    kb: KnowledgeBase, queries: list[str], k: int = PASSAGES
+    kb: KnowledgeBase,
+    queries: list[str],
+    k: int = PASSAGES,
+    per_doc: int = 2,
+    relative: float | None = None,
+    at_least: int = PASSAGES,
 ) -> list[dict[str, str]]:
-    """The top passages for the first query that finds any (blocking: SQLite)."""
+    """The top passages for the first query that finds any (blocking: SQLite); with
+    ``relative``, beyond the first ``at_least`` only those scoring that share of the best."""
     for query in queries:
-        try:
-            hits = kb.search(query, k=k)
-        except ToolInputError:
-            continue
+        hits = scored_passages(kb, query, k, per_doc)
         if hits:
-            return [
-                {"citation": h.passage.citation, "path": h.passage.path, "text": h.passage.text}
-                for h in hits
-            ]
+            floor = hits[0][0] * relative if relative is not None else 0.0
+            return [p for i, (score, p) in enumerate(hits) if i < at_least or score >= floor]
     return []
 
 
@@ -164,7 +207,9 @@ class ResearchSteps:
             query_of(str(state.get("goal") or "")),
         ]
         queries = [q for q in queries if q.strip()]
-        passages = await asyncio.to_thread(search_passages, kb, queries)
+        passages = await asyncio.to_thread(
+            search_passages, kb, queries, MAX_PASSAGES, PER_DOC, RELATIVE_SCORE, MIN_PASSAGES
+        )
         return {"passages": passages, "query": queries[0] if queries else ""}
 
     async def answer(self, state: ResearchState, runtime: Runtime[RunContext]) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from langgraph.runtime import Runtime
 from agents.approval import Approval
 from agents.flows.common import Resources, add_usage, clip, generate, messages, task_block
 from agents.flows.evidence import quote_block, quotes
-from agents.flows.researcher import passage_block, search_passages, tidy
+from agents.flows.researcher import passage_block, query_of, scored_passages, tidy
 from agents.flows.state import FlowInput, FlowOutput, FlowState
 from agents.registry import AgentSpec
 from agents.run_context import RunContext, context_of
@@ -59,8 +59,49 @@ _SUBJECT = re.compile(r'^Ticket T\d{3}: "(.*)"$', re.MULTILINE)
 _NOTE = re.compile(r"^- \S+ \S+ \w+: (.*)$", re.MULTILINE)
 """A ticket note in a ticket record (the customer's words or an agent's)."""
 _LINKED_ORDER = re.compile(r"; order (O\d{4})\b")
-POLICY_PASSAGES = 4
+POLICY_PASSAGES = 5
 REPLY_TOKENS = 170
+
+_DONE_FORMS = (
+    r"(?:issued|processed|refunded|credited|escalated|updated|closed|reopened|assigned|"
+    r"created|opened|sent|shipped|cancell?ed|approved|arranged|initiated|submitted|"
+    r"forwarded|transferred|marked|set)"
+)
+_DO_FORMS = (
+    r"(?:issue|process|refund|credit|escalate|update|close|reopen|assign|create|open|send|"
+    r"ship|cancel|approve|arrange|initiate|submit|forward|transfer|mark|set)"
+)
+ACTION_CLAIM = re.compile(
+    # the agent speaking: "I have issued", "we've escalated", "I refunded", "I will send",
+    # "I'll escalate", "I am processing"
+    rf"\b(?:I|we)(?:\s+(?:have|had|just|also))*\s+{_DONE_FORMS}\b|"
+    rf"\b(?:I|we)\s*(?:'ve|'ll|'m|'re)\s+(?:\w+\s+)?(?:{_DONE_FORMS}|{_DO_FORMS}(?:ing)?)\b|"
+    rf"\b(?:I|we)\s+(?:will|shall|am|are)\s+(?:going to\s+|now\s+|also\s+)?"
+    rf"(?:{_DO_FORMS}|\w+ing)\b|"
+    # this request's handling, passive: "the refund has been issued", "is being processed",
+    # "will be escalated" (not the records' history: "was shipped", "has already been
+    # refunded")
+    rf"\b(?:has|have)\s+(?:now\s+|just\s+)?been\s+{_DONE_FORMS}\b|"
+    rf"\b(?:is being|are being|will now be)\s+{_DONE_FORMS}\b|"
+    rf"\bwill be\s+{_DONE_FORMS}\b(?!.*\b(?:once|if|after|when|unless|before)\b)",
+    re.IGNORECASE,
+)
+"""A sentence saying this request's action was (or is being, or will be) taken: "I have
+issued", "the ticket has been escalated", "I will send a label". Advice, policy and the
+records' history ("an agent may issue", "it should be escalated", "refunds are issued
+within", "the order was shipped", "it will be refunded once returned") are not claims."""
+ACTION_KINDS = {
+    "issue_refund": re.compile(r"\brefund\w*|\bcredit\w*|\bprocess\w*|\bissu\w*", re.I),
+    "update_ticket": re.compile(
+        r"\bescalat\w*|\bticket\b|\bupdat\w*|\bclos\w*|\breopen\w*|\bassign\w*|"
+        r"\bteam lead\b|\bmarked\b|\bstatus\b",
+        re.I,
+    ),
+}
+"""Which tool a claim is about, by its words; a claim about none of them (a label sent, a
+replacement shipped) names an action no tool of this flow takes."""
+_REPLY_SENTENCE = re.compile(r"(?<=[.!?])\s+")
+_DOC_MARK = re.compile(r"\s*\[([\w./-]+\.(?:md|markdown|txt))[^\]]*\]")
 
 REPLY_SYSTEM = (
     "You are a customer support agent. From the records and the policy notes, write the "
@@ -82,6 +123,8 @@ class SupportState(FlowState, total=False):
     pending: list[ToolCallRecord]
     done: list[str]
     """What the actions' tool results said (run, rejected or refused)."""
+    taken: list[str]
+    """The tools whose action ran."""
     notes: list[str]
 
 
@@ -116,20 +159,50 @@ def refund_amount(records: list[str], our_fault: bool) -> tuple[float | None, st
     return cap, "full amount left on the order"
 
 
+def unclaimed(reply: str, taken: set[str]) -> tuple[str, list[str]]:
+    """``reply`` without the sentences claiming an action that did not run (``taken``: the
+    tools that did), and the sentences dropped. The model drafts the reply before anything
+    runs and a 0.5B model readily writes "I have escalated the ticket" when nothing was
+    escalated: only the tool results decide what the answer says was done."""
+    kept: list[str] = []
+    dropped: list[str] = []
+    for sentence in _REPLY_SENTENCE.split(reply.strip()):
+        if ACTION_CLAIM.search(sentence):
+            kinds = {tool for tool, rx in ACTION_KINDS.items() if rx.search(sentence)}
+            if not kinds or not kinds <= taken:
+                dropped.append(sentence)
+                continue
+        kept.append(sentence)
+    return " ".join(kept).strip(), dropped
+
+
+def cited_only(reply: str, paths: set[str]) -> str:
+    """``reply`` without the document marks it typed itself (``[refund-policy.md]``) for
+    documents that were not retrieved: a source the records don't show is never claimed."""
+    return _DOC_MARK.sub(lambda m: m.group(0) if m.group(1) in paths else "", reply)
+
+
+SECONDARY_SCORE = 0.45
+"""A passage found only for a ticket's subject or notes is taken when its BM25 score is at
+least this share of the request's best passage's: a customer's own words ("battery
+drains") find the rule the request's generic words would bury, but words the policies do
+not cover ("crackles at high volume") must not pull in a passage on something else."""
+
+
 def policy_passages(kb: KnowledgeBase, queries: list[str], k: int) -> list[dict[str, str]]:
-    """The top passages for the request and for each ticket's subject and notes, merged
-    in turns, each query adding its best passage not yet taken (a customer's own words,
-    "battery drains", find the rule that the request's generic words - order, refund,
-    ticket - would bury)."""
-    ranked = [search_passages(kb, [q], k) for q in queries if q.strip()]
+    """The top passages for the request (the first query) and for each ticket's subject
+    and notes, merged in turns, each query adding its best passage not yet taken."""
+    ranked = [scored_passages(kb, query_of(q), k) for q in queries if q.strip()]
+    top = ranked[0][0][0] if ranked and ranked[0] else 0.0
+    ranked = [ranked[0], *[[h for h in hits if h[0] >= top * SECONDARY_SCORE] for hits in ranked[1:]]] if ranked else []
     merged: dict[str, dict[str, str]] = {}
     cursors = [0] * len(ranked)
     while len(merged) < k and any(c < len(h) for c, h in zip(cursors, ranked, strict=True)):
         for i, hits in enumerate(ranked):
-            while cursors[i] < len(hits) and hits[cursors[i]]["citation"] in merged:
+            while cursors[i] < len(hits) and hits[cursors[i]][1]["citation"] in merged:
                 cursors[i] += 1
             if cursors[i] < len(hits) and len(merged) < k:
-                merged[hits[cursors[i]]["citation"]] = hits[cursors[i]]
+                merged[hits[cursors[i]][1]["citation"]] = hits[cursors[i]][1]
                 cursors[i] += 1
     return list(merged.values())
 
@@ -262,6 +335,7 @@ class SupportSteps:
         ctx = self.res.tools(runtime)
         tools = {t.name: t for t in build_tools(["issue_refund", "update_ticket"], ctx)}
         done: list[str] = []
+        taken: list[str] = []
         for call in state.get("pending") or []:
             if call.get("status") == "rejected":
                 done.append(
@@ -272,15 +346,17 @@ class SupportSteps:
                 continue
             try:
                 done.append(str(await tools[call["tool"]].ainvoke(call["args"])))
+                taken.append(call["tool"])
             except Exception as err:
                 done.append(f"{call['tool']} refused: {err}")
-        return {"done": done, "pending": []}
+        return {"done": done, "taken": taken, "pending": []}
 
     async def report(self, state: SupportState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         """The reply, then what code knows: actions from their results, the records, the
         key policy lines, the sources."""
         passages = state.get("passages") or []
-        reply = (state.get("reply") or "").strip()
+        reply, _ = unclaimed(state.get("reply") or "", set(state.get("taken") or []))
+        reply = cited_only(reply, {p["path"] for p in passages})
         records = state.get("records") or []
         if not reply and not records:
             return {"output": "", "error": "; ".join(state.get("notes") or ["no reply"])}
