@@ -16,9 +16,11 @@ from langgraph.types import Command
 from agents import AgentRegistry, build_specialist
 from agents.flows import analyst, code_text
 from agents.flows.evidence import key_lines, lines_of, quotes
-from agents.flows.researcher import cited, tidy
+from agents.flows.researcher import cited, query_of, tidy
+from agents.flows.support import unclaimed
 from core.models import TestChatModel
 from core.settings import Settings
+from graph.shapes import GATHER
 from tests.scripting import context_of
 
 REGISTRY = AgentRegistry.builtin()
@@ -239,6 +241,47 @@ async def test_researcher_answer_quotes_the_passages_the_model_dropped(tmp_path:
     assert out["citations"] and all(c in out["output"] for c in out["citations"])
 
 
+def test_a_query_keeps_the_subject_not_the_request_words() -> None:
+    goal = (
+        "Write a brief report on how to keep LLM agent runs bounded and safe, drawing on the "
+        "orchestration and tool-safety documents in the knowledge base."
+    )
+    query = query_of(GATHER.format(goal=goal)).split()
+    # The planner's "find in the knowledge base the facts needed for this goal" used to fill
+    # the capped term list before the subject's words came.
+    assert not {"find", "facts", "goal", "sources", "write", "brief", "report", "knowledge"} & set(query)
+    assert {"bounded", "safe", "orchestration", "tool-safety"} <= set(query)
+
+
+async def test_a_report_gathers_the_sections_on_each_of_its_subjects(tmp_path: Path) -> None:
+    goal = (
+        "Write a brief report on how to keep LLM agent runs bounded and safe, drawing on the "
+        "orchestration and tool-safety documents in the knowledge base."
+    )
+    model = TestChatModel(script=["Runs are capped [1]."])
+    spec = REGISTRY.get("researcher").model_copy(update={"flow": "steps"})
+    graph = build_specialist(spec, model_factory=factory(model))
+    task = {"id": "t1", "agent": "researcher", "instruction": GATHER.format(goal=goal), "depends_on": []}
+    cfg = config(tmp_path)
+    out = await graph.ainvoke({"task": task, "goal": goal}, cfg, context=context_of(cfg))
+    docs = {c.split("#")[0].strip("[") for c in out["citations"]}
+    assert {"agent-orchestration-patterns.md", "tool-use-safety.md"} <= docs
+    assert "budgets per run" in out["output"]  # bounded: the run limits
+    assert "human approval" in out["output"]  # safe: a line of another tool-safety section
+
+
+def test_every_retrieved_passage_quotes_its_best_line() -> None:
+    first = {"citation": "[a.md#Keeping runs bounded L1-3]", "path": "a.md",
+             "text": "## Keeping runs bounded\n\nCap the steps of every run. Enforce budgets."}
+    second = {"citation": "[b.md#Prompt injection L1-3]", "path": "b.md",
+              "text": "## Prompt injection\n\nText reaches the model. Treat all tools' output "
+                      "as untrusted data."}  # fmt: skip
+    found = quotes([first, second], "keep runs bounded and tool-safety")
+    # The second passage shares one term ("tool", from "tool-safety" and "tools'") with the
+    # request: it was retrieved for it, so its best line is quoted, not nothing.
+    assert found[-1] == ("Treat all tools' output as untrusted data.", second["citation"])
+    assert [c for _, c in found].count(first["citation"]) == 2  # its section, whole
+
 # -- support ----------------------------------------------------------------------------------
 
 
@@ -316,6 +359,37 @@ async def test_support_escalates_only_when_asked_and_after_approval(tmp_path: Pa
     assert "__interrupt__" not in asked and "Actions taken: none." in asked["output"]
 
 
+def test_reply_sentences_claiming_an_action_that_did_not_run_are_dropped() -> None:
+    reply = (
+        "Order O1003 is above the $500 agent limit. I have escalated ticket T502 to a team "
+        "lead. The refund has been processed. It should be escalated to a team lead. "
+        "$59.00 has already been refunded on this order. It will be refunded once returned."
+    )
+    kept, dropped = unclaimed(reply, set())
+    assert dropped == [
+        "I have escalated ticket T502 to a team lead.", "The refund has been processed."
+    ]  # fmt: skip
+    assert kept.startswith("Order O1003 is above") and "should be escalated" in kept
+    assert "already been refunded" in kept and "once returned" in kept  # history, policy
+    kept, dropped = unclaimed("We have issued a refund of $52.05 [1].", {"issue_refund"})
+    assert dropped == [] and kept == "We have issued a refund of $52.05 [1]."
+    assert unclaimed("I will send you a prepaid label.", {"issue_refund"})[1]  # no tool sends one
+
+
+async def test_support_reply_never_claims_an_action_the_records_dont_show(tmp_path: Path) -> None:
+    model = TestChatModel(script=[
+        "The refund is above the $500 limit [1]. I have escalated ticket T502 to a team lead "
+        "and issued a partial refund. See [warranty-terms.md] too."
+    ])  # fmt: skip
+    cfg = config(tmp_path, review={"high_risk_tools": False})
+    goal = "Handle ticket T502: James Chen wants a full refund for the tablet in order O1003."
+    out = await run("support", model, cfg, goal)
+    assert "Actions taken: none." in out["output"]
+    assert "I have escalated" not in out["output"] and "partial refund" not in out["output"]
+    assert "warranty-terms.md" not in out["output"]  # a document that was never retrieved
+    assert out["output"].startswith("The refund is above the $500 limit [")
+
+
 # -- writer, analyst, reviewer ------------------------------------------------------------------
 
 GOOD = "[full-text-vs-vector-search.md#Choosing L55-65]"
@@ -363,6 +437,18 @@ async def test_writer_carries_its_inputs_sources_and_drops_invented_numbers(tmp_
     prompt = seen[0]
     assert "Note 1 (from task find, researcher)" in prompt and GOOD not in prompt
     assert out["usage"]["model_calls"] == 1
+
+
+async def test_writer_sees_the_quoted_facts_without_their_citations(tmp_path: Path) -> None:
+    quoted = (
+        "## Result of task find (researcher)\nBM25 is cheap [1].\n\nFrom the sources:\n"
+        f"- Small corpora: start with BM25. {GOOD}\n\nSources:\n- {GOOD}"
+    )
+    seen: list[str] = []
+    model = TestChatModel(text=replying("Start with BM25 for a small corpus.", seen))
+    out = await run_task_flow("writer", model, config(tmp_path), "Write a recommendation.", quoted)
+    assert "- Small corpora: start with BM25.\n" in seen[0] and "Choosing L55-65" not in seen[0]
+    assert out["citations"] == [GOOD]  # the sources still come from the inputs
 
 
 async def test_writer_without_usable_text_fails(tmp_path: Path) -> None:

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
+from agents import AgentRegistry
+from core.settings import Settings
 from graph import shapes
+from graph.assessment import wants_assessment
+from graph.planner import planned_by_shape
 from graph.planning import find_cycle
 
 ALL = shapes.available(["researcher", "coder", "analyst", "writer", "reviewer", "support"])
@@ -70,3 +78,56 @@ def test_missing_agents_remove_their_shapes() -> None:
         shapes.classify("Write a Python function.", only) is None
     )  # the planner then picks one agent
     assert shapes.classify("anything", []) is None
+
+
+# -- the agents a shape chose are the agents that run --------------------------------------
+
+
+def dataset_goals() -> list[str]:
+    goals = []
+    for path in sorted((Path(__file__).parent.parent / "evals" / "datasets").glob("*.jsonl")):
+        for line in path.read_text().splitlines():
+            if line.strip():
+                goals.append(str(json.loads(line)["inputs"]["goal"]))
+    return goals
+
+
+def test_worker_selection_keeps_the_agents_of_every_shape() -> None:
+    # Dispatch's default selection ("checked") re-routes a task whose instruction matches
+    # another agent's capabilities much better: a report's writer stage used to run as a
+    # researcher (its instruction carries the goal's research words) and a knowledge-base
+    # question about refunds as support. The stage instructions say the stage's work.
+    registry = AgentRegistry.builtin()
+    goals = dataset_goals()
+    assert len(goals) >= 40
+    moved = []
+    for goal in goals:
+        shape = shapes.classify(goal, shapes.available(registry.names()))
+        assert shape is not None
+        for task in shapes.build_tasks(shape, goal, ["first subject", "second subject"]):
+            chosen = registry.select(task, "checked").name
+            if chosen != task.agent:
+                moved.append((goal[:40], task.agent, chosen))
+    assert moved == []
+
+
+def test_a_knowledge_base_question_about_refunds_stays_with_the_researcher() -> None:
+    registry = AgentRegistry.builtin()
+    goal = "What does our knowledge base say about refunds for orders paid by bank transfer?"
+    shape = shapes.classify(goal, shapes.available(registry.names()))
+    assert shape is not None and shape.name == "research"  # no customer, order or ticket id
+    (task,) = shapes.build_tasks(shape, goal)
+    assert goal in task.instruction
+    assert registry.select(task, "checked").name == "researcher"
+
+
+def test_a_plan_built_from_a_shape_is_not_assessed_by_the_small_supervisor() -> None:
+    settings = Settings()
+    assert settings.adaptive_replanning
+    task = {"id": "t1", "agent": "researcher", "instruction": "x", "depends_on": []}
+    shaped: Any = {"plan_versions": [{"version": 1, "reason": "planned (shape research_then_write)", "tasks": [task]}]}  # fmt: skip
+    free: Any = {"plan_versions": [{"version": 1, "reason": "planned", "tasks": [task]}]}
+    edited: Any = {"plan_versions": [*shaped["plan_versions"], {"version": 2, "reason": "edited by a human", "tasks": [task]}]}  # fmt: skip
+    assert planned_by_shape(shaped) and not planned_by_shape(free)
+    assert not wants_assessment(shaped, settings, True)
+    assert wants_assessment(free, settings, True) and wants_assessment(edited, settings, True)

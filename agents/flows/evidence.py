@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import Any
 
 _TERM = re.compile(r"[a-z0-9][a-z0-9@/_+=.-]*[a-z0-9]|[a-z0-9]")
 _SUFFIX = re.compile(r"(ations?|ation|ings?|ities|ity|ness|ments?|ed|es|ly|al|s)$")
@@ -101,12 +100,10 @@ def _clip(line: str, limit: int = QUOTE_CHARS) -> str:
     return line[: limit - 1].rsplit(" ", 1)[0].rstrip(",;:") + "…"
 
 
-def key_lines(
-    text: str, query: str, n: int = 2, min_terms: int = 1, *, ranked: bool = False
-) -> list[Any]:
+def key_lines(text: str, query: str, n: int = 2, min_terms: int = 1) -> list[str]:
     """The ``n`` lines of ``text`` sharing the most terms with ``query`` (ties: earlier
     first), in their order in the passage; lines sharing fewer than ``min_terms`` are left
-    out. ``ranked``: ``(place in the passage, line)`` pairs, best first, instead."""
+    out."""
     wanted = terms(query)
     scored = []
     for i, line in enumerate(lines_of(text)):
@@ -114,8 +111,6 @@ def key_lines(
         if shared >= min_terms:
             scored.append((-shared, i, line))
     best = sorted(scored)[:n]
-    if ranked:
-        return [(i, _clip(line)) for _, i, line in best]
     return [_clip(line) for _, _, line in sorted(best, key=lambda s: s[1])]
 
 
@@ -141,42 +136,25 @@ def quotes(
     limit: int = MAX_QUOTES,
 ) -> list[tuple[str, str]]:
     """``(line, citation)`` for the key lines of each passage, in the passages' order,
-    without repeating a line: a section about the request is quoted whole (up to
-    ``SECTION_LINES``); otherwise the lines sharing terms with the request (one term in
-    the best-ranked passage, two in the others).
-
-    Under the ``limit`` each passage first gets its share (a section about the
-    request its ``SECTION_LINES``, others their rank's ``per_rank``: the best-ranked is the
-    likeliest to hold the answer), then the lines left over fill
-    the cap in rank order: a passage further down is another aspect of the request (a
-    report's "strengths of A", "weaknesses of B") and must not be crowded out by the
-    first ones' whole sections."""
+    without repeating a line, at most ``limit``: a section about the request is quoted
+    whole (up to ``SECTION_LINES``); otherwise the lines sharing terms with the request (one
+    term in the best-ranked passage, two in the others, else its one best line: a passage
+    was retrieved for the request, so it bears on it)."""
     wanted = terms(query)
-    chosen: list[list[tuple[int, str]]] = []
-    citations: list[str] = []
-    shares: list[int] = []
+    seen: set[str] = set()
+    found: list[tuple[str, str]] = []
     for rank, p in enumerate(passages):
-        shares.append(per_rank[min(rank, len(per_rank) - 1)])
         if wanted & terms(heading_of(p)):
-            lines = key_lines(p["text"], query, SECTION_LINES, min_terms=0, ranked=True)
-            shares[-1] = SECTION_LINES
+            lines = key_lines(p["text"], query, SECTION_LINES, min_terms=0)
         else:
             n = per_rank[min(rank, len(per_rank) - 1)]
-            lines = key_lines(p["text"], query, n, min_terms=1 if rank == 0 else 2, ranked=True)
-            # A passage was retrieved for the request: its best line is quoted even when no
-            # line repeats two of the request's terms.
-            lines = lines or key_lines(p["text"], query, 1, min_terms=1, ranked=True)
-        chosen.append(lines)
-        citations.append(p["citation"])
-    seen: set[str] = set()
-    taken: list[tuple[int, int, str]] = []  # (passage rank, line's place in it, line)
-    for phase in ("share", "rest"):
-        for rank, lines in enumerate(chosen):
-            for place, line in lines[: shares[rank]] if phase == "share" else lines:
-                if line not in seen and len(taken) < limit:
-                    seen.add(line)
-                    taken.append((rank, place, line))
-    return [(line, citations[rank]) for rank, _, line in sorted(taken)]
+            lines = key_lines(p["text"], query, n, min_terms=1 if rank == 0 else 2)
+            lines = lines or key_lines(p["text"], query, 1, min_terms=1)
+        for line in lines:
+            if line not in seen and len(found) < limit:
+                seen.add(line)
+                found.append((line, p["citation"]))
+    return found
 
 
 def quote_block(found: list[tuple[str, str]], title: str) -> str:

@@ -193,8 +193,9 @@ def policy_passages(kb: KnowledgeBase, queries: list[str], k: int) -> list[dict[
     """The top passages for the request (the first query) and for each ticket's subject
     and notes, merged in turns, each query adding its best passage not yet taken."""
     ranked = [scored_passages(kb, query_of(q), k) for q in queries if q.strip()]
-    top = ranked[0][0][0] if ranked and ranked[0] else 0.0
-    ranked = [ranked[0], *[[h for h in hits if h[0] >= top * SECONDARY_SCORE] for hits in ranked[1:]]] if ranked else []
+    if ranked:
+        floor = (ranked[0][0][0] if ranked[0] else 0.0) * SECONDARY_SCORE
+        ranked = [ranked[0], *[[h for h in hits if h[0] >= floor] for hits in ranked[1:]]]
     merged: dict[str, dict[str, str]] = {}
     cursors = [0] * len(ranked)
     while len(merged) < k and any(c < len(h) for c, h in zip(cursors, ranked, strict=True)):

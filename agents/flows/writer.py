@@ -10,6 +10,7 @@ first), and appends the sources — exactly those its inputs cited, never one of
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict
 from typing import Any
 
@@ -34,7 +35,7 @@ from agents.flows.state import FlowInput, FlowOutput, FlowState
 from agents.run_context import RunContext
 
 WRITE_TOKENS = 400
-NOTE_CHARS = 1400
+NOTE_CHARS = 2000
 WRITE_SYSTEM = (
     "You are a writer. Write the text the task asks for, from the notes you are given: clear, "
     "brief, in plain sentences (short paragraphs or a short list where it helps). Use only "
@@ -49,12 +50,18 @@ class WriterState(FlowState, total=False):
     draft: str
 
 
+_CITATION = re.compile(r"\s*\[[^\]\s]+\.(?:md|markdown|txt)(?:#[^\]]*)?\]")
+"""A passage citation in an input (``[doc.md#Heading L3-9]``): the sources are appended
+by code, so the model is shown the facts without them (a third of a quoted line)."""
+
+
 def notes_block(sections: list[Section]) -> str:
-    """The inputs as the model sees them: numbered, without their source lists."""
+    """The inputs as the model sees them: numbered, without their source lists and
+    citations."""
     notes = [s for s in sections if s.body]
     return "\n\n".join(
         f"Note {i}" + (f" (from task {s.task_id}, {s.agent})" if s.agent != "?" else "")
-        + f":\n{clip(s.body, NOTE_CHARS)}"
+        + f":\n{clip(_CITATION.sub('', s.body).strip(), NOTE_CHARS)}"
         for i, s in enumerate(notes, 1)
     )
 
