@@ -17,7 +17,7 @@ from agents import AgentRegistry, build_specialist
 from agents.flows import analyst, code_text
 from agents.flows.evidence import key_lines, lines_of, quotes
 from agents.flows.researcher import cited, query_of, tidy
-from agents.flows.support import unclaimed
+from agents.flows.support import consistent, unclaimed
 from core.models import TestChatModel
 from core.settings import Settings
 from graph.shapes import GATHER
@@ -389,6 +389,25 @@ async def test_support_reply_never_claims_an_action_the_records_dont_show(tmp_pa
     assert "warranty-terms.md" not in out["output"]  # a document that was never retrieved
     assert out["output"].startswith("The refund is above the $500 limit [")
 
+
+
+async def test_support_reply_never_contradicts_the_eligibility_code_worked_out(tmp_path: Path) -> None:
+    model = TestChatModel(script=[
+        "Order O1001 is eligible for a refund [1]. It has not shipped yet, so the refund is "
+        "not eligible."
+    ])  # fmt: skip
+    goal = "Is order O1001 eligible for a refund under our refund policy? Do not issue anything."
+    out = await run("support", model, config(tmp_path), goal)
+    assert out["output"].startswith("Order O1001 is eligible for a refund [")
+    assert "not eligible" not in out["output"].split("Actions taken")[0]
+    assert "inside the window (15 days left)" in out["output"]  # the verdict, from the records
+    late = ["Order O1002\n  Refund by agent: not possible — order O1002 was delivered 55 days "
+            "ago, outside the 30-day refund window (use the warranty policy or escalate)"]  # fmt: skip
+    kept, dropped = consistent("It is still eligible. It is outside the 30-day window.", late)
+    assert (kept, dropped) == ("It is outside the 30-day window.", ["It is still eligible."])
+    over = ["Order O1003\n  Refund by agent: up to $500.00 (the $661.00 left is above the $500 "
+            "agent limit: a full refund needs a team lead's approval)"]  # fmt: skip
+    assert consistent("It is not eligible for a full refund by an agent.", over)[1] == []
 
 # -- writer, analyst, reviewer ------------------------------------------------------------------
 

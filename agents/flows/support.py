@@ -176,6 +176,53 @@ def unclaimed(reply: str, taken: set[str]) -> tuple[str, list[str]]:
     return " ".join(kept).strip(), dropped
 
 
+NOT_REFUNDABLE = re.compile(
+    r"\b(?:not|isn't|is not|no longer) (?:eligible|refundable)\b|\bineligible\b|"
+    r"\boutside (?:of )?the (?:\d+[- ]day )?(?:refund )?window\b",
+    re.IGNORECASE,
+)
+REFUNDABLE = re.compile(
+    r"\b(?:is|are|remains?|still) (?:(?!not\b|never\b|no\b)\w+ )?eligible\b|"
+    r"\bcan (?:still )?be refunded\b|"
+    r"\binside (?:of )?the (?:\d+[- ]day )?(?:refund )?window\b|\bwithin the (?:\d+[- ]day )?"
+    r"(?:refund )?window\b",
+    re.IGNORECASE,
+)
+
+
+_INELIGIBLE = re.compile(r"outside the \d+-day refund window|has not shipped|was cancelled")
+
+
+def refundable(records: list[str]) -> bool | None:
+    """Whether the looked-up order is eligible for a refund, as code worked it out from its
+    dates and status (``tools.refund_rules``); None when that is not a plain yes or no (no
+    order or several, a refund above the agent limit or a second one: a team lead's call)."""
+    verdicts: set[bool | None] = set()
+    for record in records:
+        for line in (r.strip() for r in record.splitlines()):
+            if not line.startswith("Refund by agent:"):
+                continue
+            if line.startswith("Refund by agent: up to"):
+                verdicts.add(None if "agent limit" in line else True)
+            else:
+                verdicts.add(False if _INELIGIBLE.search(line) else None)
+    return verdicts.pop() if len(verdicts) == 1 else None
+
+
+def consistent(reply: str, records: list[str]) -> tuple[str, list[str]]:
+    """``reply`` without the sentences that contradict the refund verdict code worked out
+    from the records (a 0.5B model calls an order 15 days after delivery "not eligible"),
+    and the sentences dropped; the records, shown under the reply, state the verdict."""
+    verdict = refundable(records)
+    if verdict is None:
+        return reply.strip(), []
+    wrong = NOT_REFUNDABLE if verdict else REFUNDABLE
+    kept, dropped = [], []
+    for sentence in _REPLY_SENTENCE.split(reply.strip()):
+        (dropped if wrong.search(sentence) else kept).append(sentence)
+    return " ".join(kept).strip(), dropped
+
+
 def cited_only(reply: str, paths: set[str]) -> str:
     """``reply`` without the document marks it typed itself (``[refund-policy.md]``) for
     documents that were not retrieved: a source the records don't show is never claimed."""
@@ -356,9 +403,10 @@ class SupportSteps:
         """The reply, then what code knows: actions from their results, the records, the
         key policy lines, the sources."""
         passages = state.get("passages") or []
-        reply, _ = unclaimed(state.get("reply") or "", set(state.get("taken") or []))
-        reply = cited_only(reply, {p["path"] for p in passages})
         records = state.get("records") or []
+        reply, _ = unclaimed(state.get("reply") or "", set(state.get("taken") or []))
+        reply, _ = consistent(reply, records)
+        reply = cited_only(reply, {p["path"] for p in passages})
         if not reply and not records:
             return {"output": "", "error": "; ".join(state.get("notes") or ["no reply"])}
         text = re.sub(
