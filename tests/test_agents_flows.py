@@ -403,8 +403,10 @@ async def test_support_reply_never_contradicts_the_eligibility_code_worked_out(t
     assert "inside the window (15 days left)" in out["output"]  # the verdict, from the records
     late = ["Order O1002\n  Refund by agent: not possible — order O1002 was delivered 55 days "
             "ago, outside the 30-day refund window (use the warranty policy or escalate)"]  # fmt: skip
-    kept, dropped = consistent("It is still eligible. It is outside the 30-day window.", late)
-    assert (kept, dropped) == ("It is outside the 30-day window.", ["It is still eligible."])
+    kept, dropped = consistent("It is still eligible. It is outside the 30-day window. "
+                               "According to the policy, we can refund it.", late)  # fmt: skip
+    assert kept == "It is outside the 30-day window."
+    assert dropped == ["It is still eligible.", "According to the policy, we can refund it."]
     over = ["Order O1003\n  Refund by agent: up to $500.00 (the $661.00 left is above the $500 "
             "agent limit: a full refund needs a team lead's approval)"]  # fmt: skip
     assert consistent("It is not eligible for a full refund by an agent.", over)[1] == []

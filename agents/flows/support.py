@@ -183,7 +183,7 @@ NOT_REFUNDABLE = re.compile(
 )
 REFUNDABLE = re.compile(
     r"\b(?:is|are|remains?|still) (?:(?!not\b|never\b|no\b)\w+ )?eligible\b|"
-    r"\bcan (?:still )?be refunded\b|"
+    r"\bcan (?:still )?(?:be refunded|refund|issue (?:a|the) refund)\b|"
     r"\binside (?:of )?the (?:\d+[- ]day )?(?:refund )?window\b|\bwithin the (?:\d+[- ]day )?"
     r"(?:refund )?window\b",
     re.IGNORECASE,
@@ -217,7 +217,8 @@ def consistent(reply: str, records: list[str]) -> tuple[str, list[str]]:
     if verdict is None:
         return reply.strip(), []
     wrong = NOT_REFUNDABLE if verdict else REFUNDABLE
-    kept, dropped = [], []
+    kept: list[str] = []
+    dropped: list[str] = []
     for sentence in _REPLY_SENTENCE.split(reply.strip()):
         (dropped if wrong.search(sentence) else kept).append(sentence)
     return " ".join(kept).strip(), dropped
