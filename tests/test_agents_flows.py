@@ -301,7 +301,8 @@ async def test_support_refund_pauses_for_approval_and_runs_once(tmp_path: Path) 
     parent.add_node("support", graph)
     parent.add_edge(START, "support")
     app = parent.compile(checkpointer=InMemorySaver())
-    goal = "Customer C001 asks for a refund of order O1001 because it arrived damaged. Handle the refund."
+    goal = ("Customer C001 asks for a refund of order O1001, which arrived damaged; the "
+            "headphones have been returned. Handle the refund.")  # fmt: skip
     task = {"id": "t1", "agent": "support", "instruction": goal, "depends_on": []}
     first = await app.ainvoke({"task": task, "goal": goal}, cfg, context=context_of(cfg))
     pause = first["__interrupt__"][0].value
@@ -311,6 +312,16 @@ async def test_support_refund_pauses_for_approval_and_runs_once(tmp_path: Path) 
     out = await app.ainvoke(Command(resume={"approved": True}), cfg, context=context_of(cfg))
     assert refunds(tmp_path) == [("O1001", 12900)]
     assert "Actions taken: Refund" in out["output"] or "refund" in out["output"].lower()
+
+
+async def test_support_waits_for_the_return_of_a_damaged_item_of_50_dollars_or_more(tmp_path: Path) -> None:
+    model = TestChatModel(script=["We have refunded $129.00 [1]."])
+    cfg = config(tmp_path, review={"high_risk_tools": False})
+    goal = "Customer C001 asks for a refund of order O1001 because it arrived damaged. Handle it."
+    out = await run("support", model, cfg, goal)
+    assert refunds(tmp_path) == []  # $129.00 >= $50: the return comes first
+    assert "Actions taken: none. No refund yet: the item costs $50 or more" in out["output"]
+    assert "refunded $129.00" not in out["output"].split("Actions taken")[0]
 
 
 async def test_support_does_nothing_when_the_request_forbids_it(tmp_path: Path) -> None:

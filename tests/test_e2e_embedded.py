@@ -125,9 +125,9 @@ async def test_customer_refund_changes_the_database_exactly_once(tmp_path: Path)
     seed = sqlite3.connect(":memory:")
     seed.executescript(CUSTOMER_SEED_SQL.read_text())
     before = seed.execute("SELECT order_id, amount_cents FROM refunds ORDER BY id").fetchall()
-    goal = (
-        "Customer C001 asks for a refund of order O1001 because it arrived damaged. "
-        "Check the policy and handle the refund."
+    goal = (  # returned: a damaged item of $50 or more is refunded only after its return
+        "Customer C001 asks for a refund of order O1001 because it arrived damaged; the "
+        "headphones have been returned. Check the policy and handle the refund."
     )
     out = await run(tmp_path, goal)
     assert out["status"] == "completed"

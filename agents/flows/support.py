@@ -51,6 +51,18 @@ OUR_FAULT = re.compile(
     re.IGNORECASE,
 )
 """Words saying a return is caused by a defect, damage or our error (no return label)."""
+DAMAGED = re.compile(
+    r"\b(damag\w*|broken|crack\w*|dead|faulty|defect\w*|not working|doesn't work)\b", re.I
+)
+"""Words saying the item itself is damaged or defective (not lost: a lost package cannot be
+returned)."""
+RETURNED = re.compile(
+    r"\b(?:has|have|was|were) (?:been |now |already )*returned\b|\breturn (?:has )?(?:arrived|come back)\b|"
+    r"\b(?:received|got) (?:the|their|his|her) (?:return|item back)\b",
+    re.IGNORECASE,
+)
+_RETURN_FIRST = re.compile(r"\(each \$50 or more\): a return is required before the refund")
+_NO_RETURN = re.compile(r"\(each under \$50\): can be refunded without a return")
 _CAP = re.compile(r"Refund by agent: up to \$([\d,]+\.\d\d)")
 _OVER_LIMIT = re.compile(r"above the \$500 agent limit")
 _LABEL = re.compile(r"return label is deducted, refund \$([\d,]+\.\d\d)")
@@ -337,8 +349,19 @@ class SupportSteps:
         orders = request_ids(request)["order"] or ids.get("order") or []
         if not orders:
             return [], "No refund: the request names no order."
-        subjects = _SUBJECT.findall("\n".join(records))
-        our_fault = bool(OUR_FAULT.search("\n".join([request, *subjects])))
+        joined = "\n".join(records)
+        subjects = _SUBJECT.findall(joined)
+        said = "\n".join([request, *subjects])
+        our_fault = bool(OUR_FAULT.search(said))
+        if (
+            DAMAGED.search(said) and _RETURN_FIRST.search(joined) and not _NO_RETURN.search(joined)
+            and not RETURNED.search(request)
+        ):  # fmt: skip
+            return [], (
+                "No refund yet: the item costs $50 or more, so the damaged-or-defective-on-"
+                "arrival rule requires its return before the refund is issued (return "
+                "shipping is free for damaged items)."
+            )
         amount, why = refund_amount(records, our_fault)
         if amount is None:
             return [], f"No refund: {why}."
