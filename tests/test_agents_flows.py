@@ -16,8 +16,8 @@ from langgraph.types import Command
 from agents import AgentRegistry, build_specialist
 from agents.flows import analyst, code_text
 from agents.flows.evidence import key_lines, lines_of, quotes
+from agents.flows.reply_checks import consistent, unclaimed
 from agents.flows.researcher import cited, query_of, tidy
-from agents.flows.support import consistent, unclaimed
 from core.models import TestChatModel
 from core.settings import Settings
 from graph.shapes import GATHER
