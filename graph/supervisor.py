@@ -30,11 +30,11 @@ def build_graph(*, checkpointer: BaseCheckpointSaver | bool | None = None) -> Co
     builder.add_node("review_plan", review_plan, destinations=("plan", "review_plan", "dispatch"))
     builder.add_node("dispatch", dispatch, destinations=("dispatch", "assess", "synthesize"))
     builder.add_node("assess", assess, retry_policy=TRANSIENT_RETRY, destinations=("dispatch", "synthesize"))
-    builder.add_node("synthesize", synthesize, retry_policy=TRANSIENT_RETRY)
+    builder.add_node("synthesize", synthesize, retry_policy=TRANSIENT_RETRY,
+                     destinations=("review_answer", "__end__"))
     builder.add_node("review_answer", review_answer, destinations=("synthesize", "__end__"))
     builder.add_edge(START, "intake")
     builder.add_edge("intake", "plan")
-    builder.add_edge("synthesize", "review_answer")
     return builder.compile(checkpointer=checkpointer, name="orchestrator")
 
 

@@ -364,3 +364,32 @@ async def test_a_dependent_waits_only_for_the_assessment_of_its_dependency(saver
     s = spans(state)
     assert s["a"][1] <= s["b"][0] < s["slow"][1]  # b started after the verdict, beside slow
     assert state.values["status"] == "completed"
+
+
+# -- the run's fixed steps ---------------------------------------------------------------------
+
+
+async def test_without_answer_review_the_run_ends_in_the_synthesis_step(saver, options):
+    team = ScriptedTeam([{"tasks": [task("a"), task("b")]}])
+    cfg = config("end", options())
+    graph = build_graph(checkpointer=saver)
+    with use_model(team.model):
+        await graph.ainvoke({"goal": "g"}, cfg, durability="sync", context=context_of(cfg))
+        history = [s async for s in graph.aget_state_history(cfg)]
+    assert history[0].next == () and history[0].values["status"] == "completed"
+    assert history[1].next == ("synthesize",)  # no review_answer step between them
+    assert all(s.next != ("review_answer",) for s in history)
+
+
+async def test_answer_review_still_pauses_and_edits_or_rewrites_the_answer(saver, options):
+    team = ScriptedTeam([{"tasks": [task("a"), task("b")]}])
+    cfg = config("review", options(review={"final_answer": True}))
+    state = await run(saver, team, {"goal": "g"}, cfg)
+    (pending,) = state.interrupts
+    assert pending.value["type"] == "answer_review" and state.next == ("review_answer",)
+    rejected = await run(saver, team, Command(resume={pending.id: {"action": "reject", "feedback": "shorter"}}), cfg)
+    (again,) = rejected.interrupts  # written again, and asked again
+    assert again.value["type"] == "answer_review"
+    done = await run(saver, team, Command(resume={again.id: {"action": "edit", "answer": "mine"}}), cfg)
+    assert done.next == () and done.values["answer"] == "mine"
+    assert done.values["messages"][-1].content == "mine"
