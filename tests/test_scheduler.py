@@ -393,3 +393,35 @@ async def test_answer_review_still_pauses_and_edits_or_rewrites_the_answer(saver
     done = await run(saver, team, Command(resume={again.id: {"action": "edit", "answer": "mine"}}), cfg)
     assert done.next == () and done.values["answer"] == "mine"
     assert done.values["messages"][-1].content == "mine"
+
+
+def test_tool_forms_are_cached_per_definition_and_equal_to_a_fresh_conversion(tmp_path: Path) -> None:
+    from langchain_core.utils.function_calling import convert_to_openai_tool
+
+    from agents import prompts
+    from tools.base import make_tool
+    from tools.context import ToolContext
+    from tools.registry import TOOL_NAMES, build_tools
+    from tools.workspace import ReadFileArgs
+
+    def tools_for(run: str) -> list[Any]:  # tools are built per task: new instances each time
+        base = tmp_path / run
+        return build_tools(TOOL_NAMES, ToolContext(workspace=base / "ws", kb_dir=base / "kb",
+                                                   kb_index=base / "i", customer_db=base / "c"))
+
+    first, second = tools_for("a"), tools_for("b")
+    for one, other in zip(first, second, strict=True):
+        assert one is not other and prompts.tool_form(one) == convert_to_openai_tool(one)
+        assert prompts.tool_form(other) == convert_to_openai_tool(other)
+        assert prompts._signature(one) == prompts._signature(other) == prompts._build_signature(one)
+    form = prompts.tool_form(first[0])
+    form["function"]["name"] = "changed"  # each caller gets its own copy
+    assert prompts.tool_form(first[0])["function"]["name"] == first[0].name
+
+    async def noop(path: str, start_line: int = 1) -> str:
+        return ""
+
+    # Same class and schema, another description: another entry, not the cached one.
+    a = make_tool(name="read_file", description="Read a file.", args_schema=ReadFileArgs, coroutine=noop)
+    b = make_tool(name="read_file", description="Open a document.", args_schema=ReadFileArgs, coroutine=noop)
+    assert prompts._signature(a).endswith("Read a file") and prompts._signature(b).endswith("Open a document")
