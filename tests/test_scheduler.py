@@ -425,3 +425,29 @@ def test_tool_forms_are_cached_per_definition_and_equal_to_a_fresh_conversion(tm
     a = make_tool(name="read_file", description="Read a file.", args_schema=ReadFileArgs, coroutine=noop)
     b = make_tool(name="read_file", description="Open a document.", args_schema=ReadFileArgs, coroutine=noop)
     assert prompts._signature(a).endswith("Read a file") and prompts._signature(b).endswith("Open a document")
+
+
+async def test_a_forced_tool_call_gives_what_the_structured_output_chain_gives() -> None:
+    from langchain_core.messages import AIMessage, HumanMessage
+    from pydantic import BaseModel
+
+    from core.models.structured import _ForcedToolCall, _structured_runnable
+
+    class Verdict(BaseModel):
+        verdict: str
+        score: int
+
+    replies = [
+        AIMessage("", tool_calls=[{"name": "Verdict", "args": {"verdict": "pass", "score": 3}, "id": "1"}]),
+        AIMessage("", tool_calls=[{"name": "Verdict", "args": {"verdict": "pass", "score": "x"}, "id": "2"}]),
+        AIMessage("", invalid_tool_calls=[{"name": "Verdict", "args": '{"verdict": ', "id": "3", "error": "bad"}]),
+        AIMessage("no tool call at all"),
+    ]
+    direct = _structured_runnable(TestChatModel(script=list(replies)), Verdict, "function_calling")[1]
+    assert isinstance(direct, _ForcedToolCall)
+    chain = TestChatModel(script=list(replies)).with_structured_output(
+        Verdict, method="function_calling", include_raw=True)
+    for _ in replies:
+        got, want = await direct.ainvoke([HumanMessage("judge")]), await chain.ainvoke([HumanMessage("judge")])
+        assert got["raw"].tool_calls == want["raw"].tool_calls and got["parsed"] == want["parsed"]
+        assert type(got["parsing_error"]) is type(want["parsing_error"])
