@@ -46,9 +46,61 @@ class TraceEntry(TypedDict, total=False):
 # -- worker prompt ----------------------------------------------------------------------
 
 
+ToolKey = tuple[type, str, str, type]
+
+_SIGNATURES: dict[ToolKey, str] = {}
+_TOOL_FORMS: dict[ToolKey, str] = {}
+_CACHE_SIZE = 512
+"""Entries per cache; a process sees few distinct tools (built-ins plus MCP servers')."""
+
+
+def _tool_key(tool: BaseTool) -> ToolKey | None:
+    """What a tool's OpenAI form depends on, when all of it is hashable.
+
+    Tools are built per task (bound to the task's thread), so the instances differ while
+    the definitions repeat: the class, name, description and argument schema class (the
+    built-ins' are module-level pydantic models). ``convert_to_openai_tool`` reads nothing
+    else of a tool with a model class as its schema. A tool with a JSON-schema dict (an MCP
+    tool) has no such key and is converted each time (that conversion builds no model)."""
+    schema = tool.args_schema
+    if isinstance(schema, type):
+        return (type(tool), tool.name, tool.description or "", schema)
+    return None
+
+
+def _remember(cache: dict[ToolKey, str], key: ToolKey, value: str) -> str:
+    if len(cache) >= _CACHE_SIZE:
+        cache.clear()
+    cache[key] = value
+    return value
+
+
+def tool_form(tool: BaseTool) -> dict[str, Any]:
+    """``convert_to_openai_tool(tool)``, built once per tool definition (a fresh copy each
+    call). The conversion builds a pydantic subset model and its JSON schema, which cost
+    about a tenth of a task's CPU when every step of every task did it again."""
+    key = _tool_key(tool)
+    if key is None:
+        return convert_to_openai_tool(tool)
+    form = _TOOL_FORMS.get(key)
+    if form is None:
+        form = _remember(_TOOL_FORMS, key, json.dumps(convert_to_openai_tool(tool)))
+    converted: dict[str, Any] = json.loads(form)
+    return converted
+
+
 def _signature(tool: BaseTool) -> str:
-    """``- name(arg: type, opt?: type): first sentence of the description``."""
-    params = convert_to_openai_tool(tool)["function"].get("parameters") or {}
+    """``- name(arg: type, opt?: type): first sentence of the description`` (cached per
+    tool definition, see ``tool_form``)."""
+    key = _tool_key(tool)
+    if key is None:
+        return _build_signature(tool)
+    found = _SIGNATURES.get(key)
+    return found if found is not None else _remember(_SIGNATURES, key, _build_signature(tool))
+
+
+def _build_signature(tool: BaseTool) -> str:
+    params = tool_form(tool)["function"].get("parameters") or {}
     required = set(params.get("required", []))
     args = []
     for name, schema in (params.get("properties") or {}).items():
@@ -281,6 +333,6 @@ def review_messages(
 
 def prompt_budget(context_window: int, max_tokens: int | None, tools: Sequence[Any] = ()) -> int:
     """Tokens left for messages after the reply and the tool schemas."""
-    schemas = [as_openai_tool(t) for t in tools]
+    schemas = [tool_form(t) if isinstance(t, BaseTool) else as_openai_tool(t) for t in tools]
     tools_tokens = estimate_tokens([], schemas) if schemas else 0
     return max(context_window - (max_tokens or 1024) - tools_tokens - 64, 512)

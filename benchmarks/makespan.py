@@ -13,9 +13,11 @@ task finished), which leaves those out. Two latency modes:
 - ``all``: every model call takes ``--latency``, so the ratio also counts the supervisor's
   own calls (ours: plan and synthesis; the baseline: one call per handoff plus its answer).
 
-Both systems checkpoint to SQLite. Also probes the baseline's parallel handoffs (the
-supervisor asking for every task of a DAG level in one message) and records how many tasks
-really ran. Results go to ``results/makespan.json`` (0.2 s) or ``results/makespan-<L>s.json``.
+Both systems checkpoint to SQLite, on a new file per run opened as the product opens it
+(``graph.persistence.open_sqlite``: tables created and WAL set before the clock starts,
+``synchronous=NORMAL``), so the makespan is the run's, not the database's creation. Also
+probes the baseline's parallel handoffs (the supervisor asking for every task of a DAG level
+in one message) and records how many tasks really ran. Results go to ``results/makespan.json`` (0.2 s) or ``results/makespan-<L>s.json``.
 
     .venv/bin/python -m benchmarks.makespan [--latency 0.2] [--repeats 3] [--modes tasks all]
 """
@@ -28,8 +30,6 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
 from benchmarks.common import (
     Outcome,
@@ -47,6 +47,7 @@ from benchmarks.common import (
     wide,
     write_results,
 )
+from graph.persistence import open_sqlite
 
 SHAPES: dict[str, Callable[[], list[Task]]] = {
     "wide 8": lambda: wide(8), "chain 8": lambda: chain(8), "diamond 1-6-1": lambda: diamond(6),
@@ -62,7 +63,7 @@ async def once(system: str, tasks: list[Task], latency: float, mode: str) -> Out
     kw: dict[str, Any] = {"worker_latency_s": latency, "supervisor_latency_s": latency if mode == "all" else 0.0,
                           "task_latency": {tid: latency * k for tid, k in SLOW.items()}}
     with tempfile.TemporaryDirectory() as tmp:
-        async with AsyncSqliteSaver.from_conn_string(str(Path(tmp) / "cp.sqlite")) as cp:
+        async with open_sqlite(Path(tmp) / "cp.sqlite") as cp:
             if system == "ours":
                 return await run_ours(tasks, Path(tmp), checkpointer=cp, max_concurrency=MAX_CONCURRENCY, **kw)
             return await run_baseline(tasks, checkpointer=cp, parallel=system == "baseline-parallel", **kw)

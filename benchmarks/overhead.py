@@ -20,7 +20,6 @@ from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.memory import InMemorySaver
-from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
 from benchmarks.common import (
     Outcome,
@@ -31,6 +30,7 @@ from benchmarks.common import (
     wide,
     write_results,
 )
+from graph.persistence import open_sqlite
 
 SIZES = (1, 10, 50)
 TOKENS = (100, 20)
@@ -40,12 +40,12 @@ not timed as orchestration."""
 
 @asynccontextmanager
 async def saver(kind: str, where: Path) -> AsyncIterator[BaseCheckpointSaver]:
-    """A fresh checkpointer: in memory, or a new SQLite file."""
+    """A fresh checkpointer: in memory, or a new SQLite file opened as the product opens it
+    (``graph.persistence.open_sqlite``), for both systems."""
     if kind == "memory":
         yield InMemorySaver()
         return
-    async with AsyncSqliteSaver.from_conn_string(str(where / f"{kind}.sqlite")) as sqlite:
-        await sqlite.setup()
+    async with open_sqlite(where / f"{kind}.sqlite") as sqlite:
         yield sqlite
 
 

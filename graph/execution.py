@@ -133,7 +133,7 @@ class DispatchStep:
         return WorkerPayload(
             task=task.model_dump(), goal=self.state["goal"],
             context=dependency_context(task, self.results, budget),
-            feedback=str(previous.get("feedback", "")), exclude=exclude,
+            feedback=str(previous.get("feedback", "")), exclude=exclude, agent=worker.name,
             run_settings=without_secrets(self.ctx.overrides),
         )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -30,13 +31,21 @@ def build_graph(*, checkpointer: BaseCheckpointSaver | bool | None = None) -> Co
     builder.add_node("review_plan", review_plan, destinations=("plan", "review_plan", "dispatch"))
     builder.add_node("dispatch", dispatch, destinations=("dispatch", "assess", "synthesize"))
     builder.add_node("assess", assess, retry_policy=TRANSIENT_RETRY, destinations=("dispatch", "synthesize"))
-    builder.add_node("synthesize", synthesize, retry_policy=TRANSIENT_RETRY)
+    builder.add_node("synthesize", synthesize, retry_policy=TRANSIENT_RETRY,
+                     destinations=("review_answer", "__end__"))
     builder.add_node("review_answer", review_answer, destinations=("synthesize", "__end__"))
     builder.add_edge(START, "intake")
     builder.add_edge("intake", "plan")
-    builder.add_edge("synthesize", "review_answer")
     return builder.compile(checkpointer=checkpointer, name="orchestrator")
 
 
 graph = build_graph()
 """The graph langgraph.json exposes (the server brings its own checkpointer)."""
+
+# Leave the heap as imported (modules, classes, the compiled graphs: about 200k objects,
+# alive until exit) out of the cycle collector's full passes. Without this, each full pass
+# walked all of them, an 80-90 ms pause of the event loop every few dozen runs of a
+# process (the CLI's runs, the server's, an eval's), stalling every task in flight. Objects
+# made later are collected as before; only cyclic garbage present at this moment would stay
+# (40 objects when measured, 2026-12-02).
+gc.freeze()

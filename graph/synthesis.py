@@ -14,6 +14,7 @@ from agents import RunContext
 from agents.flows import small_model
 from core import review
 from core.models import achat_model
+from core.settings import Settings
 from core.text import truncate_to_tokens
 from core.usage import track_usage
 from graph import prompts
@@ -76,14 +77,25 @@ def assembled(state: OrchestratorState, budget_tokens: int) -> str:
     return "\n\n".join(blocks)
 
 
-async def synthesize(state: OrchestratorState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+async def synthesize(state: OrchestratorState, runtime: Runtime[RunContext]) -> Command[str]:
+    """The final answer (``compose_answer``, below); then the human review of it, or the end.
+
+    The run ends in this step when no review of the answer is due (``review.final_answer``
+    off, or no completed answer to review): a ``review_answer`` step would only decide that,
+    and cost a step and its checkpoint."""
+    settings, _ = await run_context(runtime, state)
+    update = await compose_answer(state, settings)
+    due = settings.review.final_answer and update.get("status") == "completed"
+    return Command(goto="review_answer" if due else END, update=update)
+
+
+async def compose_answer(state: OrchestratorState, settings: Settings) -> dict[str, Any]:
     """The final answer: the task records assembled, after a short connecting text.
 
     The model writes only the connecting text (none for a one-task plan, or on a small model,
     whose summaries claim what the records do not show); the code, test results, citations
     and actions come from the records, so the answer never claims an action or a source
     the records do not show."""
-    settings, _ = await run_context(runtime, state)
     results = state.get("results", {})
     done = [r for r in results.values() if r.get("status") == "done"]
     emit("synthesizing", tasks_done=len(done))
@@ -117,7 +129,8 @@ async def synthesize(state: OrchestratorState, runtime: Runtime[RunContext]) -> 
 
 
 async def review_answer(state: OrchestratorState, runtime: Runtime[RunContext]) -> Command[str]:
-    """Pause on the final answer when review.final_answer is on."""
+    """Pause on the final answer when review.final_answer is on (``synthesize`` comes here
+    only then; the check stays for threads saved before it did)."""
     settings, _ = await run_context(runtime, state)
     if not settings.review.final_answer or state.get("status") != "completed":
         return Command(goto=END)

@@ -1,7 +1,7 @@
 """One task on its specialist sub-graph: the worker's run, its outcome, its cost.
 
 ``run_task`` is what a dispatch step's call (graph/execution.py) runs once the scheduler
-lets the task start: it picks the agent (worker selection), consults the result cache,
+lets the task start: on the agent the step chose (worker selection), it consults the result cache,
 runs the specialist's compiled sub-graph under the task's budgets, and returns the task's
 record (status, output, citations, artifacts, metrics, history).
 """
@@ -37,6 +37,9 @@ class WorkerPayload(TypedDict):
     feedback: str
     exclude: list[str]
     """Agents that already failed this task (worker selection avoids them)."""
+    agent: str
+    """The agent worker selection chose for this attempt (the step chose it when it let the
+    task start, to size the dependency context for that agent's model)."""
     run_settings: dict[str, Any]
     """The thread's stored setting overrides (the task runs outside the graph's state)."""
 
@@ -48,7 +51,7 @@ async def run_task(
     ctx = context_for(runtime, payload)
     settings, registry = ctx.settings, await ctx.registry()
     task = Task.model_validate(payload["task"])
-    spec = registry.select(task, settings.worker_selection, exclude=frozenset(payload["exclude"]))
+    spec = registry.get(payload["agent"])
     history: list[str] = []
     if spec.name != task.agent:
         history.append(f"assigned to {spec.name} instead of {task.agent}")

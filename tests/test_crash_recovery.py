@@ -77,3 +77,16 @@ def test_resume_after_a_crash_reruns_only_the_task_in_flight(tmp_path: Path) -> 
     assert outcome == {"status": "completed", "done": ["a", "b", "c"]}
     # a and b finished before the crash: their results came from the checkpoint.
     assert (tmp_path / "calls.log").read_text().split()[len(calls):] == ["c"]
+
+
+async def test_sqlite_checkpoints_are_opened_in_wal_mode_without_fsync_per_commit(tmp_path: Path) -> None:
+    """The connection settings the crash test relies on: WAL (a commit is in the log the
+    moment it returns, so it survives the process being killed) with synchronous=NORMAL
+    (no fsync per commit; graph/persistence.py says what that gives up)."""
+    from graph.persistence import open_sqlite
+
+    async with open_sqlite(tmp_path / "deeper" / "cp.sqlite") as saver:
+        async with saver.conn.execute("PRAGMA journal_mode") as cur:
+            assert (await cur.fetchone()) == ("wal",)
+        async with saver.conn.execute("PRAGMA synchronous") as cur:
+            assert (await cur.fetchone()) == (1,)  # NORMAL

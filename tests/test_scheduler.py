@@ -364,3 +364,90 @@ async def test_a_dependent_waits_only_for_the_assessment_of_its_dependency(saver
     s = spans(state)
     assert s["a"][1] <= s["b"][0] < s["slow"][1]  # b started after the verdict, beside slow
     assert state.values["status"] == "completed"
+
+
+# -- the run's fixed steps ---------------------------------------------------------------------
+
+
+async def test_without_answer_review_the_run_ends_in_the_synthesis_step(saver, options):
+    team = ScriptedTeam([{"tasks": [task("a"), task("b")]}])
+    cfg = config("end", options())
+    graph = build_graph(checkpointer=saver)
+    with use_model(team.model):
+        await graph.ainvoke({"goal": "g"}, cfg, durability="sync", context=context_of(cfg))
+        history = [s async for s in graph.aget_state_history(cfg)]
+    assert history[0].next == () and history[0].values["status"] == "completed"
+    assert history[1].next == ("synthesize",)  # no review_answer step between them
+    assert all(s.next != ("review_answer",) for s in history)
+
+
+async def test_answer_review_still_pauses_and_edits_or_rewrites_the_answer(saver, options):
+    team = ScriptedTeam([{"tasks": [task("a"), task("b")]}])
+    cfg = config("review", options(review={"final_answer": True}))
+    state = await run(saver, team, {"goal": "g"}, cfg)
+    (pending,) = state.interrupts
+    assert pending.value["type"] == "answer_review" and state.next == ("review_answer",)
+    rejected = await run(saver, team, Command(resume={pending.id: {"action": "reject", "feedback": "shorter"}}), cfg)
+    (again,) = rejected.interrupts  # written again, and asked again
+    assert again.value["type"] == "answer_review"
+    done = await run(saver, team, Command(resume={again.id: {"action": "edit", "answer": "mine"}}), cfg)
+    assert done.next == () and done.values["answer"] == "mine"
+    assert done.values["messages"][-1].content == "mine"
+
+
+def test_tool_forms_are_cached_per_definition_and_equal_to_a_fresh_conversion(tmp_path: Path) -> None:
+    from langchain_core.utils.function_calling import convert_to_openai_tool
+
+    from agents import prompts
+    from tools.base import make_tool
+    from tools.context import ToolContext
+    from tools.registry import TOOL_NAMES, build_tools
+    from tools.workspace import ReadFileArgs
+
+    def tools_for(run: str) -> list[Any]:  # tools are built per task: new instances each time
+        base = tmp_path / run
+        return build_tools(TOOL_NAMES, ToolContext(workspace=base / "ws", kb_dir=base / "kb",
+                                                   kb_index=base / "i", customer_db=base / "c"))
+
+    first, second = tools_for("a"), tools_for("b")
+    for one, other in zip(first, second, strict=True):
+        assert one is not other and prompts.tool_form(one) == convert_to_openai_tool(one)
+        assert prompts.tool_form(other) == convert_to_openai_tool(other)
+        assert prompts._signature(one) == prompts._signature(other) == prompts._build_signature(one)
+    form = prompts.tool_form(first[0])
+    form["function"]["name"] = "changed"  # each caller gets its own copy
+    assert prompts.tool_form(first[0])["function"]["name"] == first[0].name
+
+    async def noop(path: str, start_line: int = 1) -> str:
+        return ""
+
+    # Same class and schema, another description: another entry, not the cached one.
+    a = make_tool(name="read_file", description="Read a file.", args_schema=ReadFileArgs, coroutine=noop)
+    b = make_tool(name="read_file", description="Open a document.", args_schema=ReadFileArgs, coroutine=noop)
+    assert prompts._signature(a).endswith("Read a file") and prompts._signature(b).endswith("Open a document")
+
+
+async def test_a_forced_tool_call_gives_what_the_structured_output_chain_gives() -> None:
+    from langchain_core.messages import AIMessage, HumanMessage
+    from pydantic import BaseModel
+
+    from core.models.structured import _ForcedToolCall, _structured_runnable
+
+    class Verdict(BaseModel):
+        verdict: str
+        score: int
+
+    replies = [
+        AIMessage("", tool_calls=[{"name": "Verdict", "args": {"verdict": "pass", "score": 3}, "id": "1"}]),
+        AIMessage("", tool_calls=[{"name": "Verdict", "args": {"verdict": "pass", "score": "x"}, "id": "2"}]),
+        AIMessage("", invalid_tool_calls=[{"name": "Verdict", "args": '{"verdict": ', "id": "3", "error": "bad"}]),
+        AIMessage("no tool call at all"),
+    ]
+    direct = _structured_runnable(TestChatModel(script=list(replies)), Verdict, "function_calling")[1]
+    assert isinstance(direct, _ForcedToolCall)
+    chain = TestChatModel(script=list(replies)).with_structured_output(
+        Verdict, method="function_calling", include_raw=True)
+    for _ in replies:
+        got, want = await direct.ainvoke([HumanMessage("judge")]), await chain.ainvoke([HumanMessage("judge")])
+        assert got["raw"].tool_calls == want["raw"].tool_calls and got["parsed"] == want["parsed"]
+        assert type(got["parsing_error"]) is type(want["parsing_error"])
