@@ -178,7 +178,8 @@ class RunMetrics(TypedDict):
 
 
 def run_metrics(state: Mapping[str, Any], now: float | None = None) -> RunMetrics:
-    """Sum task and supervisor usage; latency is wall time from start to the last task end."""
+    """Sum task and supervisor usage; latency is wall time from start to the last task end,
+    less the time the plan waited for a human (``waited_s``)."""
     results: Mapping[str, Any] = state.get("results") or {}
     task_metrics = [r.get("metrics") or {} for r in results.values()]
     overhead = list(state.get("usage") or [])
@@ -203,7 +204,8 @@ def run_metrics(state: Mapping[str, Any], now: float | None = None) -> RunMetric
         model_calls=sum(int(m.get("model_calls", 0)) for m in every),
         cache_hits=sum(1 for m in task_metrics if m.get("cache_hit")),
         retries=sum(int(m.get("retries", 0)) for m in task_metrics),
-        latency_s=round(end - started, 6) if started else 0.0,
+        latency_s=round(max(0.0, end - started - float(state.get("waited_s") or 0.0)), 6)
+        if started else 0.0,
     )
 
 

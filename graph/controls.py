@@ -19,7 +19,7 @@ def stop_reason(state: OrchestratorState, settings: Settings, now: float | None 
         return spent
     started = state.get("started_at")
     if budgets.run_wall_s is not None and started is not None:
-        elapsed = (now or time.time()) - started
+        elapsed = (now or time.time()) - started - state.get("waited_s", 0.0)  # not a human's wait
         if elapsed >= budgets.run_wall_s:
             return f"budget: run_wall_s ({budgets.run_wall_s}) reached after {elapsed:.1f}s"
     return None

@@ -156,6 +156,7 @@ def adopt_plan(state: OrchestratorState, check: PlanCheck, reason: str) -> dict[
         "tasks": tasks,
         "plan_versions": [PlanVersion(version=version, reason=why, tasks=tasks)],
         "feedback": "",
+        "review_since": time.time(),
     }
 
 
@@ -168,12 +169,17 @@ async def review_plan(state: OrchestratorState, runtime: Runtime[RunContext]) ->
         state["goal"], state.get("tasks", []), len(state.get("plan_versions", [])),
         state.get("feedback") or None,
     ))
+    # The node runs again when the answer comes: the time since the plan was put up for
+    # review is the human's, not the run's.
+    now = time.time()
+    waited = {"waited_s": state.get("waited_s", 0.0) + max(0.0, now - state.get("review_since", now))}
     try:
         decision = review.read_plan_answer(answer)
     except review.InvalidAnswer as err:
-        return Command(goto="review_plan", update={"feedback": f"invalid review answer: {err}"})
+        return Command(goto="review_plan", update={
+            "feedback": f"invalid review answer: {err}", **waited, "review_since": now})
     if decision.action == "approve":
-        return Command(goto="dispatch", update={"status": "running", "feedback": ""})
+        return Command(goto="dispatch", update={"status": "running", "feedback": "", **waited})
     if decision.action == "reject":
         emit("plan_rejected", error=decision.feedback, by="human")
         return Command(
@@ -181,15 +187,15 @@ async def review_plan(state: OrchestratorState, runtime: Runtime[RunContext]) ->
             update={
                 "feedback": decision.feedback or "the user rejected the plan",
                 "planner_attempts": 0,
+                **waited,
             },
         )
     check = check_tasks(decision.tasks, settings, registry)
     if check.error is not None:
         # Ask again, showing the error; the earlier plan is untouched.
-        return Command(
-            goto="review_plan", update={"feedback": f"edited plan rejected: {check.error}"}
-        )
+        return Command(goto="review_plan", update={
+            "feedback": f"edited plan rejected: {check.error}", **waited, "review_since": now})
     return Command(
         goto="dispatch",
-        update={**adopt_plan(state, check, "edited by a human"), "status": "running"},
+        update={**adopt_plan(state, check, "edited by a human"), "status": "running", **waited},
     )

@@ -102,5 +102,10 @@ class OrchestratorState(TypedDict, total=False):
     stop_reason: str
     started_at: float
     finished_at: float
+    review_since: float
+    """When the current plan was put up for review: a human's wait starts there."""
+    waited_s: float
+    """Seconds the run waited for a human at the plan review; run latency and the
+    wall-clock budget leave them out."""
     usage: Annotated[list[TaskMetrics], operator.add]
     """Model usage outside tasks (planning, assessment, synthesis)."""

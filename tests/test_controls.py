@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
+import pytest
 from langchain_core.messages.utils import count_tokens_approximately
 from langgraph.types import Command
 
 from core.models.factory import use_model
+from core.usage import run_metrics
 from graph.assessment import may_finish
 from graph.state import Task
 from graph.supervisor import build_graph
@@ -205,6 +208,23 @@ def test_finish_needs_a_done_result_and_no_pending_retry() -> None:
     assert may_finish({**done}, [fresh])
     assert not may_finish({}, [fresh])
     assert not may_finish({**done, **retry}, [Task.model_validate(task("b")), fresh])
+
+
+async def test_time_waiting_at_the_plan_review_is_not_run_latency(saver, options):
+    team = ScriptedTeam([{"tasks": [task("a")]}])
+    cfg = config(options(review={"plan": True}, budgets={"run_wall_s": 1.0}))
+    graph = build_graph(checkpointer=saver)
+    with use_model(team.model):
+        await graph.ainvoke({"goal": "g"}, cfg, durability="sync", context=context_of(cfg))
+        await asyncio.sleep(1.5)  # the human reads the plan, longer than the wall budget
+        await graph.ainvoke(Command(resume={"decisions": [{"type": "approve"}]}), cfg,
+                            durability="sync", context=context_of(cfg))
+    values = (await graph.aget_state(cfg)).values
+    assert values["status"] == "completed" and values["results"]["a"]["status"] == "done"
+    assert values["waited_s"] >= 1.5
+    metrics = run_metrics(values)
+    span = values["finished_at"] - values["started_at"]
+    assert metrics["latency_s"] == pytest.approx(span - values["waited_s"], abs=1e-3)
 
 
 # -- context management ------------------------------------------------------------------------
