@@ -26,7 +26,7 @@ from agents.flows.evidence import STOP_WORDS, quote_block, quotes
 from agents.flows.state import FlowInput, FlowOutput, FlowState
 from agents.run_context import RunContext
 from tools.base import ToolInputError
-from tools.knowledge_base import KnowledgeBase
+from tools.knowledge_base import MAX_QUERY_TERMS, KnowledgeBase
 
 PASSAGES = 4
 MIN_PASSAGES = 3
@@ -65,8 +65,8 @@ REQUEST_WORDS = frozenset(
 ) | STOP_WORDS
 """Words of a request (and of the planner's task templates) that say what to do, not what
 about: they match every document alike and, first in the query, crowd out its subject."""
-QUERY_TERMS = 24
-"""Content words kept in a query (the knowledge base caps the terms of one search)."""
+QUERY_TERMS = MAX_QUERY_TERMS
+"""Content words kept in a query: as many as the knowledge base takes in one search."""
 
 
 def query_of(text: str) -> str:
