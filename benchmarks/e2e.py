@@ -31,7 +31,7 @@ SCENARIOS = {
     "quick_start": "Write a Python function that checks whether a string is a palindrome, with tests.",
     "software": "Write a Python module slugify.py with a slugify(text) function and pytest tests for it; run the tests.",
     "research": "Using the knowledge base, explain how BM25 ranks documents in full-text search.",
-    "customer_service": "Customer C001 asks for a refund of order O1001 because it arrived damaged. Check the policy and handle it.",
+    "customer_service": "Customer C001 asks for a refund of order O1001, which arrived damaged; the headphones have been returned. Check the policy and handle it.",
 }
 """The README's quick-start goal and one goal per scenario (the README's examples)."""
 
