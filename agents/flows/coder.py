@@ -56,8 +56,11 @@ log = logging.getLogger(__name__)
 MAX_REPAIRS = 3
 """Model calls after the first failed run: the second implementation and up to two fixes."""
 ALT_TEMPERATURE = 0.7
-"""Sampling temperature of the second implementation (the first is the run's, usually 0):
-the same prompt at temperature 0 would return the same module, which is no evidence."""
+ALT_TEMPERATURES = (ALT_TEMPERATURE, 1.0)
+"""Sampling temperatures of the second implementation (the first is the run's, usually 0),
+tried in turn until one differs from the module: the same code agreeing with itself is no
+evidence, and a shared bug would make a right test look wrong."""
+UNUSABLE = "# no usable second implementation\n"
 MODULE_TOKENS = 450
 TESTS_TOKENS = 260
 STOP = ["\n```\n", "\n```\r\n"]
@@ -322,15 +325,21 @@ class CoderSteps:
         alt = state.get("alt_code", "")
         repairs = state.get("repairs", 0)
         if not alt:
-            reply, n_in, n_out = await self._generate(
-                runtime, MODULE_SYSTEM, self._module_prompt(state), MODULE_TOKENS, ALT_TEMPERATURE
-            )
-            repairs += 1
-            split = code_text.split_module(code_text.code_of(reply))
-            usable = split.error is None and set(state["names"]) <= set(split.names)
-            alt = split.module if usable else "# unusable second implementation\n"
+            usage = dict(state)
+            for temperature in ALT_TEMPERATURES:
+                reply, n_in, n_out = await self._generate(
+                    runtime, MODULE_SYSTEM, self._module_prompt(state), MODULE_TOKENS, temperature
+                )
+                usage["usage"] = add_usage(usage, n_in, n_out)
+                repairs += 1
+                split = code_text.split_module(code_text.code_of(reply))
+                usable = split.error is None and set(state["names"]) <= set(split.names)
+                alt = split.module if usable else UNUSABLE
+                if alt != UNUSABLE and not code_checks.same_code(alt, state["module_code"]):
+                    break
+                alt = UNUSABLE  # the same code again agrees with itself: no evidence
             update.update(
-                usage=add_usage(dict(state), n_in, n_out), steps=state.get("steps", 0) + 1,
+                usage=usage["usage"], steps=state.get("steps", 0) + repairs - state.get("repairs", 0),
                 repairs=repairs, alt_code=alt,
             )  # fmt: skip
         ctx = self.res.tools(runtime)
@@ -338,9 +347,7 @@ class CoderSteps:
         failing = [c for c in code_checks.checks_of(state["test_code"]) if c.test in failing_names]
         mine, _ = await self._probe(ctx, state, state["module_code"], failing)
         theirs: dict[str, tuple[str, bool]] | None = None
-        # A sample identical to the module still counts (CodeT counts every sample): at
-        # temperature > 0 the model could have written otherwise, and did not.
-        if not alt.startswith("# unusable"):
+        if alt != UNUSABLE:
             theirs, alt_run = await self._probe(ctx, state, alt, failing, run=True)
             if alt_run is not None and failed_count(alt_run, state["test_code"]) < state["failed"]:
                 # The second implementation passes more of the tests: it becomes the module
