@@ -55,6 +55,8 @@ log = logging.getLogger(__name__)
 
 MAX_REPAIRS = 3
 """Model calls after the first failed run: the second implementation and up to two fixes."""
+MAX_DIAGNOSES = 5
+"""Failed runs diagnosed at most (a guard: each free outcome is followed by a run)."""
 ALT_TEMPERATURE = 0.7
 ALT_TEMPERATURES = (ALT_TEMPERATURE, 1.0)
 """Sampling temperatures of the second implementation (the first is the run's, usually 0),
@@ -123,6 +125,7 @@ class CoderState(FlowState, total=False):
     same other value; shown in the task's output with that value."""
     notes: list[str]
     """What the repairs did (second implementation used, a repair undone)."""
+    diagnoses: int
     retests: int
     """Fresh test files written after the first ones were found doubtful."""
 
@@ -321,7 +324,7 @@ class CoderSteps:
 
     async def diagnose(self, state: CoderState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         """Decide what the next repair changes, from evidence (see the module docstring)."""
-        update: dict[str, Any] = {}
+        update: dict[str, Any] = {"diagnoses": state.get("diagnoses", 0) + 1}
         alt = state.get("alt_code", "")
         repairs = state.get("repairs", 0)
         if not alt:
@@ -462,12 +465,20 @@ class CoderSteps:
         return "run_tests" if state.get("test_code") else "write_tests"
 
     def after_run(self, state: CoderState) -> Literal["diagnose", "finish"]:
-        if state.get("passed") or state.get("repairs", 0) >= MAX_REPAIRS:
+        # Diagnosing costs no model call once the second implementation exists, and its
+        # free outcomes (swap the modules, set disputed checks aside) need no budget.
+        if state.get("passed") or state.get("diagnoses", 0) >= MAX_DIAGNOSES:
+            return "finish"
+        if state.get("repairs", 0) >= MAX_REPAIRS and not state.get("alt_code"):
             return "finish"
         return "diagnose"
 
-    def after_diagnose(self, state: CoderState) -> Literal["write_tests", "repair", "run_tests"]:
+    def after_diagnose(
+        self, state: CoderState
+    ) -> Literal["write_tests", "repair", "run_tests", "finish"]:
         fix = state.get("fix")
+        if fix in ("module", "retest") and state.get("repairs", 0) >= MAX_REPAIRS:
+            return "finish"
         return "repair" if fix == "module" else "write_tests" if fix == "retest" else "run_tests"
 
 
