@@ -180,3 +180,17 @@ def test_same_code_ignores_docstrings_and_layout() -> None:
     assert not code_checks.same_code(
         a, code_text.split_module(code_text.code_of(OTHER_MODULE)).module
     )
+
+
+async def test_a_dispute_needs_three_real_passes_beside_it(tmp_path: Path) -> None:
+    # One wrong expectation of three: both implementations agree against it, but two real
+    # passes are too little to rest a pass on (a bug both share would slip through): fresh
+    # tests are written instead of setting the check aside.
+    three = (
+        "```python\ndef test_chunk():\n    assert chunk([1, 2, 3], 2) == [[1, 2], [3]]\n"
+        "    assert chunk([], 3) == []\n    assert chunk([1, 2, 3], 1) == [[1, 2, 3]]\n```"
+    )
+    model = TestChatModel(script=[MODULE, three, OTHER_MODULE, TESTS_RIGHT])
+    out = await run("coder", model, config(tmp_path), GOAL)
+    assert out["verification"]["passed"] is True and "xfail" not in out["output"]
+    assert out["usage"]["model_calls"] == 4

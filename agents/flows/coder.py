@@ -89,11 +89,13 @@ FIX_MODULE_SYSTEM = (
     "You fix Python modules. The tests below failed. Reply with one ```python code block "
     "holding the whole corrected module. No tests, no explanation."
 )
-MAX_DISPUTED_SHARE = 0.5
+MAX_DISPUTED_SHARE = 1 / 3
 """At most this share of the tests may be set aside as disputed; more means the tests as a
-whole are doubtful, and a fresh set is written instead."""
-MIN_PASSING = 2
-"""Tests that must really pass beside the disputed ones for the run to count."""
+whole are doubtful, and a fresh set is written instead. 0 turns setting aside off."""
+MIN_PASSING = 3
+"""Tests that must really pass beside the disputed ones. Two implementations can share a
+bug (measured: is_balanced('([)]') True in both, the test right), so a pass that sets a
+check aside must rest on several real ones."""
 
 
 class CoderState(FlowState, total=False):
