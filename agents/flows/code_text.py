@@ -197,6 +197,10 @@ def _only_asserts(node: ast.stmt) -> list[ast.Assert] | None:
     return asserts
 
 
+def _binds(node: ast.Assign, names: set[str]) -> bool:
+    return any(isinstance(n, ast.Name) and n.id in names for t in node.targets for n in ast.walk(t))
+
+
 def _bound_by(node: ast.Import | ast.ImportFrom) -> set[str]:
     return {(a.asname or a.name).split(".")[0] for a in node.names}
 
@@ -224,7 +228,9 @@ def _importable(node: ast.Import | ast.ImportFrom) -> bool:
 def _unknown_names(node: ast.AST, known: set[str]) -> set[str]:
     """Names ``node`` reads that nothing defines: not ``known``, not bound inside it
     (arguments, assignments, comprehension variables), not builtins."""
-    bound = {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load)}
+    bound = {
+        n.id for n in ast.walk(node) if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load)
+    }
     bound |= {a.arg for n in ast.walk(node) if isinstance(n, ast.arguments)
               for a in [*n.posonlyargs, *n.args, *n.kwonlyargs, n.vararg, n.kwarg] if a}  # fmt: skip
     bound |= {n.name for n in ast.walk(node) if isinstance(n, ast.ExceptHandler) and n.name}
@@ -232,13 +238,46 @@ def _unknown_names(node: ast.AST, known: set[str]) -> set[str]:
     return read - bound - known - set(dir(builtins))
 
 
-MAX_ASSERTS = 8
+MAX_ASSERTS = 6
+"""Asserts kept per test function: each is an expected value the model guessed, and a small
+model's guesses get worse as the inputs grow (its seventh FizzBuzz list is wrong)."""
+
+
+class _TestNameCalls(ast.NodeTransformer):
+    """``test_f(x)`` -> ``f(x)`` when ``f`` is a function of the module: a 0.5B model's tests
+    often call the test's name instead of the function under test (a NameError, or a
+    recursive call of the test itself), whatever the module does."""
+
+    def __init__(self, names: list[str]) -> None:
+        self.names = set(names)
+
+    def visit_Call(self, node: ast.Call) -> ast.AST:
+        self.generic_visit(node)
+        func = node.func
+        if isinstance(func, ast.Name) and func.id.startswith("test_") and func.id[5:] in self.names:
+            node.func = ast.Name(id=func.id[5:], ctx=ast.Load())
+        return node
+
+
+def _calls_fixed(tests: str, names: list[str]) -> str:
+    """``tests`` with calls of test names fixed (see ``_TestNameCalls``); unchanged when
+    there were none (the text keeps its comments and layout)."""
+    try:
+        tree = ast.parse(tests)
+    except SyntaxError:
+        return tests
+    wrong = {f"test_{n}" for n in names}
+    if not any(isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in wrong
+               for n in ast.walk(tree)):  # fmt: skip
+        return tests
+    return ast.unparse(_TestNameCalls(names).visit(tree)) + "\n"
 
 
 def test_file(tests: str, module: str, names: list[str]) -> tuple[str, str | None]:
     """A pytest file from the model's tests: imports the module's names, bare asserts wrapped
     in a test function, trailing calls dropped. Returns (text, error) — error when no test
     remains or the tests do not parse."""
+    tests = _calls_fixed(tests, names)
     try:
         tree = ast.parse(tests)
     except SyntaxError as err:
@@ -275,8 +314,9 @@ def test_file(tests: str, module: str, names: list[str]) -> tuple[str, str | Non
             if not _unknown_names(node, known):
                 loose_nodes.append(node)
         elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            body.append(_segment(tests, node))  # helpers and fixtures
-        elif isinstance(node, ast.Assign):
+            if node.name not in names:  # a copy of the function under test would shadow it
+                body.append(_segment(tests, node))  # helpers and fixtures
+        elif isinstance(node, ast.Assign) and not _binds(node, set(names)):
             body.append(_segment(tests, node))
         # anything else (calls, prints, main guards) is dropped: pytest runs the tests
     if loose_nodes:
