@@ -132,6 +132,9 @@ async def test_a_wrong_expectation_both_implementations_contradict_is_set_aside(
     out = await run("coder", model, config(tmp_path), GOAL)
     assert out["error"] is None and out["verification"]["passed"] is True
     assert "3 passed, 1 xfailed" in out["output"]
+    # The headline never says a plain "passed" when a check was set aside.
+    assert "the tests passed with 1 disputed check set aside" in out["output"].splitlines()[0]
+    assert "disputed check(s) set aside" in out["verification"]["feedback"]
     assert "Tests set aside" in out["output"] and "returns [[1, 2], [3, 4], [5]]" in out["output"]
     assert out["usage"]["model_calls"] == 3
     written = (workspace(tmp_path) / "test_chunk.py").read_text()

@@ -426,14 +426,18 @@ class CoderSteps:
         if not state.get("module_file"):
             return {"output": "", "error": f"no usable module: {state.get('problem') or 'no code'}"}
         passed = bool(state.get("passed"))
+        disputed = state.get("disputed") or []
         verdict = "passed" if passed else "FAILED"
+        if passed and disputed:
+            # pytest passed, but only with checks set aside: say so where a reader looks first.
+            verdict = (f"passed with {len(disputed)} disputed check{'s' if len(disputed) > 1 else ''} "
+                       "set aside (xfail, listed below: check them)")
         lines = [
             f"Wrote {state['module_file']} and {state['test_file']}; "
             f"the tests {verdict} in the sandbox ({state.get('summary') or 'no summary'}).",
             "", f"{state['module_file']}:", _fence(state["module_code"]),
             "", f"{state['test_file']}:", _fence(state["test_code"]),
         ]  # fmt: skip
-        disputed = state.get("disputed") or []
         if disputed:
             # Set-aside checks are a decision the reader should be able to check.
             lines += ["", "Tests set aside (kept in the file, marked xfail): their expected "
@@ -454,7 +458,8 @@ class CoderSteps:
             # Tests that never passed make a failed task (the files and output stay in its
             # record): the supervisor escalates it, and a failure is never cached as done.
             "error": None if passed else _test_failure(state),
-            "verification": {"passed": passed, "feedback": f"pytest: {state.get('summary', '')}"},
+            "verification": {"passed": passed, "feedback": f"pytest: {state.get('summary', '')}"
+                             + (f"; {len(disputed)} disputed check(s) set aside" if disputed else "")},
         }
 
     # routing ------------------------------------------------------------------------------
