@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Literal, cast
@@ -142,6 +143,11 @@ def _test_failure(state: CoderState) -> str:
         f"({state.get('summary') or 'no summary'}): {detail}",
         900,
     )
+
+
+def _write_files(root: Path, files: dict[str, str]) -> None:
+    for name, content in files.items():
+        (root / name).write_text(content, encoding="utf-8")
 
 
 def _fence(code: str) -> str:
@@ -386,16 +392,19 @@ class CoderSteps:
         """Probe ``module_code`` on ``checks`` in a throw-away directory (never the workspace:
         a second implementation is evidence, not a deliverable) and, with ``run``, also run
         the whole test file on it: (what each check returned, the pytest run)."""
-        with tempfile.TemporaryDirectory(prefix="coder-probe-") as tmp:
-            root = Path(tmp)
-            (root / state["module_file"]).write_text(module_code, encoding="utf-8")
-            (root / state["test_file"]).write_text(state["test_code"], encoding="utf-8")
+        # File work off the event loop (the LangGraph server refuses blocking calls in it).
+        root = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="coder-probe-"))
+        try:
+            await asyncio.to_thread(_write_files, root, {
+                state["module_file"]: module_code, state["test_file"]: state["test_code"]})
             probe: dict[str, tuple[str, bool]] | None = None
             if checks:
                 script = code_checks.probe_script(state["test_file"], checks)
                 result = await run_sandboxed(script, root, ctx.sandbox)
                 probe = code_checks.probe_results(result.stdout)
             pytest_run = await run_pytest(ctx, root, [state["test_file"]]) if run else None
+        finally:
+            await asyncio.to_thread(shutil.rmtree, root, True)
         return probe, pytest_run
 
     async def repair(self, state: CoderState, runtime: Runtime[RunContext]) -> dict[str, Any]:
