@@ -14,6 +14,8 @@ import ast
 import json
 from dataclasses import dataclass
 
+from agents.flows.code_text import assert_key
+
 PROBE_MARK = "CODER-PROBE "
 VALUE_CHARS = 240
 
@@ -30,26 +32,6 @@ class Check:
     """The call the assert checks (``chunk([1, 2], 1)``)."""
     expected: str
     """What the assert expects of it, as code (``[[1], [2]]``; ``True`` for ``assert f(x)``)."""
-
-
-def _call_and_expected(node: ast.Assert) -> tuple[str, str] | None:
-    test = node.test
-    if (
-        isinstance(test, ast.Compare)
-        and len(test.ops) == 1
-        and isinstance(test.ops[0], ast.Eq | ast.Is)
-        and isinstance(test.left, ast.Call)
-    ):
-        return ast.unparse(test.left), ast.unparse(test.comparators[0])
-    if isinstance(test, ast.Call):
-        return ast.unparse(test), "True"
-    if (
-        isinstance(test, ast.UnaryOp)
-        and isinstance(test.op, ast.Not)
-        and isinstance(test.operand, ast.Call)
-    ):
-        return ast.unparse(test.operand), "False"
-    return None
 
 
 def same_code(a: str, b: str) -> bool:
@@ -85,7 +67,7 @@ def checks_of(test_code: str) -> list[Check]:
             continue
         if len(node.body) != 1 or not isinstance(node.body[0], ast.Assert):
             continue
-        pair = _call_and_expected(node.body[0])
+        pair = assert_key(node.body[0])
         if pair is not None:
             found.append(Check(node.name, ast.unparse(node.body[0]), *pair))
     return found

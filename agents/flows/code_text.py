@@ -136,7 +136,7 @@ def module_name(text: str, names: list[str]) -> str:
     return "solution.py"
 
 
-def _assert_key(node: ast.Assert) -> tuple[str, str] | None:
+def assert_key(node: ast.Assert) -> tuple[str, str] | None:
     """``(call, expected)`` for ``assert f(x) == y`` / ``assert f(x) is y`` / ``assert f(x)``."""
     test = node.test
     if (
@@ -169,14 +169,14 @@ def checked_asserts(asserts: list[ast.Assert]) -> list[ast.Assert]:
     to give two different values: at least one of them is wrong, and code cannot tell which)."""
     expected: dict[str, set[str]] = {}
     for a in asserts:
-        key = _assert_key(a)
+        key = assert_key(a)
         if key is not None:
             expected.setdefault(key[0], set()).add(key[1])
     seen: set[str] = set()
     kept = []
     for a in asserts:
         text = ast.unparse(a)
-        key = _assert_key(a)
+        key = assert_key(a)
         if text in seen or (key is not None and len(expected[key[0]]) > 1):
             continue
         seen.add(text)
