@@ -565,7 +565,7 @@ async def _fifo_attempts(ws: Path, ctx: Any) -> dict[str, Any]:
     for tool, args in calls:
         try:
             outs.append(await asyncio.wait_for(tool.ainvoke(args), 5))
-        except asyncio.TimeoutError:
+        except TimeoutError:
             hung += 1
             outs.append("HUNG")
             for name in ("notes.txt", "pipe.csv"):  # release the blocked worker thread
