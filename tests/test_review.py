@@ -28,7 +28,8 @@ def test_every_request_is_a_langchain_hitl_request(kind: str) -> None:
 
 def test_plan_answers_new_and_old_shapes() -> None:
     edit = resume_value(REQUESTS["plan_review"], ReviewDecision("edit", tasks=TASKS))
-    assert edit == {"decisions": [{"type": "edit", "edited_action": {"name": "plan", "args": {"tasks": TASKS}}}]}
+    assert edit == {"decisions": [{"type": "edit", "edited_action": {"name": "plan", "args": {"tasks": TASKS}}}],
+                    "question": REQUESTS["plan_review"]["question"]}
     assert review.read_plan_answer(edit) == review.PlanAnswer("edit", tasks=TASKS)
     assert review.read_plan_answer({"decisions": [{"type": "reject", "message": "fewer"}]}).feedback == "fewer"
     assert review.read_plan_answer({"action": "approve"}).action == "approve"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import sys
@@ -22,7 +23,7 @@ from core.settings import ConfigError, Settings
 from core.tracing import trace_run
 from graph.history import CheckpointNotFound, ForkEditError
 from graph.runner import Runner
-from orchestrator.cli.answers import Requested, UsageError, load_tasks, resume_map
+from orchestrator.cli.answers import Requested, UsageError, load_tasks, not_applied, resume_map
 from orchestrator.cli.session import EXIT, stream_run, summarise
 from orchestrator.cli.view import TaskBoard
 
@@ -189,15 +190,27 @@ async def cmd_resume(settings: Settings, thread_id: str, requested: list[Request
         context = await _known_thread(runner, thread_id)
         snapshot = await runner.state(thread_id)
         payload: Any = None
+        answers: dict[str, Any] = {}
         if snapshot.interrupts:
-            payload = Command(resume=resume_map(snapshot.interrupts, requested))
+            answers = resume_map(snapshot.interrupts, requested)
+            payload = Command(resume=answers)
         elif requested:
             raise UsageError(f"thread {thread_id} is not paused for review; resume it without an answer")
         elif not snapshot.next:
             raise UsageError(f"thread {thread_id} has finished; fork it to run part of it again")
         interactive = sys.stdin.isatty() and not as_json
         outcome = await drive(runner, thread_id, context, payload, as_json=as_json, interactive=interactive)
-    return print_outcome(outcome, as_json)
+        lost: list[str] = []
+        if answers:
+            after = await runner.state(thread_id)
+            lost = await asyncio.to_thread(not_applied, context.tools(thread_id),
+                                           snapshot.interrupts, answers, after.interrupts)
+    if lost:
+        outcome["not_applied"] = lost
+    code = print_outcome(outcome, as_json)
+    for line in lost:  # one line each, never wrapped
+        print(f"orchestrator: {line}", file=sys.stderr)
+    return 1 if lost else code
 
 
 async def cmd_history(settings: Settings, thread_id: str, as_json: bool) -> int:
