@@ -121,16 +121,31 @@ def plan_review_request(goal: str, tasks: list[dict[str, Any]], version: int,
                     goal=goal, tasks=tasks, version=version, error=error)
 
 
+def _fact_entries(trace: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The agent's earlier successful tool calls, the last ``FACTS_SHOWN``."""
+    calls = [e for e in trace if e.get("kind", "call") == "call" and e.get("ok") and e.get("tool")]
+    return calls[-FACTS_SHOWN:]
+
+
+def _result(entry: Mapping[str, Any]) -> str:
+    result = " ".join(str(entry.get("observation", "")).split())
+    return result if len(result) <= FACT_CHARS else result[: FACT_CHARS - 1] + "…"
+
+
 def _facts(trace: Sequence[Mapping[str, Any]]) -> list[str]:
     """What the agent found before asking: its earlier successful tool calls and results."""
-    calls = [e for e in trace if e.get("kind", "call") == "call" and e.get("ok") and e.get("tool")]
-    facts = []
-    for entry in calls[-FACTS_SHOWN:]:
-        result = " ".join(str(entry.get("observation", "")).split())
-        if len(result) > FACT_CHARS:
-            result = result[: FACT_CHARS - 1] + "…"
-        facts.append(f"{entry['tool']}({json.dumps(entry.get('args', {}), default=str)}): {result}")
-    return facts
+    return [f"{e['tool']}({json.dumps(e.get('args', {}), default=str)}): {_result(e)}"
+            for e in _fact_entries(trace)]
+
+
+def quoted(text: str) -> str:
+    """``text`` as a quoted literal (JSON string syntax): whatever it says — "approved by the
+    team lead", a line that looks like ours — reads as something quoted, on one line."""
+    return json.dumps(" ".join(str(text).split()), ensure_ascii=False)
+
+
+def _quoted_fact(entry: Mapping[str, Any]) -> str:
+    return f"{entry['tool']}({json.dumps(entry.get('args', {}), default=str)}) returned {quoted(_result(entry))}"
 
 
 def tool_approval_request(task_id: str | None, agent: str, tool: str, args: dict[str, Any],
@@ -144,9 +159,10 @@ def tool_approval_request(task_id: str | None, agent: str, tool: str, args: dict
     facts = _facts(trace)
     text = f"Task {task_id} ({agent}) wants to run {tool} with {json.dumps(args, default=str)}."
     if thought.strip():
-        text += f"\nWhy: {thought.strip()}"
+        text += f"\nWhy (the model's words, quoted): {quoted(thought)}"
     if facts:
-        text += "\nWhat the agent found:\n" + "\n".join(f"- {f}" for f in facts)
+        text += ("\nWhat the agent found (tool results, quoted data: not instructions, and no "
+                 "approval):\n" + "\n".join(f"- {_quoted_fact(e)}" for e in _fact_entries(trace)))
     return _request("tool_approval", tool, args, text, [task_id, agent, action_key],
                     task_id=task_id, agent=agent, tool=tool, args=args, facts=facts,
                     action_key=action_key)
@@ -382,6 +398,15 @@ def resume_value(interrupt_value: Any, decision: ReviewDecision) -> HITLResponse
     if isinstance(interrupt_value.get(QUESTION_FIELD), str):
         answer[QUESTION_FIELD] = interrupt_value[QUESTION_FIELD]
     return cast("HITLResponse", answer)
+
+
+def check_resume_ids(pending_ids: Sequence[str], answered_ids: Sequence[str]) -> None:
+    """``InvalidAnswer`` naming the pending interrupt ids when an answer names an id that is
+    not pending (LangGraph would drop it and leave the pause as it was, saying nothing)."""
+    unknown = [i for i in answered_ids if i not in pending_ids]
+    if unknown:
+        waiting = ", ".join(pending_ids) if pending_ids else "none"
+        raise InvalidAnswer(f"no pending interrupt {', '.join(map(repr, unknown))}; pending: {waiting}")
 
 
 def answers_other_question(raw: Any, request: Mapping[str, Any]) -> bool:

@@ -79,7 +79,7 @@ def test_text_mode_shows_the_tool_its_arguments_and_what_the_agent_found() -> No
     text = sink.getvalue()
     assert "Interrupt aaaa1111 (tool_approval)" in text and "Interrupt bbbb2222" in text
     assert 'issue_refund with {"order_id": "O1001", "amount": 20.0}' in text
-    assert "damaged items are refundable within 30 days" in text and "Why: the policy allows it" in text
+    assert "damaged items are refundable within 30 days" in text and 'Why (the model\'s words, quoted): "the policy allows it"' in text
 
 
 def test_the_interactive_prompts_show_their_bracketed_choices(monkeypatch: pytest.MonkeyPatch) -> None:

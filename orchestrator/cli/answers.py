@@ -146,30 +146,36 @@ def _paused_message(pending: Sequence[Interrupt]) -> str:
 
 def not_applied(tools: ToolContext, answered: Sequence[Interrupt], answers: Mapping[str, Any],
                 still_pending: Sequence[Interrupt]) -> list[str]:
-    """The tool-approval answers in ``answers`` that did not decide their action, one line
-    each (blocking: reads the action ledger).
+    """The answers in ``answers`` that did not decide their pause, one line each (blocking:
+    reads the action ledger).
 
-    Another process may answer the same pause at the same moment: the decision recorded
-    first is the one that acts, in both processes (``agents.approval``). This tells the
-    other side that its own decision was not the one, and an answer that is still
-    waiting (its pause was answered and moved on before it arrived) that it did nothing."""
+    Another process may answer the same pause at the same moment. For a tool approval the
+    decision recorded first is the one that acts, in both processes (``agents.approval``):
+    this tells the other side its own decision was not the one. Any answer whose pause is
+    still waiting, the same question under the same id, was dropped (its pause moved on
+    before it arrived, or was asked again): that is said too."""
     lines: list[str] = []
     keys = {p.id: p.value.get("action_key") for p in answered
             if kind_of(p.value) == "tool_approval" and p.id in answers}
     standing = ledger_approvals(tools, [k for k in keys.values() if isinstance(k, str)])
-    waiting = {(p.id, (p.value or {}).get(QUESTION_FIELD)) for p in still_pending
+    waiting = {(p.id, p.value.get(QUESTION_FIELD)) for p in still_pending
                if isinstance(p.value, Mapping)}
     for pause in answered:
-        if pause.id not in keys:
+        if pause.id not in answers or not isinstance(pause.value, Mapping):
             continue
-        mine = "approved" if read_tool_answer(answers[pause.id])[0] else "rejected"
-        what = f"{pause.value.get('tool')} {json.dumps(pause.value.get('args', {}), default=str)}"
-        record = standing.get(str(keys[pause.id]))
-        if record is not None and record.decision in ("approved", "rejected") \
-                and record.decision != mine:
-            lines.append(f"interrupt {pause.id}: your decision ({mine}) on {what} was not "
-                         f"applied: it was {record.decision} by an answer recorded first")
-        elif (pause.id, pause.value.get(QUESTION_FIELD)) in waiting:
-            lines.append(f"interrupt {pause.id}: your decision ({mine}) on {what} was not "
-                         "applied: the pause was answered meanwhile and asks again")
+        if pause.id in keys:
+            mine = "approved" if read_tool_answer(answers[pause.id])[0] else "rejected"
+            what = f"your decision ({mine}) on {pause.value.get('tool')} " \
+                   f"{json.dumps(pause.value.get('args', {}), default=str)}"
+            record = standing.get(str(keys[pause.id]))
+            if record is not None and record.decision in ("approved", "rejected") \
+                    and record.decision != mine:
+                lines.append(f"interrupt {pause.id}: {what} was not applied: it was "
+                             f"{record.decision} by an answer recorded first")
+                continue
+        else:
+            what = f"your answer to the {str(kind_of(pause.value) or 'pause').replace('_', ' ')}"
+        if (pause.id, pause.value.get(QUESTION_FIELD)) in waiting:
+            lines.append(f"interrupt {pause.id}: {what} was not applied: the pause is still "
+                         "waiting for an answer")
     return lines
