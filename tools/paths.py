@@ -243,3 +243,11 @@ def write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view):]
+
+
+def write_text(workspace: Path, rel: str, text: str) -> None:
+    """Replace the workspace file ``rel`` with ``text`` (UTF-8), walked as the module says:
+    for code outside the file tools that writes into a workspace sandboxed code shares."""
+    with open_file(workspace, rel, write=True) as opened:
+        os.ftruncate(opened.fd, 0)
+        write_all(opened.fd, text.encode("utf-8"))

@@ -39,7 +39,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Literal
 
-from tools.paths import open_file, workspace_parts, write_all
+from tools.paths import open_file, workspace_parts, write_text
 from tools.sandbox_result import (
     Capture,
     CheckReport,
@@ -78,10 +78,7 @@ def _prepare(workspace: Path, filename: str | None, code: str) -> tuple[Path, st
         if not parts or not parts[-1].endswith(".py"):
             raise ValueError(f"filename must end in .py, got {filename!r}")
         if code:
-            data = code.encode("utf-8")
-            with open_file(ws, filename, write=True) as opened:
-                os.ftruncate(opened.fd, 0)
-                write_all(opened.fd, data)
+            write_text(ws, filename, code)
         else:
             try:
                 with open_file(ws, filename):
