@@ -139,14 +139,16 @@ def _peak_mb_after(sql: str, source_dir: Path) -> tuple[str, float]:
     import sys
 
     script = (
-        "import json, resource, sys\n"
+        "import json, sys\n"
         "from pathlib import Path\n"
         "from tools.data import run_query\n"
         "try:\n"
         "    out = run_query(Path(sys.argv[1]), sys.argv[2], 'shop.db')\n"
         "except Exception as exc:\n"
         "    out = f'{type(exc).__name__}: {exc}'\n"
-        "print(json.dumps([out, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024]))\n"
+        # VmHWM: this process's own peak (ru_maxrss keeps the forking parent's across exec)
+        "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM:')][0]\n"
+        "print(json.dumps([out, int(hwm.split()[1]) / 1024]))\n"
     )
     root = Path(__file__).resolve().parents[1]
     proc = subprocess.run([sys.executable, "-c", script, str(source_dir), sql], cwd=root,
