@@ -3,8 +3,10 @@
 Sandboxed code shares the workspace and may rename, replace or re-link anything in it while
 a tool works, so a path is never checked and then opened again by name. It is walked one
 component at a time from a descriptor of the workspace, each directory opened relative to
-the one before with ``O_NOFOLLOW``: a symlink anywhere on the way is refused, and a rename
-between two steps can only move the walk to another place *inside* the workspace. Only
+the one before with ``O_NOFOLLOW``, so a rename between two steps can only move the walk to
+another place *inside* the workspace. The kernel never follows a symlink for us: a link is
+read and its target walked the same way, only while it stays inside (an absolute target,
+or ``..`` above the workspace, is refused; ``..`` pops the directories walked). Only
 regular files are opened: the last component is ``lstat``-ed through its directory's
 descriptor and opened non-blocking, then checked again on the open descriptor, so a FIFO,
 socket or device never blocks a tool.
