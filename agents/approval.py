@@ -10,6 +10,14 @@ refuse right now is reported to the agent instead of being put to a human.
 Resume values are matched to ``interrupt`` calls by position, so which calls are asked
 must not change between the executions of one question sequence: the ledger remembers the
 sequence (the node's checkpoint namespace) that asked each action and what was skipped.
+
+Two processes may answer one question at the same moment (approve in one, reject in the
+other). The ledger keeps the first decision recorded and each process reads back, in the
+transaction that wrote its own, the decision that stands: every process acts on that one,
+and the one whose decision lost says so in the call's feedback. An answer that names
+another question (sent for a pause answered meanwhile, which LangGraph hands on to the
+node's next question) answers nothing: the question is asked again
+(``core.review.answers_other_question``).
 """
 
 from __future__ import annotations
@@ -63,7 +71,7 @@ class Approval:
         )
         await asyncio.to_thread(record_approvals, tool_ctx, opened)
 
-        answered: list[ApprovalWrite] = []
+        answered: list[tuple[int, ApprovalWrite]] = []
         pending: list[ToolCallRecord] = []
         try:
             for i, call in enumerate(calls):
@@ -75,29 +83,47 @@ class Approval:
                 elif how[0] == "blocked":
                     pending.append({**call, "status": "invalid", "feedback": how[2]})
                 else:
-                    approved, feedback = ask(task, self.spec.name, call, state.get("trace") or [])
+                    approved, feedback = ask(task, self.spec.name, call, state.get("trace") or [],
+                                             keys.get(i))
                     pending.append({**call, "status": "approved" if approved else "rejected",
                                     "feedback": feedback})
                     if i in keys:
                         tool = by_name[call["tool"]]
-                        answered.append(ApprovalWrite(
+                        answered.append((i, ApprovalWrite(
                             keys[i], tool.name, _identity(tool, call),
-                            "approved" if approved else "rejected", feedback, sequence))
+                            "approved" if approved else "rejected", feedback, sequence)))
         except GraphBubbleUp:
             # Paused on the next question: keep the answers given so far.
-            await asyncio.to_thread(record_approvals, tool_ctx, answered)
+            await asyncio.to_thread(record_approvals, tool_ctx, [w for _, w in answered])
             raise
-        await asyncio.to_thread(record_approvals, tool_ctx, answered)
+        standing = await asyncio.to_thread(record_approvals, tool_ctx, [w for _, w in answered])
+        for i, write in answered:
+            record = standing.get(write.key)
+            if record is not None and record.decision in ("approved", "rejected") \
+                    and record.decision != write.decision:
+                # Another answer was recorded first: it is the one that acts, here too.
+                pending[i] = {**pending[i], "status": record.decision, "feedback": (
+                    f"{record.decision} by the answer recorded first"
+                    + (f" ({record.feedback})" if record.feedback else "")
+                    + f"; this answer ({write.decision}) was not applied")}
         return {"pending": pending}
 
 
 def ask(
-    task: dict[str, Any], agent: str, call: ToolCallRecord, trace: Sequence[TraceEntry]
+    task: dict[str, Any], agent: str, call: ToolCallRecord, trace: Sequence[TraceEntry],
+    action_key: str | None = None,
 ) -> tuple[bool, str]:
-    """Put one call to a human (a HITL request through a LangGraph interrupt); read the answer."""
-    answer = interrupt(review.tool_approval_request(
+    """Put one call to a human (a HITL request through a LangGraph interrupt); read the answer.
+
+    An answer that names another question is no answer to this one: ask again (a new
+    position, so replays read the same answers in the same places)."""
+    request = review.tool_approval_request(
         task.get("id"), agent, call["tool"], call.get("args", {}), call.get("thought", ""), trace,
-    ))
+        action_key,
+    )
+    answer = interrupt(request)
+    while review.answers_other_question(answer, request):
+        answer = interrupt(request)
     return parse_approval(answer)
 
 

@@ -27,10 +27,21 @@ approved only by a decision (or ``{"approved": true}``): words never approve a s
 
 The nodes build requests and read answers only through this module; the CLI and SDK
 clients build answers with :func:`resume_value`.
+
+**Which question an answer answers.** When one node run asks two questions in a row (two
+actions of one step), LangGraph hands an answer addressed to the first question's
+interrupt id to the next question too, for compatibility with its older ids
+(``langgraph.pregel._algo``: "Older versions gave all of a task's interrupts the first
+id"): an approval sent late for an answered refund would approve the ticket update asked
+after it. Every request therefore carries a ``question`` id (a digest of what it asks) and
+:func:`resume_value` echoes it; a node gives an answer that names another question to
+nobody (:func:`answers_other_question`) and asks again.
+Answers without the field (a generic HITL client) are taken as they are.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -72,12 +83,24 @@ class InvalidAnswer(ValueError):
 # -- requests (what the nodes interrupt with) ---------------------------------------------------
 
 
+QUESTION_FIELD = "question"
+"""The request's and the answer's field naming the question (see the module docstring)."""
+
+
+def question_id(kind: str, name: str, args: Mapping[str, Any], scope: Any = None) -> str:
+    """A digest of what a pause asks: its kind, its action and arguments, and ``scope``
+    (the task, for a tool approval)."""
+    text = json.dumps([kind, name, args, scope], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def _request(kind: Kind, name: str, args: dict[str, Any], description: str, /,
-             **details: Any) -> dict[str, Any]:
+             scope: Any = None, **details: Any) -> dict[str, Any]:
     action: ActionRequest = {"name": name, "args": args, "description": description}
     config: ReviewConfig = {"action_name": name, "allowed_decisions": list(ALLOWED[kind])}
     request: HITLRequest = {"action_requests": [action], "review_configs": [config]}
-    return {"type": kind, **request, **details}
+    return {"type": kind, **request, QUESTION_FIELD: question_id(kind, name, args, scope),
+            **details}
 
 
 def _tasks_text(tasks: Sequence[Mapping[str, Any]]) -> str:
@@ -98,30 +121,51 @@ def plan_review_request(goal: str, tasks: list[dict[str, Any]], version: int,
                     goal=goal, tasks=tasks, version=version, error=error)
 
 
+def _fact_entries(trace: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The agent's earlier successful tool calls, the last ``FACTS_SHOWN``."""
+    calls = [e for e in trace if e.get("kind", "call") == "call" and e.get("ok") and e.get("tool")]
+    return calls[-FACTS_SHOWN:]
+
+
+def _result(entry: Mapping[str, Any]) -> str:
+    result = " ".join(str(entry.get("observation", "")).split())
+    return result if len(result) <= FACT_CHARS else result[: FACT_CHARS - 1] + "…"
+
+
 def _facts(trace: Sequence[Mapping[str, Any]]) -> list[str]:
     """What the agent found before asking: its earlier successful tool calls and results."""
-    calls = [e for e in trace if e.get("kind", "call") == "call" and e.get("ok") and e.get("tool")]
-    facts = []
-    for entry in calls[-FACTS_SHOWN:]:
-        result = " ".join(str(entry.get("observation", "")).split())
-        if len(result) > FACT_CHARS:
-            result = result[: FACT_CHARS - 1] + "…"
-        facts.append(f"{entry['tool']}({json.dumps(entry.get('args', {}), default=str)}): {result}")
-    return facts
+    return [f"{e['tool']}({json.dumps(e.get('args', {}), default=str)}): {_result(e)}"
+            for e in _fact_entries(trace)]
+
+
+def quoted(text: str) -> str:
+    """``text`` as a quoted literal (JSON string syntax): whatever it says — "approved by the
+    team lead", a line that looks like ours — reads as something quoted, on one line."""
+    return json.dumps(" ".join(str(text).split()), ensure_ascii=False)
+
+
+def _quoted_fact(entry: Mapping[str, Any]) -> str:
+    return f"{entry['tool']}({json.dumps(entry.get('args', {}), default=str)}) returned {quoted(_result(entry))}"
 
 
 def tool_approval_request(task_id: str | None, agent: str, tool: str, args: dict[str, Any],
                           thought: str = "",
-                          trace: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
-    """Approval of one high-risk tool call, with what the agent found that led to it."""
+                          trace: Sequence[Mapping[str, Any]] = (),
+                          action_key: str | None = None) -> dict[str, Any]:
+    """Approval of one high-risk tool call, with what the agent found that led to it.
+
+    ``action_key``: the action's idempotency key, under which the action ledger records the
+    decision that stands (a client can check whether its own decision was the one)."""
     facts = _facts(trace)
     text = f"Task {task_id} ({agent}) wants to run {tool} with {json.dumps(args, default=str)}."
     if thought.strip():
-        text += f"\nWhy: {thought.strip()}"
+        text += f"\nWhy (the model's words, quoted): {quoted(thought)}"
     if facts:
-        text += "\nWhat the agent found:\n" + "\n".join(f"- {f}" for f in facts)
-    return _request("tool_approval", tool, args, text,
-                    task_id=task_id, agent=agent, tool=tool, args=args, facts=facts)
+        text += ("\nWhat the agent found (tool results, quoted data: not instructions, and no "
+                 "approval):\n" + "\n".join(f"- {_quoted_fact(e)}" for e in _fact_entries(trace)))
+    return _request("tool_approval", tool, args, text, [task_id, agent, action_key],
+                    task_id=task_id, agent=agent, tool=tool, args=args, facts=facts,
+                    action_key=action_key)
 
 
 def answer_review_request(answer: str) -> dict[str, Any]:
@@ -350,7 +394,26 @@ def resume_value(interrupt_value: Any, decision: ReviewDecision) -> HITLResponse
                   "instruction": decision.text}
         )
         one = {"type": "edit", "edited_action": {"name": action, "args": args}}
-    return {"decisions": [one]}
+    answer: dict[str, Any] = {"decisions": [one]}
+    if isinstance(interrupt_value.get(QUESTION_FIELD), str):
+        answer[QUESTION_FIELD] = interrupt_value[QUESTION_FIELD]
+    return cast("HITLResponse", answer)
+
+
+def check_resume_ids(pending_ids: Sequence[str], answered_ids: Sequence[str]) -> None:
+    """``InvalidAnswer`` naming the pending interrupt ids when an answer names an id that is
+    not pending (LangGraph would drop it and leave the pause as it was, saying nothing)."""
+    unknown = [i for i in answered_ids if i not in pending_ids]
+    if unknown:
+        waiting = ", ".join(pending_ids) if pending_ids else "none"
+        raise InvalidAnswer(f"no pending interrupt {', '.join(map(repr, unknown))}; pending: {waiting}")
+
+
+def answers_other_question(raw: Any, request: Mapping[str, Any]) -> bool:
+    """Whether the answer ``raw`` names a question other than ``request``'s (it was meant
+    for another pause); an answer that names none is taken for this one."""
+    named = raw.get(QUESTION_FIELD) if isinstance(raw, Mapping) else None
+    return named is not None and named != request.get(QUESTION_FIELD)
 
 
 def describe(interrupt_value: Any) -> str:

@@ -31,6 +31,8 @@ from pydantic_settings import (
 )
 
 CONFIG_ENV = "ORCHESTRATOR_CONFIG"
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+"""The URI schemes ``checkpoint_uri`` and ``state_uri`` accept."""
 DEFAULT_CONFIG_FILE = "orchestrator.toml"
 
 PATH_FIELDS = ("data_dir", "cache_dir", "knowledge_base_dir", "customer_db", "agents_file",
@@ -222,12 +224,31 @@ class Settings(BaseSettings):
     With several hosts, a directory on storage they all mount (NFS, EFS), so a run resumed
     on another host finds the files the first one wrote."""
 
-    @field_validator("state_uri")
+    db_connect_timeout_s: int = Field(default=5, ge=1, le=300)
+    """Seconds to wait for PostgreSQL (``checkpoint_uri``, ``state_uri``) to answer a new
+    connection before giving up with a one-line error: a refused port fails at once, a host
+    that never answers after this long. Added to each URI as libpq's ``connect_timeout``
+    unless the URI gives its own."""
+
+    @field_validator("checkpoint_uri", "state_uri")
     @classmethod
     def _postgres_uri(cls, v: str | None) -> str | None:
-        if v and not v.startswith(("postgresql://", "postgres://")):
-            raise ValueError("must be a postgresql:// URI (unset = SQLite in data_dir)")
+        # Anything else would be taken for a SQLite file name (``mysql://…`` made a directory).
+        if v and not v.startswith(POSTGRES_SCHEMES):
+            scheme = v.split("://", 1)[0] + "://" if "://" in v else "a plain path"
+            raise ValueError(
+                f"{scheme} is not supported; the supported schemes are "
+                f"{' and '.join(POSTGRES_SCHEMES)} (unset = SQLite in data_dir)")
         return v or None
+
+    @model_validator(mode="after")
+    def _connect_timeouts(self) -> Settings:
+        for name in ("checkpoint_uri", "state_uri"):
+            uri = getattr(self, name)
+            if uri and "connect_timeout=" not in uri:
+                sep = "&" if "?" in uri else "?"
+                object.__setattr__(self, name, f"{uri}{sep}connect_timeout={self.db_connect_timeout_s}")
+        return self
 
     agents_file: Path | None = None
     """TOML file of agent definitions that add to or replace the built-in specialists."""

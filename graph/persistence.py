@@ -1,16 +1,22 @@
-"""Checkpointers: SQLite by default (a file under ``data_dir``), PostgreSQL by URI."""
+"""Checkpointers: SQLite by default (a file under ``data_dir``), PostgreSQL by URI.
+
+A PostgreSQL store that cannot be reached (refused, unknown host or database, no answer
+within ``db_connect_timeout_s``) is a configuration error naming the setting and where it
+points, in one line, before anything runs: the checkpointer's, and the shared state's
+(``state_uri``) checked at the same moment."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
-from core.settings import Settings
+from core.settings import ConfigError, Settings
+from tools.db import unreachable
 
 if TYPE_CHECKING:
     from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
@@ -60,12 +66,29 @@ async def open_checkpointer(
     """An async checkpointer for the configured backend, set up and closed cleanly: the one
     place checkpointers are opened (the CLI's runner, reports, evals, the server)."""
     target = checkpoint_target(settings, file)
+    if settings.state_uri:
+        await asyncio.to_thread(check_reachable, "state_uri", settings.state_uri)
     if target.startswith(("postgres://", "postgresql://")):
+        import psycopg
         from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 
-        async with AsyncPostgresSaver.from_conn_string(target) as pg:
-            await pg.setup()
+        async with AsyncExitStack() as stack:
+            try:
+                pg = await stack.enter_async_context(AsyncPostgresSaver.from_conn_string(target))
+                await pg.setup()
+            except psycopg.Error as exc:
+                raise ConfigError(unreachable("checkpoint_uri", target, exc)) from None
             yield pg
         return
     async with open_sqlite(target) as sqlite:
         yield sqlite
+
+
+def check_reachable(setting: str, uri: str) -> None:
+    """Connect to ``uri`` once; ``ConfigError`` in one line if it cannot be reached (blocking)."""
+    import psycopg
+
+    try:
+        psycopg.connect(uri).close()
+    except psycopg.Error as exc:
+        raise ConfigError(unreachable(setting, uri, exc)) from None

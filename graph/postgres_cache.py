@@ -38,7 +38,7 @@ class PostgresCache(BaseCache[Any]):
                 "PRIMARY KEY (ns, key))")
 
     def _connect(self) -> psycopg.Connection[Any]:
-        return psycopg.connect(self.uri, autocommit=True, connect_timeout=10)
+        return psycopg.connect(self.uri, autocommit=True)  # the URI carries connect_timeout
 
     def get(self, keys: Sequence[FullKey]) -> dict[FullKey, Any]:
         if not keys:

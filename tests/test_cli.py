@@ -72,6 +72,10 @@ def test_resume_without_a_decision_at_a_review_is_a_usage_error(capsys):
     ("args", "message"),
     [
         (["run", "   ", "--model", "test"], "the goal is empty"),
+        # zero-width space, non-joiner, joiner, word joiner, BOM, a bidi mark, Hangul filler
+        (["run", "\u200b\u200c\u200d\u2060\ufeff\u200e\u3164", "--model", "test"],
+         "the goal is empty: it has only invisible characters"),
+        (["resume", "missing-thread", "--approve"], "no thread 'missing-thread'"),
         (["run", "x" * 9000, "--model", "test"], "limits.max_goal_chars"),
         (["run", "g", "--model", "nope"], "unknown model 'nope'"),
         (["show", "missing-thread"], "no thread 'missing-thread'"),
@@ -81,6 +85,27 @@ def test_resume_without_a_decision_at_a_review_is_a_usage_error(capsys):
 def test_bad_input_gets_a_clear_error_and_exit_code_2(capsys, args, message):
     code, _, text = run_cli(capsys, *args)
     assert code == 2 and message in text
+
+
+def test_a_goal_with_visible_text_among_invisible_characters_is_kept():
+    from core.goal import check_goal
+
+    assert check_goal("\u200bWrite\u200d a haiku\ufeff", 100) == "\u200bWrite\u200d a haiku\ufeff"
+    assert check_goal("\u00e9t\u00e9 \u2014 r\u00e9sum\u00e9 \U0001f600", 100)  # accents, emoji
+
+
+def test_a_resume_naming_no_pending_interrupt_is_an_error_naming_the_pending(capsys):
+    run_cli(capsys, "run", "g", "--model", "test", "--thread", "t3", "--json")  # plan review
+    _, out, _ = run_cli(capsys, "show", "t3", "--json")
+    [pending] = [i["id"] for i in out["interrupts"]] if isinstance(out, dict) else [None]
+    for flags in (["--approve", "0123456789abcdef0123456789abcdef"],
+                  ["--reject", "0123456789abcdef0123456789abcdef"]):  # an id, not a reason
+        code, _, text = run_cli(capsys, "resume", "t3", *flags, "--json")
+        assert code == 2, text
+        assert "no pending interrupt '0123456789abcdef0123456789abcdef'; pending: " + pending in text
+    _, after, _ = run_cli(capsys, "show", "t3", "--json")
+    assert isinstance(after, dict) and isinstance(out, dict)
+    assert (after["checkpoint_id"], after["interrupts"]) == (out["checkpoint_id"], out["interrupts"])
 
 
 def test_bad_config_file_names_the_key(capsys, tmp_path: Path):

@@ -33,8 +33,10 @@ TOOLS = [Interrupt(value=refund(1), id="aaaa1111"), Interrupt(value=refund(2), i
 
 def test_each_interrupt_is_answered_by_its_id() -> None:
     answers = resume_map(TOOLS, from_flags(["aaaa1111"], [["bbbb2222", "not this one"]], None))
-    assert answers == {"aaaa1111": {"decisions": [{"type": "approve"}]},
-                       "bbbb2222": {"decisions": [{"type": "reject", "message": "not this one"}]}}
+    q1, q2 = refund(1)["question"], refund(2)["question"]  # each answer names its question
+    assert answers == {"aaaa1111": {"decisions": [{"type": "approve"}], "question": q1},
+                       "bbbb2222": {"decisions": [{"type": "reject", "message": "not this one"}],
+                                    "question": q2}}
     assert review.read_tool_answer(answers["aaaa1111"]) == (True, "")
     assert review.read_tool_answer(answers["bbbb2222"]) == (False, "not this one")
 
@@ -44,10 +46,12 @@ def test_a_unique_prefix_names_an_interrupt_and_the_rest_stay_pending() -> None:
 
 
 def test_a_bare_flag_answers_the_only_pending_interrupt() -> None:
-    assert resume_map(TOOLS[:1], from_flags([None], None, None)) == {"aaaa1111": {"decisions": [{"type": "approve"}]}}
+    q1 = refund(1)["question"]
+    assert resume_map(TOOLS[:1], from_flags([None], None, None)) == {
+        "aaaa1111": {"decisions": [{"type": "approve"}], "question": q1}}
     # --reject "why" with one value that is no interrupt id: the reason
     answer = resume_map(TOOLS[:1], from_flags(None, [["too much"]], None))["aaaa1111"]
-    assert answer == {"decisions": [{"type": "reject", "message": "too much"}]}
+    assert answer == {"decisions": [{"type": "reject", "message": "too much"}], "question": q1}
 
 
 @pytest.mark.parametrize(
@@ -75,7 +79,7 @@ def test_text_mode_shows_the_tool_its_arguments_and_what_the_agent_found() -> No
     text = sink.getvalue()
     assert "Interrupt aaaa1111 (tool_approval)" in text and "Interrupt bbbb2222" in text
     assert 'issue_refund with {"order_id": "O1001", "amount": 20.0}' in text
-    assert "damaged items are refundable within 30 days" in text and "Why: the policy allows it" in text
+    assert "damaged items are refundable within 30 days" in text and 'Why (the model\'s words, quoted): "the policy allows it"' in text
 
 
 def test_the_interactive_prompts_show_their_bracketed_choices(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -91,7 +95,7 @@ def test_the_interactive_prompts_show_their_bracketed_choices(monkeypatch: pytes
     monkeypatch.setattr(commands.Prompt, "ask", staticmethod(ask))
     answers = commands.ask_human([Interrupt(value=PLAN, id="p1"), TOOLS[0]])
     assert shown[0] == "Plan: [a]pprove, [e]dit, [r]eject"
-    assert answers["p1"] == {"decisions": [{"type": "approve"}]}
+    assert answers["p1"] == {"decisions": [{"type": "approve"}], "question": PLAN["question"]}
     assert review.read_tool_answer(answers["aaaa1111"])[0] is False  # default: not allowed
 
 

@@ -452,6 +452,137 @@ async def drive_without_userns(base: Path) -> dict[str, Any]:
     }
 
 
+RACE_S = 4.0
+CANARY = "outside-canary-5d2a"
+
+
+def _race_code(victim: Path, seconds: float) -> str:
+    """Sandboxed code that keeps swapping a real directory with a link to ``victim``'s
+    directory (absolute, and relative through ``..``), as fast as it can."""
+    rel = os.path.relpath(victim, "/WS")  # the workspace is BASE/wss/<tmp>: see _rel_victim
+    return (
+        "import os, time\n"
+        "for d in ('a', 'd'):\n"
+        "    os.makedirs(d, exist_ok=True)\n"
+        "    open(d + '/f.txt', 'w').write('inside-content')\n"
+        f"os.symlink({str(victim)!r}, 'b')\n"
+        f"os.symlink({rel!r}, 'c')\n"
+        "n = k = 0\n"
+        "def swap(x, y):\n"
+        "    global k\n"
+        "    os.rename(x, 't')\n"
+        "    while True:\n"
+        "        try:\n"
+        "            os.rename(y, x)\n"
+        "            break\n"
+        "        except OSError:  # write_file made x meanwhile: move it aside\n"
+        "            k += 1\n"
+        "            try: os.rename(x, f'junk{k}')\n"
+        "            except OSError: pass\n"
+        "    os.rename('t', y)\n"
+        f"end = time.monotonic() + {seconds}\n"
+        "while time.monotonic() < end:\n"
+        "    swap('a', 'b'); swap('d', 'c')\n"
+        "    n += 1\n"
+        "print('SWAPS', n)\n"
+    )
+
+
+async def drive_workspace(base: Path) -> dict[str, Any]:
+    """The file tools against sandboxed code that races them, and against a FIFO it made.
+
+    Judged on the host: did a read return the victim's text, did a write change the victim
+    or create a file beside it, did a tool block on the FIFO."""
+    from tools.context import ToolContext
+    from tools.data import query_data_tool
+    from tools.workspace import list_files_tool, read_file_tool, write_file_tool
+
+    victim_dir = Path(tempfile.mkdtemp(dir=base / "outside"))
+    victim = victim_dir / "f.txt"
+    victim.write_text(CANARY)
+    (victim_dir / "v.csv").write_text(f"x\n{CANARY}\n")
+    ws = Path(tempfile.mkdtemp(dir=base / "wss"))
+    ctx = ToolContext(workspace=ws, kb_dir=base, kb_index=base / "i", customer_db=base / "c")
+    read, write, ls = read_file_tool(ctx), write_file_tool(ctx), list_files_tool(ctx)
+    query = query_data_tool(ctx)
+    code = _race_code(victim_dir, RACE_S).replace(
+        repr(os.path.relpath(victim_dir, "/WS")), repr(os.path.relpath(victim_dir, ws)))
+    race = asyncio.ensure_future(run_sandboxed(code, ws, SandboxLimits(timeout_s=RACE_S + 8)))
+    counts = {"calls": 0, "outside": 0, "inside": 0, "refused": 0}
+    while not race.done() and not os.path.lexists(ws / "c"):  # its set-up, not ours
+        await asyncio.sleep(0.01)
+    while not race.done():
+        for d in ("a", "d"):
+            outs = [
+                await read.ainvoke({"path": f"{d}/f.txt"}),
+                await write.ainvoke({"path": f"{d}/f.txt", "content": "PWNED"}),
+                await write.ainvoke({"path": f"{d}/new.txt", "content": "PWNED"}),
+                await ls.ainvoke({"path": d}),
+                await query.ainvoke({"sql": "SELECT * FROM v", "source": f"{d}/v.csv"}),
+            ]
+            await write.ainvoke({"path": f"{d}/f.txt", "content": "inside-content"})
+            for out in outs:
+                counts["calls"] += 1
+                counts["outside"] += CANARY in out or "v.csv (" in out  # its text, or listed
+                counts["inside"] += "inside-content" in out
+                counts["refused"] += out.startswith("Error:")
+    result = await race
+    fifo = await _fifo_attempts(ws, ctx)
+    return {
+        "race_ok": result.ok,
+        "race_out": (result.stdout + result.stderr)[-300:],
+        **counts,
+        "victim": victim.read_text(),
+        "victim_files": sorted(p.name for p in victim_dir.iterdir()),
+        **fifo,
+    }
+
+
+async def _fifo_attempts(ws: Path, ctx: Any) -> dict[str, Any]:
+    """A FIFO and a socket made by sandboxed code: every file tool answers at once."""
+    from tools.data import query_data_tool
+    from tools.workspace import read_file_tool, write_file_tool
+
+    code = (
+        "import os, socket\n"
+        "os.mkfifo('notes.txt'); os.mkfifo('pipe.csv')\n"
+        "socket.socket(socket.AF_UNIX).bind('sock.txt')\n"
+        "print('MADE')\n"
+    )
+    made = await run_sandboxed(code, ws, FAST, audit=False)  # the hook refuses bind()
+    kinds = {n: os.lstat(ws / n).st_mode for n in ("notes.txt", "pipe.csv", "sock.txt")
+             if (ws / n).exists() or os.path.lexists(ws / n)}
+    calls = [
+        (read_file_tool(ctx), {"path": "notes.txt"}),
+        (write_file_tool(ctx), {"path": "notes.txt", "content": "x"}),
+        (write_file_tool(ctx), {"path": "notes.txt", "content": "x", "append": True}),
+        (read_file_tool(ctx), {"path": "sock.txt"}),
+        (write_file_tool(ctx), {"path": "sock.txt", "content": "x"}),
+        (query_data_tool(ctx), {"sql": "SELECT 1", "source": "pipe.csv"}),
+    ]
+    outs: list[str] = []
+    hung = 0
+    for tool, args in calls:
+        try:
+            outs.append(await asyncio.wait_for(tool.ainvoke(args), 5))
+        except TimeoutError:
+            hung += 1
+            outs.append("HUNG")
+            for name in ("notes.txt", "pipe.csv"):  # release the blocked worker thread
+                for flags in (os.O_WRONLY | os.O_NONBLOCK, os.O_RDONLY | os.O_NONBLOCK):
+                    with contextlib.suppress(OSError):
+                        os.close(os.open(ws / name, flags))
+    import stat
+
+    return {
+        "fifo_made": made.ok and "MADE" in made.stdout,
+        "fifo_kinds": sorted(k for k, m in kinds.items()
+                             if stat.S_ISFIFO(m) or stat.S_ISSOCK(m)),
+        "fifo_outputs": outs,
+        "fifo_hung": hung,
+    }
+
+
 def _limit_user_namespaces() -> None:
     """Enter a user namespace of our own and set its user.max_user_namespaces to 0."""
     from tools._sandbox_child import CLONE_NEWUSER, _Libc
@@ -508,6 +639,9 @@ def main(argv: list[str]) -> None:
         os.setresgid(NOBODY, NOBODY, NOBODY)
         os.setresuid(NOBODY, NOBODY, NOBODY)
         os.execv(sys.executable, [sys.executable, __file__, *argv[1:]])
+    if action == "workspace":
+        print(json.dumps(asyncio.run(drive_workspace(base))))
+        return
     if action == "no-userns":
         _limit_user_namespaces()
         print(json.dumps(asyncio.run(drive_without_userns(base))))
@@ -591,6 +725,26 @@ def test_every_escape_attempt_fails(identity: str, base: Path) -> None:
     if summary["bwrap_control"] is not None:  # bubblewrap installed: its mode works too
         assert summary["bwrap_control"]["ok"], summary["bwrap_control"]
         assert summary["bwrap_control"]["layers"][0] == "bwrap"
+
+
+@pytest.mark.parametrize("identity", IDENTITIES)
+def test_file_tools_race_free_against_sandboxed_code(identity: str, base: Path) -> None:
+    """Sandboxed code swapping directories and links while read_file, write_file,
+    list_files and query_data walk a path through them; then a FIFO and a socket."""
+    out = _driver(_prefix(identity), base, "workspace")
+    assert out["race_ok"] and "SWAPS" in out["race_out"], out["race_out"]
+    assert int(out["race_out"].split("SWAPS")[1].split()[0]) > 100
+    assert out["calls"] > 50 and out["inside"] > 0, out  # the tools ran during the race
+    assert out["outside"] == 0, out
+    print(f"\n{identity}: {out['calls']} tool calls during the race, {out['refused']} refused,"
+          f" none reached outside")
+    assert out["victim"] == CANARY and out["victim_files"] == ["f.txt", "v.csv"], out
+    assert out["fifo_made"], out
+    assert out["fifo_kinds"] == ["notes.txt", "pipe.csv", "sock.txt"], out
+    assert out["fifo_hung"] == 0, out["fifo_outputs"]
+    for text in out["fifo_outputs"]:
+        assert text.startswith("Error:") and "\n" not in text, text
+    assert "FIFO" in out["fifo_outputs"][0] and "socket" in out["fifo_outputs"][3]
 
 
 def test_without_user_namespaces_run_python_refuses(base: Path) -> None:

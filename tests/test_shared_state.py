@@ -148,7 +148,7 @@ async def test_the_result_cache_is_shared_by_hosts_with_state_uri(tmp_path: Path
     await result_cache.store(shared_a, key, {"output": "cached on host a"})
 
     # host b, as a new process would: its own cache object on the same database
-    del result_cache._caches[state_uri]
+    del result_cache._caches[str(shared_b.state_uri)]  # the URI with its connect_timeout
     tools_b = ToolContext.from_settings(shared_b, "t2")
     _, hit = await result_cache.lookup(shared_b, spec, tools_b, "g", task, "", "")
     assert hit == {"output": "cached on host a"}

@@ -130,3 +130,45 @@ async def test_long_query_is_stopped(ctx: ToolContext, monkeypatch: pytest.Monke
 def test_table_names() -> None:
     assert table_name_for(Path("Sales Q1-2024.csv")) == "sales_q1_2024"
     assert table_name_for(Path("2024.csv")) == "t_2024"
+
+
+def _peak_mb_after(sql: str, source_dir: Path) -> tuple[str, float]:
+    """Run one query in a fresh interpreter; its output and the process's peak RSS in MB."""
+    import json
+    import subprocess
+    import sys
+
+    script = (
+        "import json, sys\n"
+        "from pathlib import Path\n"
+        "from tools.data import run_query\n"
+        "try:\n"
+        "    out = run_query(Path(sys.argv[1]), sys.argv[2], 'shop.db')\n"
+        "except Exception as exc:\n"
+        "    out = f'{type(exc).__name__}: {exc}'\n"
+        # VmHWM: this process's own peak (ru_maxrss keeps the forking parent's across exec)
+        "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM:')][0]\n"
+        "print(json.dumps([out, int(hwm.split()[1]) / 1024]))\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run([sys.executable, "-c", script, str(source_dir), sql], cwd=root,
+                          capture_output=True, text=True, timeout=60,
+                          env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"})
+    out, peak = json.loads(proc.stdout)
+    return out, peak
+
+
+def test_query_memory_is_bounded(ctx: ToolContext) -> None:
+    """A query cannot make the process allocate what it asks for: one value is at most
+    MAX_VALUE_BYTES, the values fetched at most MAX_RESULT_BYTES, with a message saying so."""
+    out, peak = _peak_mb_after("SELECT length(randomblob(900000000))", ctx.workspace)
+    assert out.startswith("ToolInputError: a value is larger than 1048576 bytes"), out
+    assert peak < 150, peak  # ~900 MB before
+    wide = "SELECT " + ", ".join(["randomblob(1000000)"] * 100)
+    out, peak = _peak_mb_after(wide, ctx.workspace)
+    assert "more than 64 columns" in out and peak < 150, (out, peak)
+    many = ("WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r WHERE i < 45) "
+            "SELECT i, randomblob(1000000) FROM r")
+    out, peak = _peak_mb_after(many, ctx.workspace)
+    assert out.splitlines()[-1].startswith("(stopped: the values fetched reached 4194304 bytes")
+    assert len(out.splitlines()) == 2 + 4 + 1 and peak < 150, (out, peak)

@@ -113,3 +113,56 @@ def test_resolve_in_workspace(tmp_path: Path) -> None:
     assert resolve_in_workspace(tmp_path, "./a/b.txt") == tmp_path.resolve() / "a/b.txt"
     with pytest.raises(WorkspacePathError):
         resolve_in_workspace(tmp_path, "a/../../b")
+
+
+async def test_only_regular_files_never_blocking(ctx: ToolContext) -> None:
+    """A FIFO (no writer, no reader) would block a plain open forever; a socket cannot be
+    opened at all: both are refused at once, by name."""
+    import asyncio
+    import socket
+
+    ctx.workspace.mkdir(parents=True)
+    os.mkfifo(ctx.workspace / "notes.txt")
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(ctx.workspace / "s.txt"))
+    try:
+        for tool, args in (
+            (read_file_tool(ctx), {"path": "notes.txt"}),
+            (write_file_tool(ctx), {"path": "notes.txt", "content": "x"}),
+            (write_file_tool(ctx), {"path": "notes.txt", "content": "x", "append": True}),
+        ):
+            out = await asyncio.wait_for(tool.ainvoke(args), 5)
+            assert out == ("Error: 'notes.txt' is a FIFO (named pipe); only regular files are "
+                           "read or written")
+        out = await asyncio.wait_for(read_file_tool(ctx).ainvoke({"path": "s.txt"}), 5)
+        assert "is a socket" in out
+        assert "is a directory" in await read_file_tool(ctx).ainvoke({"path": "."})
+        listing = await list_files_tool(ctx).ainvoke({})
+        assert "notes.txt (not a regular file)" in listing
+    finally:
+        sock.close()
+
+
+async def test_hard_link_not_written(ctx: ToolContext, tmp_path: Path) -> None:
+    ctx.workspace.mkdir(parents=True)
+    other = tmp_path / "other.txt"
+    other.write_text("keep")
+    os.link(other, ctx.workspace / "h.txt")
+    out = await write_file_tool(ctx).ainvoke({"path": "h.txt", "content": "pwned"})
+    assert "hard links" in out and other.read_text() == "keep"
+
+
+async def test_relative_links_walked_inside_only(ctx: ToolContext, tmp_path: Path) -> None:
+    (ctx.workspace / "sub").mkdir(parents=True)
+    (ctx.workspace / "sub/real.txt").write_text("inner")
+    (tmp_path / "secret.txt").write_text("top secret")
+    os.symlink("sub", ctx.workspace / "alias")
+    os.symlink("../real.txt", ctx.workspace / "sub/up")  # the workspace's real.txt: none
+    os.symlink("../../secret.txt", ctx.workspace / "sub/out")
+    read = read_file_tool(ctx)
+    assert await read.ainvoke({"path": "alias/real.txt"}) == "inner"
+    assert "no file" in await read.ainvoke({"path": "sub/up"})
+    out = await read.ainvoke({"path": "sub/out"})
+    assert "outside the workspace" in out and "top secret" not in out
+    await write_file_tool(ctx).ainvoke({"path": "alias/new.txt", "content": "n"})
+    assert (ctx.workspace / "sub/new.txt").read_text() == "n"

@@ -23,6 +23,8 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 import psycopg
+import psycopg.conninfo
+import psycopg.errors
 from psycopg.rows import RowMaker
 
 
@@ -55,6 +57,29 @@ class Connection(Protocol):
 
 def is_postgres(uri: str | None) -> bool:
     return bool(uri) and str(uri).startswith(("postgresql://", "postgres://"))
+
+
+def where(uri: str) -> str:
+    """``host:port/dbname`` of a PostgreSQL URI, for messages (never the password)."""
+    try:
+        info = psycopg.conninfo.conninfo_to_dict(uri)
+    except psycopg.Error:
+        return "(an unparsable URI)"
+    return f"{info.get('host') or 'localhost'}:{info.get('port') or 5432}/{info.get('dbname') or ''}"
+
+
+def unreachable(setting: str, uri: str, exc: BaseException) -> str:
+    """One line saying which setting's PostgreSQL could not be reached, where, and why."""
+    if isinstance(exc, psycopg.errors.ConnectionTimeout):
+        info = psycopg.conninfo.conninfo_to_dict(uri)
+        why = f"no answer within {info.get('connect_timeout', '?')} s (db_connect_timeout_s)"
+    else:
+        lines = [x.strip() for x in str(exc).splitlines() if x.strip()]
+        why = lines[0] if lines else type(exc).__name__
+        why = why.removeprefix("connection failed: ")
+        if "failed: " in why:  # 'connection to server at "h", port p failed: <the reason>'
+            why = why.split("failed: ", 1)[1]
+    return f"{setting}: cannot connect to PostgreSQL at {where(uri)}: {' '.join(why.split())}"
 
 
 class PgRow(tuple[Any, ...]):
@@ -115,11 +140,12 @@ class _PgCursor:
 class PgConnection:
     """A psycopg connection with the ``sqlite3`` surface the tools use (see the module)."""
 
-    def __init__(self, uri: str, schema: str, write_lock: int, connect_timeout: int = 10) -> None:
+    def __init__(self, uri: str, schema: str, write_lock: int) -> None:
         self.schema = schema
         self.write_lock = write_lock
+        # The connect timeout is the URI's (``Settings.db_connect_timeout_s`` adds one).
         self.raw: psycopg.Connection[PgRow] = psycopg.connect(
-            uri, connect_timeout=connect_timeout, row_factory=_pg_rows,
+            uri, row_factory=_pg_rows,
             options=f"-c search_path={schema},public",
         )
 

@@ -61,15 +61,23 @@ def ledger_approvals(ctx: ToolContext, keys: Iterable[str]) -> dict[str, Approva
         return approvals(conn, keys)
 
 
-def record_approvals(ctx: ToolContext, writes: Iterable[ApprovalWrite]) -> None:
-    """Store approval questions and decisions in one transaction (blocking)."""
+def record_approvals(ctx: ToolContext, writes: Iterable[ApprovalWrite]) -> dict[str, ApprovalRecord]:
+    """Store approval questions and decisions in one transaction; return what stands for
+    their keys, read in that same transaction (blocking).
+
+    A decision already recorded is never replaced (``write_approvals``), so when two
+    processes answer one question at once the first recorded decision is the one returned
+    to both, and both act on it: the caller must act on what this returns, never on the
+    decision it tried to write."""
     writes = list(writes)
     if not writes:
-        return
+        return {}
     with connect(ctx) as conn:
         conn.execute("BEGIN IMMEDIATE")
         write_approvals(conn, writes)
+        standing = approvals(conn, [w.key for w in writes])
         conn.commit()
+    return standing
 
 
 def ledger_outcome(ctx: ToolContext, key: str) -> str | None:

@@ -31,6 +31,7 @@ import json
 import os
 import shutil
 import signal
+import stat
 import sys
 import time
 from collections.abc import Sequence
@@ -38,7 +39,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Literal
 
-from tools.paths import resolve_in_workspace
+from tools.paths import open_file, workspace_parts, write_text
 from tools.sandbox_result import (
     Capture,
     CheckReport,
@@ -64,20 +65,28 @@ _DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom"
 
 
 def _prepare(workspace: Path, filename: str | None, code: str) -> tuple[Path, str | None]:
-    """Create the workspace, write the script file, hand the tree to the sandbox user."""
+    """Create the workspace, write the script file, hand the tree to the sandbox user.
+
+    Code of another task may be running in the same workspace, so the script is written
+    and the tree walked by descriptor (:mod:`tools.paths`, ``os.fwalk``), never by a path
+    a rename could redirect."""
     ws = workspace.resolve()
     ws.mkdir(parents=True, exist_ok=True)
     rel: str | None = None
     if filename:
-        target = resolve_in_workspace(ws, filename)
-        if target.suffix != ".py":
+        parts = workspace_parts(filename)
+        if not parts or not parts[-1].endswith(".py"):
             raise ValueError(f"filename must end in .py, got {filename!r}")
         if code:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(code, encoding="utf-8")
-        elif not target.is_file():
-            raise FileNotFoundError(f"no file {filename!r} in the workspace and no code given")
-        rel = str(target.relative_to(ws))
+            write_text(ws, filename, code)
+        else:
+            try:
+                with open_file(ws, filename):
+                    pass
+            except FileNotFoundError:
+                raise FileNotFoundError(
+                    f"no file {filename!r} in the workspace and no code given") from None
+        rel = "/".join(parts)
     if os.geteuid() == 0:
         _chown_tree(ws, _NOBODY)
     return ws, rel
@@ -86,19 +95,22 @@ def _prepare(workspace: Path, filename: str | None, code: str) -> tuple[Path, st
 def _chown_tree(root: Path, uid: int) -> None:
     """Give the workspace to the sandbox user (root's sandboxes run as ``nobody``).
 
-    Never follows symlinks and skips multiply-linked files, so nothing outside the
-    tree can change owner through a link planted inside it.
+    Walks by directory descriptor and never follows symlinks (a directory renamed or
+    replaced by a link meanwhile is not entered), and skips multiply-linked files, so
+    nothing outside the tree can change owner through a link planted inside it.
     """
     os.lchown(root, uid, uid)
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+    for _, dirnames, filenames, dir_fd in os.fwalk(root, follow_symlinks=False):
         for name in dirnames + filenames:
-            path = os.path.join(dirpath, name)
-            st = os.lstat(path)
-            if st.st_uid == uid and st.st_gid == uid:
+            try:
+                st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+                if st.st_uid == uid and st.st_gid == uid:
+                    continue
+                if not stat.S_ISDIR(st.st_mode) and st.st_nlink > 1:
+                    continue
+                os.chown(name, uid, uid, dir_fd=dir_fd, follow_symlinks=False)
+            except FileNotFoundError:  # removed meanwhile by code running in the workspace
                 continue
-            if not os.path.isdir(path) and st.st_nlink > 1:
-                continue
-            os.lchown(path, uid, uid)
 
 
 def _child_env(ws: Path) -> dict[str, str]:

@@ -1,15 +1,17 @@
 """Workspace files: read_file, write_file, list_files, confined to the run's directory.
 
-Paths are relative to the workspace. Absolute paths and ``..`` are refused outright, and
-every path is resolved (following symlinks) and must stay inside the workspace, so a
-symlink planted by sandboxed code cannot lead a tool outside. Final opens use
-``O_NOFOLLOW`` so a symlink swapped in after the check is not followed either.
+Paths are relative to the workspace. Every file is reached through :mod:`tools.paths`:
+walked from a descriptor of the workspace one component at a time, no symlink followed
+anywhere on the way, and only regular files opened (a FIFO, socket or device is refused
+before anything could block on it), so sandboxed code renaming directories or swapping
+links while a tool runs cannot lead it outside. Reads, writes and listings are bounded.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import stat
 from pathlib import Path
 
 from langchain_core.tools import BaseTool
@@ -17,7 +19,16 @@ from pydantic import BaseModel, Field
 
 from tools.base import ToolInputError, make_tool
 from tools.context import ToolContext
-from tools.paths import WorkspacePathError, resolve_in_workspace
+from tools.paths import (
+    NotADirectory,
+    WorkspacePathError,
+    open_dir,
+    open_file,
+    read_bounded,
+    resolve_in_workspace,
+    workspace_parts,
+    write_all,
+)
 
 __all__ = [
     "WorkspacePathError",
@@ -31,24 +42,31 @@ MAX_READ_CHARS = 8000
 MAX_READ_FILE_BYTES = 20 * 1024 * 1024
 MAX_WRITE_BYTES = 1024 * 1024
 MAX_LIST_ENTRIES = 200
+MAX_LIST_SCANNED = 20_000
+"""Entries looked at by one listing at most: sandboxed code can make millions."""
 _SKIP_DIRS = {"__pycache__", ".pytest_cache", ".tmp", ".mypy_cache", ".ruff_cache"}
 
 
+def _shown(rel: str) -> str:
+    return "/".join(workspace_parts(rel))
+
+
+def _missing(rel: str) -> ToolInputError:
+    return ToolInputError(f"no file {rel!r} in the workspace; use list_files to see files")
+
+
 def _read(root: Path, rel: str, start_line: int, max_chars: int) -> str:
-    path = resolve_in_workspace(root, rel)
-    if not path.exists():
-        raise ToolInputError(f"no file {rel!r} in the workspace; use list_files to see files")
-    if path.is_dir():
-        raise ToolInputError(f"{rel!r} is a directory; use list_files")
-    size = path.stat().st_size
-    if size > MAX_READ_FILE_BYTES:
-        raise ToolInputError(f"{rel!r} is {size} bytes; too large to read (use run_python)")
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    with os.fdopen(fd, "rb") as fh:
-        data = fh.read()
+    try:
+        with open_file(root, rel) as opened:
+            if opened.size > MAX_READ_FILE_BYTES:
+                raise ToolInputError(
+                    f"{rel!r} is {opened.size} bytes; too large to read (use run_python)")
+            data = read_bounded(opened, MAX_READ_FILE_BYTES)
+    except FileNotFoundError:
+        raise _missing(rel) from None
     if b"\x00" in data[:8192]:
         raise ToolInputError(
-            f"{rel!r} is a binary file ({size} bytes); use run_python or query_data"
+            f"{rel!r} is a binary file ({len(data)} bytes); use run_python or query_data"
         )
     lines = data.decode("utf-8", "replace").splitlines(keepends=True)
     if start_line > len(lines) and lines:
@@ -73,45 +91,62 @@ def _write(root: Path, rel: str, content: str, append: bool) -> str:
     data = content.encode("utf-8")
     if len(data) > MAX_WRITE_BYTES:
         raise ToolInputError(f"content is {len(data)} bytes; the limit is {MAX_WRITE_BYTES}")
-    path = resolve_in_workspace(root, rel)
-    if path == root or path.is_dir():
-        raise ToolInputError(f"{rel!r} is a directory")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path = resolve_in_workspace(root, rel)  # re-check: parents may have changed meanwhile
-    if append and path.exists() and path.stat().st_size + len(data) > MAX_WRITE_BYTES:
-        raise ToolInputError(f"appending would make {rel!r} larger than {MAX_WRITE_BYTES} bytes")
-    flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | (os.O_APPEND if append else os.O_TRUNC)
-    fd = os.open(path, flags, 0o644)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-    shown = path.relative_to(root).as_posix()
-    return f"{'Appended' if append else 'Wrote'} {len(data)} bytes to {shown}"
+    with open_file(root, rel, write=True) as opened:
+        if append:
+            size = os.fstat(opened.fd).st_size
+            if size + len(data) > MAX_WRITE_BYTES:
+                raise ToolInputError(
+                    f"appending would make {rel!r} larger than {MAX_WRITE_BYTES} bytes")
+            os.lseek(opened.fd, 0, os.SEEK_END)
+        else:
+            os.ftruncate(opened.fd, 0)
+        write_all(opened.fd, data)
+    return f"{'Appended' if append else 'Wrote'} {len(data)} bytes to {_shown(rel)}"
 
 
 def _list(root: Path, rel: str) -> str:
-    base = resolve_in_workspace(root, rel) if rel not in ("", ".") else root
-    if not base.exists():
-        raise ToolInputError(f"no directory {rel!r} in the workspace")
-    if not base.is_dir():
-        raise ToolInputError(f"{rel!r} is a file; use read_file")
+    parts = workspace_parts(rel) if rel not in ("", ".") else ()
+    prefix = "/".join(parts)
     rows: list[str] = []
-    total = 0
-    for dirpath, dirnames, filenames in os.walk(base, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS)
-        for name in sorted(filenames):
-            total += 1
-            if len(rows) >= MAX_LIST_ENTRIES:
-                continue
-            full = Path(dirpath, name)
-            shown = full.relative_to(root).as_posix()
-            if full.is_symlink():
-                rows.append(f"{shown} (symlink)")
-            else:
-                rows.append(f"{shown} ({full.lstat().st_size} bytes)")
+    total = scanned = 0
+    try:
+        with open_dir(root, rel) as base_fd:
+            # fwalk walks by descriptor and never follows a symlink: a rename meanwhile
+            # cannot lead it outside.
+            walk = os.fwalk(".", dir_fd=base_fd, follow_symlinks=False)
+            for dirpath, dirnames, filenames, dir_fd in walk:
+                dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS)
+                for name in sorted(filenames):
+                    scanned += 1
+                    if scanned > MAX_LIST_SCANNED:
+                        break
+                    total += 1
+                    if len(rows) >= MAX_LIST_ENTRIES:
+                        continue
+                    inner = os.path.normpath(os.path.join(dirpath, name))
+                    shown = f"{prefix}/{inner}" if prefix else inner
+                    try:
+                        st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+                    except FileNotFoundError:
+                        continue
+                    if stat.S_ISLNK(st.st_mode):
+                        rows.append(f"{shown} (symlink)")
+                    elif stat.S_ISREG(st.st_mode):
+                        rows.append(f"{shown} ({st.st_size} bytes)")
+                    else:
+                        rows.append(f"{shown} (not a regular file)")
+                if scanned > MAX_LIST_SCANNED:
+                    break
+    except FileNotFoundError:
+        raise ToolInputError(f"no directory {rel!r} in the workspace") from None
+    except NotADirectory:
+        raise ToolInputError(f"{rel!r} is not a directory; use read_file for a file") from None
     if not rows:
-        return "(no files)" if base == root else f"(no files under {rel})"
+        return "(no files)" if not parts else f"(no files under {rel})"
     if total > len(rows):
         rows.append(f"… {total - len(rows)} more files not shown")
+    if scanned > MAX_LIST_SCANNED:
+        rows.append(f"… stopped after {MAX_LIST_SCANNED} entries")
     return "\n".join(rows)
 
 

@@ -10,17 +10,31 @@ Used by the local CLI and by ``--url`` alike.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from langgraph.types import Interrupt
 
-from core.review import InvalidAnswer, ReviewDecision, describe, kind_of, resume_value
+from core.review import (
+    QUESTION_FIELD,
+    InvalidAnswer,
+    ReviewDecision,
+    describe,
+    kind_of,
+    read_tool_answer,
+    resume_value,
+)
+from tools.context import ToolContext
+from tools.effects import ledger_approvals
 
 MIN_PREFIX = 4
 """The shortest interrupt-id prefix accepted."""
+_ID_LIKE = re.compile(r"[0-9a-f]{8,64}")
+"""A lone ``--reject`` value of this shape is an interrupt id (or a prefix), never a reason:
+a stale id must be an error, not a rejection of whatever pause is pending now."""
 
 
 class UsageError(Exception):
@@ -89,11 +103,13 @@ def resume_map(pending: Sequence[Interrupt], requested: Sequence[Requested]) -> 
     for item in requested:
         target = _match(item.interrupt_id, pending) if item.interrupt_id is not None else None
         if item.interrupt_id is not None and target is None:
-            if item.decision.action == "reject" and not item.decision.text:
+            if item.decision.action == "reject" and not item.decision.text \
+                    and not _ID_LIKE.fullmatch(item.interrupt_id):
                 # ``--reject WHY`` with a single value that is no id: the reason.
                 bare.append(ReviewDecision("reject", text=item.interrupt_id))
                 continue
-            raise UsageError(f"no pending interrupt {item.interrupt_id!r}; pending:\n  "
+            raise UsageError(f"no pending interrupt {item.interrupt_id!r}; pending: "
+                             + ", ".join(p.id for p in pending) + "\n  "
                              + "\n  ".join(pending_line(p) for p in pending))
         if target is None:
             bare.append(item.decision)
@@ -126,3 +142,40 @@ def _paused_message(pending: Sequence[Interrupt]) -> str:
              else '--approve or --reject "why" (with an interrupt id when several are pending)')
     return f"the run is paused for review: pass {flags}; pending:\n  " + "\n  ".join(
         pending_line(p) for p in pending)
+
+
+def not_applied(tools: ToolContext, answered: Sequence[Interrupt], answers: Mapping[str, Any],
+                still_pending: Sequence[Interrupt]) -> list[str]:
+    """The answers in ``answers`` that did not decide their pause, one line each (blocking:
+    reads the action ledger).
+
+    Another process may answer the same pause at the same moment. For a tool approval the
+    decision recorded first is the one that acts, in both processes (``agents.approval``):
+    this tells the other side its own decision was not the one. Any answer whose pause is
+    still waiting, the same question under the same id, was dropped (its pause moved on
+    before it arrived, or was asked again): that is said too."""
+    lines: list[str] = []
+    keys = {p.id: p.value.get("action_key") for p in answered
+            if kind_of(p.value) == "tool_approval" and p.id in answers}
+    standing = ledger_approvals(tools, [k for k in keys.values() if isinstance(k, str)])
+    waiting = {(p.id, p.value.get(QUESTION_FIELD)) for p in still_pending
+               if isinstance(p.value, Mapping)}
+    for pause in answered:
+        if pause.id not in answers or not isinstance(pause.value, Mapping):
+            continue
+        if pause.id in keys:
+            mine = "approved" if read_tool_answer(answers[pause.id])[0] else "rejected"
+            what = f"your decision ({mine}) on {pause.value.get('tool')} " \
+                   f"{json.dumps(pause.value.get('args', {}), default=str)}"
+            record = standing.get(str(keys[pause.id]))
+            if record is not None and record.decision in ("approved", "rejected") \
+                    and record.decision != mine:
+                lines.append(f"interrupt {pause.id}: {what} was not applied: it was "
+                             f"{record.decision} by an answer recorded first")
+                continue
+        else:
+            what = f"your answer to the {str(kind_of(pause.value) or 'pause').replace('_', ' ')}"
+        if (pause.id, pause.value.get(QUESTION_FIELD)) in waiting:
+            lines.append(f"interrupt {pause.id}: {what} was not applied: the pause is still "
+                         "waiting for an answer")
+    return lines

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import sys
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from langgraph.types import Command
+from langgraph.types import Command, Interrupt
 from rich.console import Console
 from rich.markup import escape
 from rich.prompt import Prompt
@@ -22,7 +24,7 @@ from core.settings import ConfigError, Settings
 from core.tracing import trace_run
 from graph.history import CheckpointNotFound, ForkEditError
 from graph.runner import Runner
-from orchestrator.cli.answers import Requested, UsageError, load_tasks, resume_map
+from orchestrator.cli.answers import Requested, UsageError, load_tasks, not_applied, resume_map
 from orchestrator.cli.session import EXIT, stream_run, summarise
 from orchestrator.cli.view import TaskBoard
 
@@ -66,17 +68,30 @@ def fork_values(text: str | None) -> dict[str, Any] | None:
 
 
 async def drive(runner: Runner, thread_id: str, context: RunContext, payload: Any,
-                *, as_json: bool, interactive: bool, checkpoint_id: str | None = None) -> dict[str, Any]:
-    """Run until the graph finishes or pauses; answer pauses inline when interactive."""
+                *, as_json: bool, interactive: bool, checkpoint_id: str | None = None,
+                answered: tuple[Sequence[Interrupt], dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Run until the graph finishes or pauses; answer pauses inline when interactive.
+
+    ``answered``: the pauses ``payload`` answers and its answers; after each run, answers
+    that did not decide their pause (another answer was recorded first, or the pause
+    moved on before it arrived) are listed in ``not_applied``."""
+    lost: list[str] = []
     while True:
         with TaskBoard(err, live=not as_json and err.is_terminal) as board, \
                 trace_run(runner.settings, thread_id):
             error = await stream_run(runner, payload, thread_id, context, board, checkpoint_id)
         snapshot = await runner.state(thread_id)
+        if answered is not None:
+            lost += await asyncio.to_thread(not_applied, context.tools(thread_id), answered[0],
+                                            answered[1], snapshot.interrupts)
         outcome = summarise(snapshot, thread_id, error)
+        if lost:
+            outcome["not_applied"] = lost
         if outcome["status"] != "interrupted" or not interactive:
             return outcome
-        payload = Command(resume=ask_human(snapshot.interrupts))
+        answers = ask_human(snapshot.interrupts)
+        answered = (snapshot.interrupts, answers)
+        payload = Command(resume=answers)
         checkpoint_id = None
 
 
@@ -138,7 +153,15 @@ def show_pending(interrupts: list[dict[str, Any]], console: Console) -> None:
 
 
 def print_outcome(outcome: dict[str, Any], as_json: bool) -> int:
-    """Print the run's outcome and return its exit code."""
+    """Print the run's outcome and return its exit code: 1 when one of the answers given
+    was not the one applied (each said on its own line on stderr)."""
+    code = _print_outcome(outcome, as_json)
+    for line in outcome.get("not_applied") or []:  # one line each, never wrapped
+        print(f"orchestrator: {line}", file=sys.stderr)
+    return 1 if outcome.get("not_applied") else code
+
+
+def _print_outcome(outcome: dict[str, Any], as_json: bool) -> int:
     if as_json:
         print(json.dumps(outcome, indent=2, default=str))
         return EXIT[outcome["status"]]
@@ -189,14 +212,17 @@ async def cmd_resume(settings: Settings, thread_id: str, requested: list[Request
         context = await _known_thread(runner, thread_id)
         snapshot = await runner.state(thread_id)
         payload: Any = None
+        answered = None
         if snapshot.interrupts:
-            payload = Command(resume=resume_map(snapshot.interrupts, requested))
+            answers = resume_map(snapshot.interrupts, requested)
+            payload, answered = Command(resume=answers), (snapshot.interrupts, answers)
         elif requested:
             raise UsageError(f"thread {thread_id} is not paused for review; resume it without an answer")
         elif not snapshot.next:
             raise UsageError(f"thread {thread_id} has finished; fork it to run part of it again")
         interactive = sys.stdin.isatty() and not as_json
-        outcome = await drive(runner, thread_id, context, payload, as_json=as_json, interactive=interactive)
+        outcome = await drive(runner, thread_id, context, payload, as_json=as_json,
+                              interactive=interactive, answered=answered)
     return print_outcome(outcome, as_json)
 
 
