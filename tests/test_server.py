@@ -620,6 +620,7 @@ async def test_served_from_another_directory_with_a_relative_data_dir(tmp_path: 
     config["graphs"] = {name: spec.replace("./", root + "/", 1) if isinstance(spec, str) else spec
                         for name, spec in config["graphs"].items()}
     config["checkpointer"]["path"] = config["checkpointer"]["path"].replace("./", root + "/", 1)
+    config["auth"]["path"] = config["auth"]["path"].replace("./", root + "/", 1)
     if isinstance(config.get("http"), dict) and str(config["http"].get("app", "")).startswith("./"):
         config["http"]["app"] = config["http"]["app"].replace("./", root + "/", 1)
     (elsewhere / "langgraph.json").write_text(json.dumps(config))
