@@ -400,7 +400,7 @@ async def test_remote_cli_errors(server_url: str, cli_token: str, monkeypatch: p
         await resume_remote(nowhere, "some-thread", [], as_json=True, interactive=False)
     assert time.monotonic() - started < 5, "an unreachable server must be reported at once"
     monkeypatch.setenv("LANGGRAPH_API_KEY", "not-the-token")
-    with pytest.raises(UsageError, match="refused the token .401.: set LANGGRAPH_API_KEY"):
+    with pytest.raises(UsageError, match=r"refused the token \(401\): set LANGGRAPH_API_KEY"):
         await run_remote(server_url, "goal", None, options, as_json=True, interactive=False)
 
 

@@ -34,8 +34,8 @@ import pytest
 from tests.server_harness import (
     Server,
     clean_env,
-    fresh_copy,
     free_port,
+    fresh_copy,
     log_text,
     make_serve,
     serve,
@@ -188,14 +188,15 @@ async def test_a_client_may_add_review_points_never_remove_them(default_server: 
     state = await client.threads.get_state(thread["thread_id"])
     assert state["interrupts"] and state["interrupts"][0]["value"]["type"] == "plan_review"
 
-    # A client rewrites a paused thread's stored settings to drop the approvals: the resume is refused.
-    tid, interrupt_id = paused_thread(default_server)
-    await client.threads.update_state(tid, {"run_settings": {"model": "test", "review": {
-        "plan": False, "high_risk_tools": False}}})
-    errors = [p.data async for p in client.runs.stream(
-        tid, ASSISTANT, command={"resume": {interrupt_id: {"decisions": [{"type": "approve"}]}}},
-        stream_mode=["updates"]) if p.event == "error"]
+    # A client writes review-off settings into a paused thread and goes on past the pause
+    # (a command's update, as a fork with a change does): refused; nothing ran.
+    tid, _ = paused_thread(default_server)
+    errors = [p.data async for p in client.runs.stream(tid, ASSISTANT, command={
+        "update": {"run_settings": {"model": "test", "review": {"plan": False, "high_risk_tools": False}}},
+        "goto": "dispatch"}, stream_mode=["updates"]) if p.event == "error"]
     assert errors and "cannot be turned off by a client run" in errors[0]["message"], errors
+    state = await client.threads.get_state(tid)
+    assert not state["values"].get("results")
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
