@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from langgraph_sdk import get_client
+from langgraph_sdk.errors import AuthenticationError
 from langgraph_sdk.schema import Command
 
 ASSISTANT = "orchestrator"
@@ -115,7 +116,11 @@ def main() -> int:
     parser.add_argument("--token", default=None,
                         help="the server's token (default: LANGGRAPH_API_KEY, else .orchestrator/server-token)")
     args = parser.parse_args()
-    return asyncio.run(run(args.url, args.goal, args.model, find_token(args.token)))
+    try:
+        return asyncio.run(run(args.url, args.goal, args.model, find_token(args.token)))
+    except AuthenticationError as exc:
+        log(f"error: the server refused the token (401): {exc}")
+        return 2
 
 
 if __name__ == "__main__":
