@@ -24,7 +24,7 @@ import asyncio
 import ipaddress
 import json
 import re
-from collections.abc import Iterable
+import sys
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -89,19 +89,18 @@ def host_name(host: str | None) -> str | None:
 
 
 def cors_policy() -> tuple[frozenset[str], re.Pattern[str] | None]:
-    """The foreign origins ``http.cors`` allows, as langgraph-api read it (none without it)."""
-    try:
-        from langgraph_api import config
-    except ImportError:  # not under langgraph-api: no CORS configured here
-        return frozenset(), None
+    """The foreign origins ``http.cors`` allows, as the running langgraph-api read it (none
+    without it, or outside a langgraph-api server: its config module is not imported here,
+    as importing it reads the server's environment)."""
+    config = sys.modules.get("langgraph_api.config")
     cors = getattr(config, "CORS_CONFIG", None) or {}
     regex = cors.get("allow_origin_regex")
     return frozenset(cors.get("allow_origins") or ()), re.compile(regex) if regex else None
 
 
-def load_policy(extra_hosts: Iterable[str] | None = None) -> GuardPolicy:
+def load_policy() -> GuardPolicy:
     """The policy of this process: ``server.allowed_hosts`` and ``http.cors``. Reads files."""
-    hosts = list(base_settings().server.allowed_hosts if extra_hosts is None else extra_hosts)
+    hosts = base_settings().server.allowed_hosts
     origins, regex = cors_policy()
     return GuardPolicy(allowed_hosts=frozenset(h.lower().rstrip(".") for h in hosts),
                        cors_origins=origins, cors_origin_regex=regex)

@@ -19,7 +19,7 @@ import pytest
 from agents import run_context
 from agents.run_context import RunContext
 from core.settings import ConfigError, Settings, load_settings
-from orchestrator.http_guard import GuardPolicy, RequestGuard, check, host_name
+from orchestrator.http_guard import GuardPolicy, RequestGuard, check, host_name, load_policy
 from orchestrator.server_token import (
     TokenError,
     client_token,
@@ -233,3 +233,22 @@ def test_server_settings_are_never_client_settable() -> None:
     with pytest.raises(ConfigError):
         load_settings(client_settable=["model", "server"])
     assert "server" not in Settings().client_settable
+
+
+def test_the_policy_comes_from_the_operators_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    from agents import base_settings
+
+    monkeypatch.setenv("ORCHESTRATOR_SERVER__ALLOWED_HOSTS", '["Orch.LAN."]')
+    base_settings.cache_clear()
+    policy = load_policy()
+    assert policy.host_allowed("orch.lan:8123") and not policy.host_allowed("other.lan")
+    # http.cors as langgraph-api read it from langgraph.json (its config module, in a server).
+    import types
+
+    config = types.SimpleNamespace(CORS_CONFIG={"allow_origins": ["https://app.example"],
+                                                "allow_origin_regex": r"https://.*\.corp\.example"})
+    monkeypatch.setitem(sys.modules, "langgraph_api.config", config)
+    policy = load_policy()
+    assert policy.origin_allowed("https://app.example", "http", "127.0.0.1:8123")
+    assert policy.origin_allowed("https://a.corp.example", "http", "127.0.0.1:8123")
+    assert not policy.origin_allowed("https://evil.example", "http", "127.0.0.1:8123")
