@@ -23,9 +23,9 @@ test: setup  ## the layer contract, then the whole suite (with the marked set on
 	$(VENV)/bin/lint-imports --no-cache
 	$(VENV)/bin/pytest -q
 
-serve: setup  ## the LangGraph dev server, offline (port 2024 is often taken: PORT=…)
-	@echo "Dashboard: http://127.0.0.1:$(PORT)/dashboard/"
-	$(VENV)/bin/langgraph dev --port $(PORT) --no-browser --no-reload --n-jobs-per-worker 8
+serve: setup  ## the LangGraph dev server, offline, token-protected (port 2024 is often taken: PORT=…)
+	@$(VENV)/bin/python -m orchestrator.server_token --port $(PORT)
+	$(VENV)/bin/langgraph dev --port $(PORT) --host 127.0.0.1 --no-browser --no-reload --n-jobs-per-worker 8
 
 lint: setup
 	$(VENV)/bin/ruff check . && $(VENV)/bin/lint-imports --no-cache && $(VENV)/bin/mypy core tools agents graph evals orchestrator

@@ -52,6 +52,23 @@ def check_client_overrides(base: Settings, overrides: Mapping[str, Any]) -> None
         )
 
 
+def check_client_review(base: Settings, applied: Settings) -> None:
+    """Refuse a client run that turns off a review point the operator's settings turn on
+    (compared after validation, so ``0`` or ``"false"`` count as off too)."""
+    if base.server.clients_may_relax_review:
+        return
+    # A client may add pauses, never remove one: approval is what stands between a
+    # client's request and a refund.
+    relaxed = [f"review.{name}" for name in type(base.review).model_fields
+               if getattr(base.review, name) is True and getattr(applied.review, name) is not True]
+    if relaxed:
+        raise ConfigError(
+            f"{', '.join(relaxed)} cannot be turned off by a client run (a client may add review "
+            "points, not remove them); the server's operator allows it with "
+            "server.clients_may_relax_review = true"
+        )
+
+
 @lru_cache(maxsize=1)
 def base_settings() -> Settings:
     """The process's settings (defaults, ``orchestrator.toml``, ``ORCHESTRATOR_*``), loaded once.
@@ -100,7 +117,10 @@ class RunContext(BaseModel):
             overrides = self.overrides
             if overrides and _serving_clients:
                 check_client_overrides(base, overrides)
-            self._settings = base.with_overrides(overrides) if overrides else base
+            settings = base.with_overrides(overrides) if overrides else base
+            if overrides and _serving_clients:
+                check_client_review(base, settings)
+            self._settings = settings
         return self._settings
 
     async def registry(self) -> AgentRegistry:

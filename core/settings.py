@@ -165,6 +165,19 @@ class SandboxSettings(_Strict):
     it on lets sandboxed code read and write whatever your user can."""
 
 
+class ServerSettings(_Strict):
+    """How the LangGraph server (``make serve``) treats the clients that reach it."""
+
+    allowed_hosts: list[str] = Field(default_factory=list)
+    """Host names, besides loopback (``localhost``, ``127.0.0.1``, ``::1``), the server
+    answers to. A request naming any other ``Host`` is refused: a web page whose DNS name
+    is re-pointed at 127.0.0.1 (DNS rebinding) would otherwise reach the server as its own
+    origin."""
+    clients_may_relax_review: bool = False
+    """Let a client's run turn off a review point this configuration turns on
+    (``review.plan = false``). Off (the default): a client may add pauses, never remove one."""
+
+
 class LocalServerSettings(_Strict):
     """The embedded llama.cpp server, shared by every run of the machine. Each slot has a
     context of the model's ``context_window`` tokens, so any call fits any slot."""
@@ -278,6 +291,8 @@ class Settings(BaseSettings):
     that could set them could read files, reach other hosts or run commands on the server.
     Only the server entry points enforce it; the CLI and in-process runs are the operator."""
     review: ReviewSettings = Field(default_factory=ReviewSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    """The LangGraph server's guards (operator-only: never client-settable)."""
     limits: Limits = Field(default_factory=Limits)
     budgets: Budgets = Field(default_factory=Budgets)
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
@@ -305,6 +320,8 @@ class Settings(BaseSettings):
         unknown = sorted(set(v) - set(cls.model_fields))
         if unknown:
             raise ValueError(f"unknown setting(s) {unknown}")
+        if "server" in v:  # a client that could set it could lift the guards it is checked by
+            raise ValueError("'server' is the operator's alone and cannot be client-settable")
         return v
 
     @field_validator("roles")

@@ -5,6 +5,10 @@ Start the server (see docs/server.md), then::
     python examples/sdk_client.py --url http://127.0.0.1:8123              # the server's default model
     python examples/sdk_client.py --url http://127.0.0.1:8123 --goal "Compare Python and Go" --model test
 
+The server answers only requests that carry its token: ``LANGGRAPH_API_KEY`` (the SDK's own
+variable), ``--token``, or — run from the repository the server runs in — the token file
+``make serve`` made, ``.orchestrator/server-token``.
+
 The script creates a thread, streams the run (progress events to stderr), approves the
 plan when the run pauses for review, approves any other pause too, and prints the answer.
 Only ``langgraph-sdk`` is needed on the client side. Exit code 0 when the run completed.
@@ -15,10 +19,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from langgraph_sdk import get_client
+from langgraph_sdk.errors import AuthenticationError
 from langgraph_sdk.schema import Command
 
 ASSISTANT = "orchestrator"
@@ -29,6 +36,19 @@ APPROVE: dict[str, Any] = {"decisions": [{"type": "approve"}]}
 request (``action_requests`` + ``review_configs``), answered with decisions: approve, edit
 (``{"type": "edit", "edited_action": {"name": ..., "args": {...}}}``) or reject
 (``{"type": "reject", "message": "why"}``); see docs/server.md."""
+
+
+TOKEN_FILE = Path(".orchestrator/server-token")
+"""Where ``make serve`` keeps the token (in the default data dir of the repository)."""
+
+
+def find_token(given: str | None) -> str | None:
+    """The server's token: ``--token``, ``LANGGRAPH_API_KEY``, else the default token file."""
+    if given:
+        return given
+    if os.environ.get("LANGGRAPH_API_KEY"):
+        return os.environ["LANGGRAPH_API_KEY"].strip()
+    return TOKEN_FILE.read_text().strip() if TOKEN_FILE.is_file() else None
 
 
 def log(text: str) -> None:
@@ -46,8 +66,9 @@ def describe(event: dict[str, Any]) -> str:
     return kind
 
 
-async def run(url: str, goal: str, model: str | None) -> int:
-    async with get_client(url=url) as client:
+async def run(url: str, goal: str, model: str | None, token: str | None) -> int:
+    headers = {"Authorization": f"Bearer {token}"} if token else None
+    async with get_client(url=url, headers=headers) as client:
         thread = await client.threads.create()
         thread_id = thread["thread_id"]
         log(f"thread {thread_id}")
@@ -92,8 +113,14 @@ def main() -> int:
     parser.add_argument("--goal", default="When should a retrieval system combine full-text and vector search?")
     parser.add_argument("--model", default=None,
                         help="local, test (scripted, no LLM) or a configured name; default: the server's")
+    parser.add_argument("--token", default=None,
+                        help="the server's token (default: LANGGRAPH_API_KEY, else .orchestrator/server-token)")
     args = parser.parse_args()
-    return asyncio.run(run(args.url, args.goal, args.model))
+    try:
+        return asyncio.run(run(args.url, args.goal, args.model, find_token(args.token)))
+    except AuthenticationError as exc:
+        log(f"error: the server refused the token (401): {exc}")
+        return 2
 
 
 if __name__ == "__main__":

@@ -6,6 +6,12 @@
 ``langgraph dev`` and a deployed server alike. The page is plain ES modules from the
 ``dashboard/`` folder — no build step, nothing fetched from the internet: every response
 carries a Content-Security-Policy that lets the page load and connect to its own origin only.
+
+The app also carries the server's request guard (``orchestrator/http_guard.py``): LangGraph
+runs a custom app's middleware outside its own, so the guard sees every request of the
+server first. The page's files need no token (they hold no data); every API call it makes
+carries the token, which the page takes from the fragment of the address ``make serve``
+printed (``#token=…``) and keeps in ``sessionStorage`` (this tab only).
 """
 
 from __future__ import annotations
@@ -13,11 +19,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from orchestrator.http_guard import RequestGuard
 
 DASHBOARD_DIR = Path(__file__).resolve().parents[1] / "dashboard"
 """The page's files: ``index.html``, ES modules and the stylesheet."""
@@ -46,6 +55,7 @@ class _Secured:
                 headers.append((b"content-security-policy", CONTENT_SECURITY_POLICY.encode()))
                 headers.append((b"cache-control", b"no-cache"))
                 headers.append((b"x-content-type-options", b"nosniff"))
+                headers.append((b"referrer-policy", b"no-referrer"))
                 message = {**message, "headers": headers}
             await send(message)
 
@@ -65,6 +75,7 @@ app = Starlette(
     routes=[
         Route(DASHBOARD_PATH, _to_index, methods=["GET", "HEAD"]),
         Mount(DASHBOARD_PATH, app=_Secured(StaticFiles(directory=DASHBOARD_DIR, html=True)), name="dashboard"),
-    ]
+    ],
+    middleware=[Middleware(RequestGuard)],
 )
 """The server's custom HTTP app (LangGraph adds its API routes to it)."""

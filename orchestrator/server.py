@@ -27,6 +27,7 @@ from agents import AgentRegistry, base_settings, build_specialist
 from agents.run_context import serve_clients
 from graph.persistence import open_checkpointer
 from graph.supervisor import build_graph
+from orchestrator.server_auth import server_token
 
 SERVER_CHECKPOINT_FILE = "server-checkpoints.sqlite"
 """The server's SQLite checkpoint file, under ``data_dir``."""
@@ -41,6 +42,9 @@ async def checkpointer() -> AsyncIterator[BaseCheckpointSaver]:
     """
     # Loading settings reads files; it also warms the cache the graph's nodes use.
     settings = await asyncio.to_thread(base_settings)
+    # The server's startup hook: make the access token now (a server started without
+    # `make serve` has none yet), so it is in its file before the first client needs it.
+    await server_token()
     async with open_checkpointer(settings, SERVER_CHECKPOINT_FILE) as saver:
         yield saver
 

@@ -6,6 +6,10 @@ PORT=<free port>`` there with the default configuration: no ``ORCHESTRATOR_*`` v
 so the relative default ``data_dir`` (``.orchestrator``) is used, resolved in that directory.
 ``make -o <venv>/.installed`` only tells make that the virtualenv running the tests is set up
 already (it would otherwise install into it); the command run is the Makefile's own.
+
+The server answers only requests carrying its token (``<data_dir>/server-token``, made by
+``make serve``): ``Server.token`` is it, ``Server.headers`` the header clients send, and
+``token_for(url)`` finds the token of a server this session started by its URL.
 """
 
 from __future__ import annotations
@@ -73,18 +77,42 @@ def tail(log: Path, lines: int = 40) -> str:
     return "\n".join(log_text(log).splitlines()[-lines:])
 
 
+TOKEN_FILE = Path(".orchestrator") / "server-token"
+"""The token file of a server run with the default data dir, relative to its directory."""
+_TOKENS: dict[str, str] = {}
+
+
+def token_for(url: str) -> str:
+    """The token of the server this session started at ``url``."""
+    return _TOKENS[url.rstrip("/")]
+
+
+def auth_headers(token: str) -> dict[str, str]:
+    """What a client sends to be let in."""
+    return {"Authorization": f"Bearer {token}"}
+
+
 @dataclass(frozen=True)
 class Server:
-    """A running dev server: where it answers, where it runs and logs."""
+    """A running dev server: where it answers, where it runs and logs, and its token."""
 
     url: str
     cwd: Path
     log: Path
+    token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The header that lets a client in."""
+        return auth_headers(self.token)
 
 
 @contextlib.contextmanager
-def serve(command: Sequence[str], cwd: Path, env: Mapping[str, str], port: int) -> Iterator[Server]:
-    """Run ``command`` (a dev server) until it answers on ``port``; always stop it after."""
+def serve(command: Sequence[str], cwd: Path, env: Mapping[str, str], port: int,
+          token_file: Path | None = None) -> Iterator[Server]:
+    """Run ``command`` (a dev server) until it answers on ``port``; always stop it after.
+
+    ``token_file``: where the server's token is (default: the default data dir's)."""
     if not LANGGRAPH.exists() or importlib.util.find_spec("langgraph_api") is None:
         pytest.skip("langgraph-cli[inmem] is not installed (pip install -e '.[dev]')")
     log = cwd.parent / f"server-{port}.log"
@@ -93,7 +121,10 @@ def serve(command: Sequence[str], cwd: Path, env: Mapping[str, str], port: int) 
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True)
     try:
-        yield Server(url=_wait_ready(proc, log, port), cwd=cwd, log=log)
+        url = _wait_ready(proc, log, port)
+        token = (token_file or cwd / TOKEN_FILE).read_text().strip()
+        _TOKENS[url] = token
+        yield Server(url=url, cwd=cwd, log=log, token=token)
     finally:
         _stop(proc)
 
@@ -109,8 +140,13 @@ OPERATOR_CONFIG = """\
 provider = "test"
 model = "test-small"
 context_window = 4096
+
+[server]
+clients_may_relax_review = true
 """
-"""The README server's configuration: the defaults plus one named model."""
+"""The README server's configuration: the defaults plus one named model, and clients allowed
+to turn review points off (most tests drive runs that must not pause; the default, which
+refuses that, is tested in tests/test_server_security.py)."""
 
 
 @pytest.fixture(scope="session")

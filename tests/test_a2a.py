@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.server_harness import Server
+from tests.server_harness import Server, auth_headers, token_for
 
 pytestmark = pytest.mark.server
 a2a_client = pytest.importorskip("a2a.client", reason="a2a-sdk is not installed (pip install -e '.[dev]')")
@@ -34,7 +34,7 @@ async def assistant(url: str, review: dict[str, bool], name: str) -> str:
     """An assistant of the orchestrator graph whose runs use the test model."""
     from langgraph_sdk import get_client
 
-    client = get_client(url=url)
+    client = get_client(url=url, headers=auth_headers(token_for(url)))
     created = await client.assistants.create(
         "orchestrator", context={"model": "test", "review": review}, name=name,
     )
@@ -51,19 +51,20 @@ async def send(client: Any, message: Message) -> dict[str, Any]:
 
 
 async def a2a_for(url: str, assistant_id: str) -> Any:
-    async with httpx.AsyncClient(timeout=30) as http:
+    headers = auth_headers(token_for(url))  # the server's token, on every A2A request too
+    async with httpx.AsyncClient(timeout=30, headers=headers) as http:
         card = await a2a_client.A2ACardResolver(http, f"{url}/a2a/{assistant_id}").get_agent_card()
     return await a2a_client.create_client(card, client_config=a2a_client.ClientConfig(streaming=False,
-                                                                                   httpx_client=httpx.AsyncClient(timeout=120)))
+                                                                                   httpx_client=httpx.AsyncClient(timeout=120, headers=headers)))
 
 
 async def test_agent_card_describes_the_orchestrator(readme_server: Server) -> None:
     from langgraph_sdk import get_client
 
-    default = [a for a in await get_client(url=readme_server.url).assistants.search(graph_id="orchestrator")
+    default = [a for a in await get_client(url=readme_server.url, headers=readme_server.headers).assistants.search(graph_id="orchestrator")
                if a["metadata"].get("created_by") == "system"]
     assert len(default) == 1
-    async with httpx.AsyncClient(timeout=30) as http:
+    async with httpx.AsyncClient(timeout=30, headers=readme_server.headers) as http:
         card = MessageToDict(await a2a_client.A2ACardResolver(
             http, f"{readme_server.url}/a2a/{default[0]['assistant_id']}").get_agent_card())
     described = json.loads((REPO / "langgraph.json").read_text())["graphs"]["orchestrator"]["description"]
@@ -73,7 +74,7 @@ async def test_agent_card_describes_the_orchestrator(readme_server: Server) -> N
     assert card["skills"][0]["description"] == described
     # The card as served (the SDK's typed card leaves out skill metadata): it speaks messages.
     raw = httpx.get(f"{readme_server.url}/a2a/{default[0]['assistant_id']}/.well-known/agent-card.json",
-                    timeout=30).json()
+                    timeout=30, headers=readme_server.headers).json()
     (skill,) = raw["skills"]
     assert skill["metadata"]["inputSchema"]["supportsA2A"] is True
     assert "messages" in skill["metadata"]["inputSchema"]["properties"]
@@ -89,7 +90,7 @@ async def test_a_goal_sent_as_an_a2a_message_gets_the_answer(readme_server: Serv
     assert task["status"]["state"] == "TASK_STATE_COMPLETED", task["status"]
     answer = task["artifacts"][-1]["parts"][0]["text"]
     # The A2A context is the thread: its state holds the same goal and answer.
-    state = await get_client(url=readme_server.url).threads.get_state(task["contextId"])
+    state = await get_client(url=readme_server.url, headers=readme_server.headers).threads.get_state(task["contextId"])
     assert state["values"]["goal"] == goal and state["values"]["answer"] == answer and answer.strip()
 
 

@@ -32,6 +32,8 @@ from typing import Any
 import httpx
 import pytest
 
+from orchestrator.server_token import ensure_token
+from tests.server_harness import auth_headers
 from tests.test_server import LANGGRAPH, _free_port, _stop, _tail, _wait_ready
 
 REPO = Path(__file__).resolve().parents[1]
@@ -59,7 +61,7 @@ def test_page_logic(tmp_path: Path) -> None:
     done = subprocess.run([_node(), "--test", str(DRIVER_DIR / "model.test.mjs")], cwd=tmp_path,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
-    assert "# fail 0" in done.stdout and "# pass 9" in done.stdout, done.stdout[-1000:]
+    assert "# fail 0" in done.stdout and "# pass 10" in done.stdout, done.stdout[-1000:]
 
 
 def test_page_totals_match_the_run_metrics() -> None:
@@ -120,6 +122,7 @@ def _config(workdir: Path) -> Path:
         "graphs": {"orchestrator": f"{FIXTURE}:graph"},
         "checkpointer": {"path": f"{FIXTURE}:checkpointer"},
         "http": config["http"],
+        "auth": {**config["auth"], "path": str(REPO / config["auth"]["path"])},
         "env": {},
     }
     path = workdir / "langgraph.json"
@@ -129,12 +132,14 @@ def _config(workdir: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def dashboard_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    """A dev server serving the dashboard; yields (base URL, data dir)."""
+    """A dev server serving the dashboard; yields (base URL, data dir). Its token is in
+    ``<data dir>/server-token`` (made here, as ``make serve`` does)."""
     if not LANGGRAPH.exists():
         pytest.skip("langgraph-cli[inmem] is not installed (pip install -e '.[dev]')")
     workdir = tmp_path_factory.mktemp("dashboard-server")
     (workdir / "orchestrator.toml").write_text(TOOL_MODE)
     data = workdir / "data"
+    ensure_token(data / "server-token")
     log = workdir / "server.log"
     port = _free_port()
     env = {
@@ -160,6 +165,7 @@ def dashboard_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple
         _stop(proc)
     log_text = log.read_text(errors="replace")
     assert "BlockingError" not in log_text, _tail(log, 60)
+    assert (data / "server-token").read_text().strip() not in log_text, "the token reached the server's log"
 
 
 @pytest.mark.server
@@ -192,8 +198,9 @@ def test_run_watch_approve_and_complete_in_the_browser(
     url, data = dashboard_server
     shots = tmp_path / "screenshots"
     shots.mkdir()
+    token = (data / "server-token").read_text().strip()
     args = {"url": url, "outDir": str(shots), "goal": GOAL, "chromium": str(CHROMIUM),
-            "userDataDir": str(tmp_path / "chromium-profile")}
+            "userDataDir": str(tmp_path / "chromium-profile"), "token": token}
     proc = subprocess.run(["node", str(driver), json.dumps(args)], cwd=DRIVER_DIR, capture_output=True,
                           text=True, timeout=DRIVER_TIMEOUT_S)
     print(f"dashboard screenshots: {shots}", file=sys.stderr)
@@ -211,6 +218,9 @@ def test_run_watch_approve_and_complete_in_the_browser(
     assert all("//127.0.0.1:" in r for r in report["requests"]), report["requests"]
     assert not report["console"], report["console"]
     assert report["ok"], report.get("error")
+    # The token came in the address's fragment and left it at once; no request carried it in its URL.
+    assert token not in steps["opened"]["address"] and steps["opened"]["address"].endswith("/dashboard/")
+    assert not any(token in r for r in report["requests"])
 
     # The plan review showed the plan; the graph drew its four tasks, all pending.
     # (Either the graph's own plan_review card or the generic one for LangChain's HITL shape.)
@@ -273,7 +283,8 @@ def test_run_watch_approve_and_complete_in_the_browser(
     ]
 
     # The server agrees with what the page showed.
-    thread = httpx.post(f"{url}/threads/search", json={"limit": 1}, timeout=10).json()[0]
+    thread = httpx.post(f"{url}/threads/search", json={"limit": 1}, timeout=10,
+                        headers=auth_headers(token)).json()[0]
     assert thread["values"]["status"] == "completed" and thread["status"] == "idle"
     # The form's settings went as the run's context, which the thread keeps for its resumes.
     assert thread["values"]["run_settings"] == {"model": "test", "review": {

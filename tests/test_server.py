@@ -27,11 +27,13 @@ from tests.server_harness import (  # _free_port, _stop, _tail, _wait_ready: tes
     Server,
     _stop,  # noqa: F401
     _wait_ready,  # noqa: F401
+    auth_headers,
     clean_env,
     free_port,
     log_text,
     serve,
     tail,
+    token_for,
 )
 from tests.server_harness import free_port as _free_port  # noqa: F401
 from tests.server_harness import tail as _tail  # noqa: F401
@@ -67,9 +69,18 @@ def server_url(readme_server: Server) -> str:
 
 
 def client_for(url: str) -> Any:
+    """An SDK client of the server at ``url``, with its token."""
     from langgraph_sdk import get_client
 
-    return get_client(url=url, timeout=RUN_TIMEOUT_S)
+    return get_client(url=url, timeout=RUN_TIMEOUT_S, headers=auth_headers(token_for(url)))
+
+
+@pytest.fixture
+def cli_token(server_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The server's token where the CLI looks for it (as a user exports it)."""
+    token = token_for(server_url)
+    monkeypatch.setenv("LANGGRAPH_API_KEY", token)
+    return token
 
 
 def settings(**overrides: Any) -> dict[str, Any]:
@@ -316,7 +327,7 @@ async def test_one_server_many_configurations(server_url: str) -> None:
     assert errors and "no-such-model" in json.dumps(errors), parts
 
 
-async def test_remote_cli_run_and_resume(server_url: str) -> None:
+async def test_remote_cli_run_and_resume(server_url: str, cli_token: str) -> None:
     from core.review import ReviewDecision
     from orchestrator.cli.answers import Requested
     from orchestrator.cli.commands import print_outcome
@@ -345,7 +356,7 @@ async def test_remote_cli_run_and_resume(server_url: str) -> None:
     assert state["values"]["run_settings"] == options
 
 
-async def test_remote_cli_interactive(server_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_remote_cli_interactive(server_url: str, cli_token: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Interactive: each pause is answered at the prompt and the run goes on to the end."""
     from core.review import ReviewDecision, resume_value
     from orchestrator.cli import remote
@@ -365,7 +376,7 @@ async def test_remote_cli_interactive(server_url: str, monkeypatch: pytest.Monke
     assert "resume" not in done
 
 
-async def test_remote_cli_errors(server_url: str) -> None:
+async def test_remote_cli_errors(server_url: str, cli_token: str, monkeypatch: pytest.MonkeyPatch) -> None:
     from orchestrator.cli.commands import UsageError
     from orchestrator.cli.remote import resume_remote, run_remote
 
@@ -388,14 +399,18 @@ async def test_remote_cli_errors(server_url: str) -> None:
     with pytest.raises(UsageError, match="cannot reach"):
         await resume_remote(nowhere, "some-thread", [], as_json=True, interactive=False)
     assert time.monotonic() - started < 5, "an unreachable server must be reported at once"
+    monkeypatch.setenv("LANGGRAPH_API_KEY", "not-the-token")
+    with pytest.raises(UsageError, match=r"refused the token \(401\): set LANGGRAPH_API_KEY"):
+        await run_remote(server_url, "goal", None, options, as_json=True, interactive=False)
 
 
 def test_readme_example_client(server: Server) -> None:
-    """The README's SDK example, from the repository root, on the server ``make serve`` started."""
+    """The README's SDK example, from the repository root, on the server ``make serve`` started
+    (it finds the token in the file ``make serve`` made)."""
     proc = subprocess.run(
         [sys.executable, "examples/sdk_client.py", "--url", server.url, "--model", "test"],
         cwd=server.cwd, capture_output=True, text=True, timeout=RUN_TIMEOUT_S * 2,
-        env=clean_env(),
+        env={k: v for k, v in clean_env().items() if k != "LANGGRAPH_API_KEY"},
     )
     assert proc.returncode == 0, proc.stderr + proc.stdout
     assert "plan_review" in proc.stderr and "status: completed" in proc.stderr, proc.stderr
@@ -605,14 +620,17 @@ async def test_served_from_another_directory_with_a_relative_data_dir(tmp_path: 
     config["graphs"] = {name: spec.replace("./", root + "/", 1) if isinstance(spec, str) else spec
                         for name, spec in config["graphs"].items()}
     config["checkpointer"]["path"] = config["checkpointer"]["path"].replace("./", root + "/", 1)
+    config["auth"]["path"] = config["auth"]["path"].replace("./", root + "/", 1)
     if isinstance(config.get("http"), dict) and str(config["http"].get("app", "")).startswith("./"):
         config["http"]["app"] = config["http"]["app"].replace("./", root + "/", 1)
     (elsewhere / "langgraph.json").write_text(json.dumps(config))
     command = [str(LANGGRAPH), "dev", "--port", str(port), "--no-browser", "--no-reload",
                "--config", str(elsewhere / "langgraph.json")]
-    env = clean_env(ORCHESTRATOR_DATA_DIR="rel-data", ORCHESTRATOR_MODEL="test")
-    with serve(command, elsewhere, env, port) as other:
-        client = get_client(url=other.url, timeout=RUN_TIMEOUT_S)
+    env = clean_env(ORCHESTRATOR_DATA_DIR="rel-data", ORCHESTRATOR_MODEL="test",
+                    ORCHESTRATOR_SERVER__CLIENTS_MAY_RELAX_REVIEW="true")
+    # Started without make serve: the server makes its token itself, at startup.
+    with serve(command, elsewhere, env, port, token_file=elsewhere / "rel-data" / "server-token") as other:
+        client = get_client(url=other.url, timeout=RUN_TIMEOUT_S, headers=other.headers)
         thread = await client.threads.create()
         await stream(client, thread["thread_id"], input={"goal": "Describe a lighthouse."},
                      context={"review": NO_REVIEW})

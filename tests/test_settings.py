@@ -86,7 +86,7 @@ def test_a_server_takes_from_clients_only_the_settable_settings(monkeypatch: pyt
     base = load_settings(_file=False)
     assert RunContext.build({"data_dir": "/tmp/x"}, base=base).settings.data_dir == Path("/tmp/x")
     monkeypatch.setattr(run_context, "_serving_clients", True)
-    assert RunContext.build({"model": "test", "review": {"plan": False}}, base=base).settings.model == "test"
+    assert RunContext.build({"model": "test", "review": {"final_answer": True}}, base=base).settings.model == "test"
     for refused in ({"data_dir": "/tmp/x"}, {"mcp_servers": {}}, {"models": {}}, {"checkpoint_uri": "postgresql://h/db"}):
         with pytest.raises(ConfigError, match=r"cannot be set by a client run"):
             RunContext.build({"model": "test", **refused}, base=base)

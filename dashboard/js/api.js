@@ -4,6 +4,33 @@
 
 export const ASSISTANT = "orchestrator";
 
+// The server's access token. `make serve` prints the page's address with it in the fragment
+// (#token=…), which the browser never sends to the server; the page moves it to this tab's
+// sessionStorage and takes it out of the address bar at once (no history entry, no bookmark).
+const TOKEN_KEY = "orchestrator.token";
+const TOKEN_IN_HASH = /(^#|&)token=([^&]*)/;
+
+export function adoptToken(loc = location, storage = sessionStorage, hist = history) {
+  const match = TOKEN_IN_HASH.exec(loc.hash);
+  if (!match) return;
+  if (match[2]) storage.setItem(TOKEN_KEY, decodeURIComponent(match[2]));
+  const rest = loc.hash.replace(TOKEN_IN_HASH, "$1").replace(/^#&/, "#").replace(/&$/, "");
+  hist.replaceState(null, "", loc.pathname + loc.search + (rest === "#" ? "" : rest));
+}
+
+const inPage = typeof window !== "undefined"; // node's tests import this module too
+
+export function hasToken() {
+  return inPage && Boolean(sessionStorage.getItem(TOKEN_KEY));
+}
+
+function authHeaders() {
+  const token = inPage ? sessionStorage.getItem(TOKEN_KEY) : null;
+  return token ? { Authorization: `Bearer ${token}` } : {};
+}
+
+if (inPage) adoptToken();
+
 export class ApiError extends Error {
   constructor(status, message) {
     super(message);
@@ -12,7 +39,7 @@ export class ApiError extends Error {
 }
 
 async function request(method, path, body) {
-  const init = { method, headers: { Accept: "application/json" } };
+  const init = { method, headers: { Accept: "application/json", ...authHeaders() } };
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
@@ -63,7 +90,7 @@ export async function streamRun(threadId, body, onEvent, signal) {
   };
   const response = await fetch(`/threads/${enc(threadId)}/runs/stream`, {
     method: "POST",
-    headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
+    headers: { "Content-Type": "application/json", Accept: "text/event-stream", ...authHeaders() },
     body: JSON.stringify(payload),
     signal,
   });

@@ -1,5 +1,5 @@
 // The dashboard: threads list, one thread live, interventions, history and forks.
-import { ASSISTANT, api, streamRun } from "./api.js";
+import { ASSISTANT, api, hasToken, streamRun } from "./api.js";
 import { h, replace } from "./dom.js";
 import { applyEvent, runMetrics, runOverrides, taskRows, threadSummary } from "./model.js";
 import {
@@ -51,8 +51,10 @@ async function refreshThreads() {
     $("conn").textContent = "connected";
     $("conn").className = "conn ok";
   } catch (err) {
-    $("conn").textContent = "server unreachable";
+    const refused = err.status === 401 || !hasToken();
+    $("conn").textContent = refused ? "no access token" : "server unreachable";
     $("conn").className = "conn bad";
+    if (refused) setError("This page needs the server's access token: open the address `make serve` printed (it ends in #token=…).");
   }
 }
 

@@ -5,6 +5,10 @@ checkpointer; this side streams the run's progress events to the same task board
 pauses with the same decisions (``orchestrator.cli.answers``) and reports the same outcome
 (``orchestrator.cli.session.summarise``), so output and exit codes match a local run.
 
+Every request carries the server's token (``orchestrator/server_token.py``):
+``LANGGRAPH_API_KEY`` when set, else the token file in this CLI's own data dir — what
+``make serve`` made, when the CLI runs beside the server.
+
 Server thread ids are UUIDs: a ``--thread`` name that is not one is mapped to a stable
 UUID (``server_thread_id``), so ``resume NAME --url …`` finds the thread ``run`` created.
 """
@@ -27,6 +31,7 @@ from orchestrator.cli.answers import Requested, UsageError, resume_map
 from orchestrator.cli.commands import ask_human, err
 from orchestrator.cli.session import summarise
 from orchestrator.cli.view import TaskBoard
+from orchestrator.server_token import TOKEN_ENV, TOKEN_FILE, client_token
 
 ASSISTANT = "orchestrator"
 """The graph id in ``langgraph.json`` (the server's default assistant for it)."""
@@ -149,6 +154,13 @@ async def drive_remote(client: LangGraphClient, url: str, server_id: str, label:
         payload, command, context = None, {"resume": ask_human(snapshot.interrupts)}, None
 
 
+def connect(url: str) -> LangGraphClient:
+    """An SDK client for the server at ``url`` that sends the token (when there is one)."""
+    token = client_token()
+    headers = {"Authorization": f"Bearer {token}"} if token else None
+    return get_client(url=url, headers=headers)
+
+
 def _unreachable(url: str, exc: Exception) -> UsageError:
     return UsageError(f"cannot reach the LangGraph server at {url}: {type(exc).__name__}: {exc}")
 
@@ -163,6 +175,10 @@ def server_errors(url: str, thread: str | None = None) -> Iterator[None]:
         raise _unreachable(url, exc) from None
     except httpx.HTTPStatusError as exc:
         status = exc.response.status_code
+        if status == 401:
+            raise UsageError(
+                f"the server at {url} refused the token (401): set {TOKEN_ENV} to the token in its "
+                f"data dir ({TOKEN_FILE}; `make serve` prints it)") from None
         if status == 404 and thread is not None:
             raise UsageError(f"no thread {thread!r} on {url}") from None
         if status == 409 and thread is not None:
@@ -203,7 +219,7 @@ async def run_remote(url: str, goal: str, thread: str | None, options: dict[str,
     if not goal:
         raise UsageError("the goal is empty")
     await check_server(url)
-    async with get_client(url=url) as client:
+    async with connect(url) as client:
         server_id = server_thread_id(thread) if thread else None
         with server_errors(url, thread):
             created = await client.threads.create(
@@ -223,7 +239,7 @@ async def resume_remote(url: str, thread: str, requested: Sequence[Requested], a
     The run continues with the setting overrides the thread stored.
     """
     await check_server(url)
-    async with get_client(url=url) as client:
+    async with connect(url) as client:
         server_id = server_thread_id(thread)
         with server_errors(url, thread):
             state = dict(await client.threads.get_state(server_id))

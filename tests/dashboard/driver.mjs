@@ -102,9 +102,10 @@ async function main() {
     page.on("console", (m) => { if (["error", "warning"].includes(m.type())) report.console.push(`${m.type()}: ${m.text()}`); });
     page.on("pageerror", (e) => report.console.push(`pageerror: ${e.message}`));
 
-    await page.goto(`${args.url}/dashboard`, { waitUntil: "load" });
+    // The address make serve prints: the token in the fragment (never sent to the server).
+    await page.goto(args.token ? `${args.url}/dashboard/#token=${args.token}` : `${args.url}/dashboard`, { waitUntil: "load" });
     await page.locator("#conn.ok").waitFor({ timeout: STEP_TIMEOUT });
-    step("opened");
+    step("opened", { address: page.url() });
     await shot(page, "opened");
 
     // Start a run on the test model, pausing for the plan and for high-risk tools.

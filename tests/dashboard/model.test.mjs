@@ -1,7 +1,7 @@
 // The page's logic without a browser: node --test tests/dashboard/model.test.mjs
 import assert from "node:assert/strict";
 import test from "node:test";
-import { readEvents } from "../../dashboard/js/api.js";
+import { adoptToken, readEvents } from "../../dashboard/js/api.js";
 import {
   applyEvent, attributions, dagLayers, ganttBars, hitlDecision, hitlResume, legacyResume,
   normalizeInterrupt, runOverrides, taskRows, threadSummary,
@@ -101,4 +101,19 @@ test("server-sent events: split across chunks, multi-line data, comments", async
   const seen = [];
   await readEvents(body, (event, data) => seen.push([event, data]));
   assert.deepEqual(seen, [["metadata", { run_id: "r" }], ["custom", { event: "plan" }], ["end", null]]);
+});
+
+test("the token moves from the address's fragment to this tab's storage", () => {
+  for (const [hash, left] of [["#token=a%2Fb", ""], ["#thread=t1&token=a%2Fb", "#thread=t1"], ["#token=a%2Fb&thread=t1", "#thread=t1"]]) {
+    const stored = {};
+    let url = null;
+    adoptToken({ hash, pathname: "/dashboard/", search: "" }, { setItem: (k, v) => { stored[k] = v; } },
+      { replaceState: (_s, _t, u) => { url = u; } });
+    assert.deepEqual(Object.values(stored), ["a/b"], hash);
+    assert.equal(url, `/dashboard/${left}`, hash);
+  }
+  let touched = false;
+  adoptToken({ hash: "#thread=t1", pathname: "/dashboard/", search: "" }, { setItem: () => { touched = true; } },
+    { replaceState: () => { touched = true; } });
+  assert.equal(touched, false);
 });

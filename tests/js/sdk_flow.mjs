@@ -4,7 +4,8 @@
 // Prints one JSON summary line for tests/test_js_sdk.py to check.
 import { Client } from "@langchain/langgraph-sdk";
 
-const client = new Client({ apiUrl: process.env.ORCH_URL });
+// The server's token (LANGGRAPH_API_KEY; the SDK sends it as x-api-key); a server without auth ignores it.
+const client = new Client({ apiUrl: process.env.ORCH_URL, apiKey: process.env.LANGGRAPH_API_KEY });
 const review = { plan: true, high_risk_tools: true, final_answer: false, failures: false };
 const limits = { max_concurrency: 6 };
 const goal = "Customer C001 asks for a refund of order O1001 because it arrived damaged.";
