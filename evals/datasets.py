@@ -169,7 +169,9 @@ class Dataset:
                 raise DatasetError(f"{self.name}: no example(s) {missing}")
             outside = sorted(set(ids) - {e.id for e in in_split})
             if outside:
-                raise DatasetError(f"{self.name}: example(s) {outside} are not in the {split} split")
+                raise DatasetError(
+                    f"{self.name}: example(s) {outside} are not in the {split} split"
+                )
         chosen = [e for e in in_split if not ids or e.id in ids]
         if limit is not None:
             chosen = chosen[: max(limit, 0)]
@@ -257,7 +259,9 @@ def _file_entry(path: Path) -> DatasetEntry:
     evaluators = [e for key, names in EVALUATORS_BY_KEY.items() if key in keys for e in names]
     if kind == "planning":
         evaluators.append("planner_first_try")
-    return DatasetEntry(file=path.name, version=1, kind=kind, evaluators=[*evaluators, "run_metrics"])
+    return DatasetEntry(
+        file=path.name, version=1, kind=kind, evaluators=[*evaluators, "run_metrics"]
+    )
 
 
 def load_dataset(name: str, manifest: Path = MANIFEST) -> Dataset:
@@ -321,7 +325,9 @@ def paraphrase_problems(examples: Sequence[EvalExample]) -> list[str]:
         elif e.outputs != origin.outputs:
             problems.append(f"{e.id}: its references differ from those of {origin_id!r}")
         elif e.split != origin.split:
-            problems.append(f"{e.id}: is in split {e.split}, its original {origin_id!r} in {origin.split}")
+            problems.append(
+                f"{e.id}: is in split {e.split}, its original {origin_id!r} in {origin.split}"
+            )
         elif e.goal.strip() == origin.goal.strip():
             problems.append(f"{e.id}: has the same wording as {origin_id!r}")
     return problems

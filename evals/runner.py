@@ -71,9 +71,7 @@ class ExampleResult:
     @property
     def outcome(self) -> dict[str, float]:
         """The outcome checks this example has, with their scores (None counts as 0)."""
-        return {
-            k: (self.scores[k] or 0.0) for k in OUTCOME_KEYS if k in self.scores
-        }
+        return {k: (self.scores[k] or 0.0) for k in OUTCOME_KEYS if k in self.scores}
 
     @property
     def passed(self) -> bool | None:
@@ -510,7 +508,10 @@ def render_examples(report: EvalReport) -> Any:
         f"model {report.model} · {report.started_at}"
     )
     for column in ("example", "split", *keys, "status", "latency_s", "result"):
-        table.add_column(column, justify="left" if column in ("example", "split", "status", "result") else "right")
+        table.add_column(
+            column,
+            justify="left" if column in ("example", "split", "status", "result") else "right",
+        )
     for ex in report.examples:
         cells = [f"{ex.scores[k]:.2g}" if ex.scores.get(k) is not None else "—" for k in keys]
         latency = ex.scores.get("latency_s")

@@ -201,9 +201,11 @@ async def code_tests(outputs: dict[str, Any], reference_outputs: dict[str, Any])
         )
         passed, failures = await run_checks(source, spec, files=files)
         value = passed / len(spec.tests)
-        comment = f"{where}: {passed}/{len(spec.tests)} checks pass" + (
-            f"; missing module(s) {', '.join(missing)}" if missing else ""
-        ) + (f"; {'; '.join(failures[:3])}" if failures else "")
+        comment = (
+            f"{where}: {passed}/{len(spec.tests)} checks pass"
+            + (f"; missing module(s) {', '.join(missing)}" if missing else "")
+            + (f"; {'; '.join(failures[:3])}" if failures else "")
+        )
         if value > best[0]:
             best = (value, comment)
         if value == 1.0:
