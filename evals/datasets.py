@@ -70,6 +70,16 @@ class EvalExample(BaseModel):
     def _has_goal(cls, v: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(v.get("goal"), str) or not v["goal"].strip():
             raise ValueError("inputs.goal must be a non-empty string")
+        files = v.get("files")
+        if files is not None:
+            if not isinstance(files, dict) or not all(
+                isinstance(k, str) and isinstance(t, str) for k, t in files.items()
+            ):
+                raise ValueError("inputs.files must map file names to text")
+            for name in files:
+                parts = Path(name).parts
+                if not parts or Path(name).is_absolute() or ".." in parts:
+                    raise ValueError(f"inputs.files: {name!r} is not a relative workspace path")
         return v
 
     @field_validator("metadata")
@@ -364,8 +374,9 @@ def reference_problems(
         for agent in sorted(named - known):
             problems.append(f"{where}: unknown agent {agent!r}")
         if kb_dir is not None:
+            given = set((ex.inputs.get("files") or {}).keys())
             for source in out.get("sources") or []:
-                if not (kb_dir / source).is_file():
+                if source not in given and not (kb_dir / source).is_file():
                     problems.append(f"{where}: source {source!r} is not in {kb_dir}")
         if dataset.kind == "planning" and "plan" not in out:
             problems.append(f"{where}: a planning example needs outputs.plan")

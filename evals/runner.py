@@ -44,6 +44,8 @@ from evals.target import TargetConfig, make_target
 
 OFFLINE_API_KEY = "offline-no-upload"
 """Placeholder key of the offline client (never sent: nothing is uploaded)."""
+PASSED_KEY = "passed"
+"""Summary key: the share of examples that passed (thresholds may gate it)."""
 OUTCOME_KEYS = ("code_tests", "key_facts", "no_forbidden", "source_recall", "actions")
 """Scores that check what a run produced (not how it got there): an example passes when
 each of these it has is 1."""
@@ -174,6 +176,16 @@ def summarize(examples: Sequence[ExampleResult]) -> dict[str, Stat]:
         )
         for key, v in values.items()
     }
+
+
+def pass_rate(examples: Sequence[ExampleResult]) -> Stat | None:
+    """The share of examples that passed, over those with outcome checks (None: none has)."""
+    judged = [1.0 if e.passed else 0.0 for e in examples if e.passed is not None]
+    if not judged:
+        return None
+    return Stat(
+        mean=round(sum(judged) / len(judged), 4), min=min(judged), max=max(judged), n=len(judged)
+    )
 
 
 def paraphrase_gaps(examples: Sequence[ExampleResult]) -> dict[str, float]:
@@ -414,6 +426,8 @@ async def run_eval(
     rows.sort(key=lambda r: order.get(r.id, len(order)))
     summary = summarize(rows)
     summary = {k: summary[k] for k in score_order(list(summary))}
+    if (share := pass_rate(rows)) is not None:
+        summary[PASSED_KEY] = share
     return EvalReport(
         dataset=dataset.name,
         dataset_version=dataset.version,
