@@ -236,7 +236,9 @@ async def test_reference_solutions_pass_and_are_needed(name: str) -> None:
         if spec.get("modules"):
             alone = {spec["filename"]: spec["solution"]}
             result = await code_tests({"files": alone}, e.outputs)
-            assert (result["score"] or 0) < 1.0 and "missing module" in (result["comment"] or ""), e.id
+            assert (result["score"] or 0) < 1.0 and "missing module" in (result["comment"] or ""), (
+                e.id
+            )
         buggy = _FENCE.findall(e.goal)
         if buggy:
             result = await code_tests({"answer": f"```python\n{buggy[0]}```"}, e.outputs)
