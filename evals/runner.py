@@ -510,22 +510,40 @@ def render_table(report: EvalReport) -> Any:
     return table
 
 
+SHORT_NAMES = {
+    "code_tests": "tests",
+    "key_facts": "facts",
+    "no_forbidden": "forbid",
+    "source_recall": "cited",
+    "actions": "db",
+}
+"""Column headers of the per-example table (it must fit 80 columns)."""
+
+
 def render_examples(report: EvalReport) -> Any:
-    """A rich table with one row per example: its split, its outcome checks and whether it
-    passed (every outcome check 1)."""
+    """A rich table with one row per example: its split, its outcome checks, status,
+    latency and whether it passed (every outcome check 1)."""
+    from rich import box
     from rich.table import Table
 
     keys = [k for k in OUTCOME_KEYS if any(k in e.scores for e in report.examples)]
     done, judged = report.examples_passed
     table = Table(
         title=f"{report.dataset} per goal · {done}/{judged} passed · split {report.split} · "
-        f"model {report.model} · {report.started_at}"
+        f"model {report.model} · {report.started_at}",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        padding=(0, 0),
+        collapse_padding=True,
+        show_edge=False,
     )
-    for column in ("example", "split", *keys, "status", "latency_s", "result"):
-        table.add_column(
-            column,
-            justify="left" if column in ("example", "split", "status", "result") else "right",
-        )
+    table.add_column("example", no_wrap=True)
+    table.add_column("split", no_wrap=True)
+    for key in keys:
+        table.add_column(SHORT_NAMES[key], justify="right", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("s", justify="right", no_wrap=True)
+    table.add_column("result", no_wrap=True)
     for ex in report.examples:
         cells = [f"{ex.scores[k]:.2g}" if ex.scores.get(k) is not None else "—" for k in keys]
         latency = ex.scores.get("latency_s")
