@@ -11,6 +11,12 @@ Each line of a dataset file is one example::
 :class:`~evals.evaluators.code.CodeSpec` with hidden tests). The manifest gives each
 dataset a version, a kind, its evaluators and its score thresholds.
 
+``metadata.split`` puts an example in ``dev`` (tune on it) or ``test`` (report it; never
+tune on its failures case by case). ``metadata.paraphrase_of`` marks a paraphrase: the
+same request worded differently, with exactly the references of the example it names;
+the loader refuses a paraphrase whose references differ, so the two always measure the
+same thing.
+
 Examples become langsmith ``Example`` objects with ids derived from the dataset name,
 version, content digest and example id — stable across runs of the same data, new
 whenever the data changes — which is what ``evaluate`` needs offline and what a
@@ -38,6 +44,11 @@ ID_NAMESPACE = uuid.UUID("0b6f1c52-7d3e-4d61-9a43-6a1f0c9e2b17")
 LANGSMITH_PREFIX = "agent-orchestrator"
 
 Kind = Literal["planning", "run"]
+Split = Literal["dev", "test"]
+SPLITS: tuple[Split, ...] = ("dev", "test")
+"""The splits an example can be in."""
+SplitChoice = Literal["dev", "test", "all"]
+"""What a run selects: one split or every example."""
 
 
 class DatasetError(ValueError):
@@ -59,12 +70,43 @@ class EvalExample(BaseModel):
     def _has_goal(cls, v: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(v.get("goal"), str) or not v["goal"].strip():
             raise ValueError("inputs.goal must be a non-empty string")
+        files = v.get("files")
+        if files is not None:
+            if not isinstance(files, dict) or not all(
+                isinstance(k, str) and isinstance(t, str) for k, t in files.items()
+            ):
+                raise ValueError("inputs.files must map file names to text")
+            for name in files:
+                parts = Path(name).parts
+                if not parts or Path(name).is_absolute() or ".." in parts:
+                    raise ValueError(f"inputs.files: {name!r} is not a relative workspace path")
+        return v
+
+    @field_validator("metadata")
+    @classmethod
+    def _split_and_origin(cls, v: dict[str, Any]) -> dict[str, Any]:
+        if "split" in v and v["split"] not in SPLITS:
+            raise ValueError(f"metadata.split must be one of {', '.join(SPLITS)}")
+        if "paraphrase_of" in v and not isinstance(v["paraphrase_of"], str):
+            raise ValueError("metadata.paraphrase_of must be an example id")
         return v
 
     @property
     def goal(self) -> str:
         """The goal the run starts from."""
         return str(self.inputs["goal"])
+
+    @property
+    def split(self) -> Split | None:
+        """``dev`` or ``test``; None for an example outside both (only in a user's file)."""
+        value = self.metadata.get("split")
+        return value if value in SPLITS else None
+
+    @property
+    def paraphrase_of(self) -> str | None:
+        """Id of the example this one rewords (same references), or None for an original."""
+        value = self.metadata.get("paraphrase_of")
+        return str(value) if value else None
 
 
 class Thresholds(BaseModel):
@@ -87,6 +129,9 @@ class DatasetEntry(BaseModel):
     description: str = ""
     evaluators: list[str]
     thresholds: Thresholds = Field(default_factory=Thresholds)
+    heldout: bool = False
+    """Written once and never tuned on: every example is in ``test`` and a run reports
+    each goal's pass/fail."""
 
 
 @dataclass
@@ -99,6 +144,8 @@ class Dataset:
     digest: str
     """First 12 hex digits of the file's sha256."""
     path: Path
+    split: SplitChoice = "all"
+    """The split these examples were selected from."""
 
     @property
     def version(self) -> str:
@@ -118,16 +165,35 @@ class Dataset:
         """The example's stable id for this dataset version."""
         return uuid.uuid5(ID_NAMESPACE, f"{self.name}@{self.version}:{example.id}")
 
-    def select(self, ids: Sequence[str] = (), limit: int | None = None) -> Dataset:
-        """A copy with only the examples whose id is in ``ids`` (all if empty), at most ``limit``."""
+    def select(
+        self, ids: Sequence[str] = (), limit: int | None = None, split: SplitChoice = "all"
+    ) -> Dataset:
+        """A copy with only the examples of ``split`` (``all``: every one) whose id is in
+        ``ids`` (all if empty), at most ``limit``."""
+        if split != "all" and split not in SPLITS:
+            raise DatasetError(f"unknown split {split!r}; use dev, test or all")
+        in_split = [e for e in self.examples if split == "all" or e.split == split]
         if ids:
             missing = sorted(set(ids) - {e.id for e in self.examples})
             if missing:
                 raise DatasetError(f"{self.name}: no example(s) {missing}")
-        chosen = [e for e in self.examples if not ids or e.id in ids]
+            outside = sorted(set(ids) - {e.id for e in in_split})
+            if outside:
+                raise DatasetError(
+                    f"{self.name}: example(s) {outside} are not in the {split} split"
+                )
+        chosen = [e for e in in_split if not ids or e.id in ids]
         if limit is not None:
             chosen = chosen[: max(limit, 0)]
-        return Dataset(self.name, self.entry, chosen, self.digest, self.path)
+        return Dataset(self.name, self.entry, chosen, self.digest, self.path, split)
+
+    def split_counts(self) -> dict[str, int]:
+        """Examples per split (``none`` for examples outside both), paraphrases included."""
+        counts: dict[str, int] = {}
+        for e in self.examples:
+            key = e.split or "none"
+            counts[key] = counts.get(key, 0) + 1
+        return counts
 
     def to_langsmith(self, dataset_id: uuid.UUID | None = None) -> list[Any]:
         """The examples as langsmith ``Example`` objects (what ``evaluate`` needs)."""
@@ -143,6 +209,7 @@ class Dataset:
                 metadata={
                     **e.metadata,
                     "example_id": e.id,
+                    "split": e.split,
                     "dataset": self.name,
                     "dataset_version": self.version,
                 },
@@ -202,7 +269,9 @@ def _file_entry(path: Path) -> DatasetEntry:
     evaluators = [e for key, names in EVALUATORS_BY_KEY.items() if key in keys for e in names]
     if kind == "planning":
         evaluators.append("planner_first_try")
-    return DatasetEntry(file=path.name, version=1, kind=kind, evaluators=[*evaluators, "run_metrics"])
+    return DatasetEntry(
+        file=path.name, version=1, kind=kind, evaluators=[*evaluators, "run_metrics"]
+    )
 
 
 def load_dataset(name: str, manifest: Path = MANIFEST) -> Dataset:
@@ -241,8 +310,37 @@ def load_dataset(name: str, manifest: Path = MANIFEST) -> Dataset:
             raise DatasetError(f"{path}:{lineno}: duplicate id {example.id!r}")
         seen.add(example.id)
         examples.append(example)
+    problems = paraphrase_problems(examples)
+    if problems:
+        raise DatasetError(f"{path}: {problems[0]}")
     digest = hashlib.sha256(data).hexdigest()[:12]
     return Dataset(name, entry, examples, digest, path)
+
+
+def paraphrase_problems(examples: Sequence[EvalExample]) -> list[str]:
+    """Why a paraphrase does not measure what its original does (empty = every one does):
+    it must name an original in the same file, have exactly its references, be in the same
+    split, and not be a paraphrase of a paraphrase."""
+    by_id = {e.id: e for e in examples}
+    problems: list[str] = []
+    for e in examples:
+        origin_id = e.paraphrase_of
+        if origin_id is None:
+            continue
+        origin = by_id.get(origin_id)
+        if origin is None:
+            problems.append(f"{e.id}: paraphrase_of names no example {origin_id!r}")
+        elif origin.paraphrase_of is not None:
+            problems.append(f"{e.id}: paraphrases {origin_id!r}, itself a paraphrase")
+        elif e.outputs != origin.outputs:
+            problems.append(f"{e.id}: its references differ from those of {origin_id!r}")
+        elif e.split != origin.split:
+            problems.append(
+                f"{e.id}: is in split {e.split}, its original {origin_id!r} in {origin.split}"
+            )
+        elif e.goal.strip() == origin.goal.strip():
+            problems.append(f"{e.id}: has the same wording as {origin_id!r}")
+    return problems
 
 
 def reference_problems(
@@ -276,8 +374,9 @@ def reference_problems(
         for agent in sorted(named - known):
             problems.append(f"{where}: unknown agent {agent!r}")
         if kb_dir is not None:
+            given = set((ex.inputs.get("files") or {}).keys())
             for source in out.get("sources") or []:
-                if not (kb_dir / source).is_file():
+                if source not in given and not (kb_dir / source).is_file():
                     problems.append(f"{where}: source {source!r} is not in {kb_dir}")
         if dataset.kind == "planning" and "plan" not in out:
             problems.append(f"{where}: a planning example needs outputs.plan")

@@ -6,9 +6,14 @@ nothing leaves the machine. With ``LANGSMITH_API_KEY`` set (and ``offline`` not 
 for), the dataset version is created in LangSmith if missing and the run is recorded as
 a LangSmith experiment.
 
-The report has one row per example (its scores and comments), the mean, minimum and
-maximum of every score, and the dataset's threshold gates; it is written as JSON and
-``passed`` is False when a mean misses its threshold.
+The report has one row per example (its scores and comments, its split, whether it
+passed), the mean, minimum and maximum of every score, the dataset's threshold gates and,
+when paraphrases ran with their originals, how far their scores moved; it is written as
+JSON and ``passed`` is False when a mean misses its threshold.
+
+An example *passes* when every outcome check it has (:data:`OUTCOME_KEYS`: hidden tests,
+key facts, forbidden statements, cited sources, database changes) scores 1; plan,
+trajectory and cost scores describe the route, not the outcome, and do not count.
 """
 
 from __future__ import annotations
@@ -32,13 +37,18 @@ from langchain_core.language_models import BaseChatModel
 
 from core.models.structured import StructuredStats, structured_stats
 from core.settings import Settings
-from evals.datasets import Dataset, load_dataset
+from evals.datasets import Dataset, SplitChoice, load_dataset
 from evals.evaluators import EVALUATOR_NAMES, JUDGE_EVALUATORS, JudgeSource, build_evaluators
 from evals.evaluators.metrics import METRIC_KEYS
 from evals.target import TargetConfig, make_target
 
 OFFLINE_API_KEY = "offline-no-upload"
 """Placeholder key of the offline client (never sent: nothing is uploaded)."""
+PASSED_KEY = "passed"
+"""Summary key: the share of examples that passed (thresholds may gate it)."""
+OUTCOME_KEYS = ("code_tests", "key_facts", "no_forbidden", "source_recall", "actions")
+"""Scores that check what a run produced (not how it got there): an example passes when
+each of these it has is 1."""
 
 
 @dataclass
@@ -55,6 +65,24 @@ class ExampleResult:
     agents: list[str] = field(default_factory=list)
     plan: list[dict[str, Any]] = field(default_factory=list)
     thread_id: str = ""
+    split: str | None = None
+    """``dev`` or ``test`` (None: the example has no split)."""
+    paraphrase_of: str | None = None
+    """The original's id when this example is a paraphrase."""
+
+    @property
+    def outcome(self) -> dict[str, float]:
+        """The outcome checks this example has, with their scores (None counts as 0)."""
+        return {k: (self.scores[k] or 0.0) for k in OUTCOME_KEYS if k in self.scores}
+
+    @property
+    def passed(self) -> bool | None:
+        """Every outcome check passes; None when it has no outcome check (a planning
+        example)."""
+        outcome = self.outcome
+        if not outcome:
+            return None
+        return all(v >= 1.0 for v in outcome.values())
 
 
 @dataclass
@@ -98,15 +126,30 @@ class EvalReport:
     structured: dict[str, int] = field(default_factory=dict)
     """The product's structured calls during the evaluation (this process): calls, model
     requests, invalid outputs, repair retries, failures, and calls per method."""
+    split: str = "all"
+    """The split the examples were selected from: ``dev``, ``test`` or ``all``."""
+    paraphrase_gaps: dict[str, float] = field(default_factory=dict)
+    """Per score: mean over the paraphrases minus mean over their originals (only the
+    pairs that both ran); empty when no pair ran."""
 
     @property
     def passed(self) -> bool:
         """True when every gate passed."""
         return all(g.passed for g in self.gates)
 
+    @property
+    def examples_passed(self) -> tuple[int, int]:
+        """``(examples that passed, examples with outcome checks)``."""
+        judged = [e.passed for e in self.examples if e.passed is not None]
+        return sum(1 for p in judged if p), len(judged)
+
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict of the report."""
-        return {**asdict(self), "passed": self.passed}
+        body = asdict(self)
+        for row, ex in zip(body["examples"], self.examples, strict=True):
+            row["passed"] = ex.passed
+        done, judged = self.examples_passed
+        return {**body, "passed": self.passed, "examples_passed": done, "examples_judged": judged}
 
 
 # -- scoring -------------------------------------------------------------------------------
@@ -133,6 +176,36 @@ def summarize(examples: Sequence[ExampleResult]) -> dict[str, Stat]:
         )
         for key, v in values.items()
     }
+
+
+def pass_rate(examples: Sequence[ExampleResult]) -> Stat | None:
+    """The share of examples that passed, over those with outcome checks (None: none has)."""
+    judged = [1.0 if e.passed else 0.0 for e in examples if e.passed is not None]
+    if not judged:
+        return None
+    return Stat(
+        mean=round(sum(judged) / len(judged), 4), min=min(judged), max=max(judged), n=len(judged)
+    )
+
+
+def paraphrase_gaps(examples: Sequence[ExampleResult]) -> dict[str, float]:
+    """Per quality score: mean over the paraphrases minus mean over their originals, over
+    the pairs where both ran and both have the score (cost metrics are left out)."""
+    by_id = {e.id: e for e in examples}
+    pairs = [(e, by_id[e.paraphrase_of]) for e in examples if e.paraphrase_of in by_id]
+    gaps: dict[str, float] = {}
+    keys = {k for p, o in pairs for k in p.scores if k in o.scores and k not in METRIC_KEYS}
+    for key in sorted(keys):
+        values = [
+            (p.scores[key], o.scores[key])
+            for p, o in pairs
+            if p.scores.get(key) is not None and o.scores.get(key) is not None
+        ]
+        if values:
+            mean_p = sum(float(v[0] or 0) for v in values) / len(values)
+            mean_o = sum(float(v[1] or 0) for v in values) / len(values)
+            gaps[key] = round(mean_p - mean_o, 4)
+    return gaps
 
 
 def gates(dataset: Dataset, summary: dict[str, Stat]) -> list[Gate]:
@@ -229,8 +302,9 @@ def _row_result(row: Any) -> ExampleResult:
         scores[result.key] = _number(result.score)
         if result.comment:
             comments[result.key] = str(result.comment)
+    meta = example.metadata or {}
     return ExampleResult(
-        id=str((example.metadata or {}).get("example_id") or example.id),
+        id=str(meta.get("example_id") or example.id),
         goal=str(example.inputs.get("goal", "")),
         scores=scores,
         comments=comments,
@@ -240,6 +314,8 @@ def _row_result(row: Any) -> ExampleResult:
         agents=list(outputs.get("agents") or []),
         plan=list(outputs.get("plan") or []),
         thread_id=str(outputs.get("thread_id") or ""),
+        split=meta.get("split"),
+        paraphrase_of=meta.get("paraphrase_of"),
     )
 
 
@@ -252,6 +328,7 @@ async def run_eval(
     judge_name: str | None = None,
     example_ids: Sequence[str] = (),
     limit: int | None = None,
+    split: SplitChoice = "all",
     concurrency: int = 1,
     timeout_s: float | None = None,
     offline: bool | None = None,
@@ -270,7 +347,7 @@ async def run_eval(
     """
     from langsmith.evaluation import aevaluate
 
-    dataset = load_dataset(dataset_name).select(example_ids, limit)
+    dataset = load_dataset(dataset_name).select(example_ids, limit, split)
     started = datetime.now(UTC)
     stamp = started.strftime("%Y%m%dT%H%M%S")
     root = (
@@ -349,6 +426,8 @@ async def run_eval(
     rows.sort(key=lambda r: order.get(r.id, len(order)))
     summary = summarize(rows)
     summary = {k: summary[k] for k in score_order(list(summary))}
+    if (share := pass_rate(rows)) is not None:
+        summary[PASSED_KEY] = share
     return EvalReport(
         dataset=dataset.name,
         dataset_version=dataset.version,
@@ -363,6 +442,8 @@ async def run_eval(
         summary=summary,
         gates=gates(dataset, summary),
         structured=structured_since(counted),
+        split=dataset.split,
+        paraphrase_gaps=paraphrase_gaps(rows),
     )
 
 
@@ -401,7 +482,7 @@ def render_table(report: EvalReport) -> Any:
     from rich.table import Table
 
     table = Table(
-        title=f"{report.dataset} {report.dataset_version} · model {report.model}"
+        title=f"{report.dataset} {report.dataset_version} · split {report.split} · model {report.model}"
         + (f" · judge {report.judge}" if report.judge else "")
         + f" · {len(report.examples)} examples · {report.duration_s:.1f}s"
     )
@@ -426,4 +507,53 @@ def render_table(report: EvalReport) -> Any:
                 threshold,
                 verdict,
             )
+    return table
+
+
+SHORT_NAMES = {
+    "code_tests": "tests",
+    "key_facts": "facts",
+    "no_forbidden": "forbid",
+    "source_recall": "cited",
+    "actions": "db",
+}
+"""Column headers of the per-example table (it must fit 80 columns)."""
+
+
+def render_examples(report: EvalReport) -> Any:
+    """A rich table with one row per example: its split, its outcome checks, status,
+    latency and whether it passed (every outcome check 1)."""
+    from rich import box
+    from rich.table import Table
+
+    keys = [k for k in OUTCOME_KEYS if any(k in e.scores for e in report.examples)]
+    done, judged = report.examples_passed
+    table = Table(
+        title=f"{report.dataset} per goal · {done}/{judged} passed · split {report.split} · "
+        f"model {report.model} · {report.started_at}",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        padding=(0, 0),
+        collapse_padding=True,
+        show_edge=False,
+    )
+    table.add_column("example", no_wrap=True)
+    table.add_column("split", no_wrap=True)
+    for key in keys:
+        table.add_column(SHORT_NAMES[key], justify="right", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("s", justify="right", no_wrap=True)
+    table.add_column("result", no_wrap=True)
+    for ex in report.examples:
+        cells = [f"{ex.scores[k]:.2g}" if ex.scores.get(k) is not None else "—" for k in keys]
+        latency = ex.scores.get("latency_s")
+        verdict = {True: "[green]pass[/green]", False: "[red]FAIL[/red]", None: "—"}[ex.passed]
+        table.add_row(
+            ex.id,
+            ex.split or "—",
+            *cells,
+            ex.status or "—",
+            f"{latency:.0f}" if latency is not None else "—",
+            verdict,
+        )
     return table

@@ -248,13 +248,32 @@ def collect(
 # -- running -------------------------------------------------------------------------------
 
 
+def seed_workspace(workspace: Path, files: Mapping[str, str]) -> None:
+    """Write an example's input files (name -> text) into the run's workspace; a name that
+    would leave the workspace is refused with a one-line error."""
+    root = workspace.resolve()
+    for name, text in files.items():
+        target = (root / name).resolve()
+        if not target.is_relative_to(root) or target == root:
+            raise ValueError(f"input file {name!r} is outside the workspace")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+
+
 async def run_goal(
-    goal: str, config: TargetConfig, *, thread_id: str | None = None
+    goal: str,
+    config: TargetConfig,
+    *,
+    thread_id: str | None = None,
+    files: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Run ``goal`` through the supervisor graph and return the target output."""
+    """Run ``goal`` through the supervisor graph and return the target output; ``files``
+    (name -> text) are in the run's workspace when it starts."""
     thread_id = thread_id or f"eval-{uuid.uuid4().hex[:12]}"
     data_dir = config.root / thread_id
     data_dir.mkdir(parents=True, exist_ok=True)
+    if files:
+        seed_workspace(data_dir / "workspaces" / thread_id, files)
     error: str | None = None
     async with AsyncExitStack() as stack:
         if config.checkpointer == "sqlite":
@@ -290,6 +309,6 @@ def make_target(config: TargetConfig) -> Target:
     """An async ``inputs -> outputs`` function for langsmith's ``aevaluate``."""
 
     async def orchestrator_run(inputs: dict[str, Any]) -> dict[str, Any]:
-        return await run_goal(str(inputs["goal"]), config)
+        return await run_goal(str(inputs["goal"]), config, files=inputs.get("files") or None)
 
     return orchestrator_run

@@ -84,11 +84,15 @@ def test_missing_agents_remove_their_shapes() -> None:
 
 
 def dataset_goals() -> list[str]:
+    """The dev-split goals: product tests may tune on dev; test and held-out goals are for
+    reporting only (evals/datasets/manifest.toml)."""
     goals = []
     for path in sorted((Path(__file__).parent.parent / "evals" / "datasets").glob("*.jsonl")):
         for line in path.read_text().splitlines():
             if line.strip():
-                goals.append(str(json.loads(line)["inputs"]["goal"]))
+                example = json.loads(line)
+                if (example.get("metadata") or {}).get("split") == "dev":
+                    goals.append(str(example["inputs"]["goal"]))
     return goals
 
 
@@ -99,7 +103,7 @@ def test_worker_selection_keeps_the_agents_of_every_shape() -> None:
     # question about refunds as support. The stage instructions say the stage's work.
     registry = AgentRegistry.builtin()
     goals = dataset_goals()
-    assert len(goals) >= 40
+    assert len(goals) >= 30
     moved = []
     for goal in goals:
         shape = shapes.classify(goal, shapes.available(registry.names()))

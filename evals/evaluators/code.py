@@ -8,6 +8,12 @@ throw-away workspace, time and memory limits) in its harness mode, which runs ea
 hidden check in its own process and reports over a channel the code cannot write, so
 the score is the share of checks that pass. The best
 candidate's score is kept.
+
+A multi-file goal names further ``modules`` the checks import (``from inventory import
+Stock``): the run's files of those names are placed in the sandbox workspace next to the
+main module (itself written there under its file name), so the checks exercise the
+modules together, as a user would import them. A module the run did not write is named
+in the comment and every check importing it fails.
 """
 
 from __future__ import annotations
@@ -45,6 +51,10 @@ class CodeSpec(BaseModel):
     """Seconds one check (and loading the code) may take."""
     solution: str | None = None
     """A reference solution that passes every check (keeps the checks honest; never shown)."""
+    modules: list[str] = Field(default_factory=list)
+    """Other workspace files (``.py``) the goal asks for and the checks import."""
+    solution_files: dict[str, str] = Field(default_factory=dict)
+    """Reference code of ``modules`` by file name (with ``solution``, passes every check)."""
 
 
 def defines(source: str, name: str) -> bool:
@@ -87,6 +97,14 @@ def candidates(outputs: Mapping[str, Any], spec: CodeSpec) -> list[tuple[str, st
     return unique[:MAX_CANDIDATES]
 
 
+def module_files(outputs: Mapping[str, Any], spec: CodeSpec) -> tuple[dict[str, str], list[str]]:
+    """The run's files for the spec's ``modules`` (by file name) and the names it lacks."""
+    files: Mapping[str, str] = (outputs or {}).get("files") or {}
+    by_name = {Path(p).name: str(t) for p, t in files.items()}
+    found = {m: by_name[Path(m).name] for m in spec.modules if Path(m).name in by_name}
+    return found, [m for m in spec.modules if m not in found]
+
+
 _slots: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
 
 
@@ -99,12 +117,18 @@ def _slot() -> asyncio.Semaphore:
     return _slots[loop]
 
 
-async def _sandboxed(source: str, spec: CodeSpec, limits: SandboxLimits) -> SandboxResult:
-    """Run the hidden checks against ``source`` in a throw-away sandbox workspace; retry
-    once when the sandbox could not start a process (another sandbox held the budget)."""
+async def _sandboxed(
+    source: str, spec: CodeSpec, limits: SandboxLimits, files: Mapping[str, str]
+) -> SandboxResult:
+    """Run the hidden checks against ``source`` in a throw-away sandbox workspace holding
+    ``files`` (name -> text); retry once when the sandbox could not start a process
+    (another sandbox held the budget)."""
     for attempt in range(2):
         workdir = Path(tempfile.mkdtemp(prefix="eval-code-"))
         try:
+            (workdir / "ws").mkdir()
+            for name, text in files.items():
+                (workdir / "ws" / Path(name).name).write_text(text, encoding="utf-8")
             async with _slot():
                 result = await run_sandboxed(
                     source,
@@ -127,9 +151,13 @@ async def _sandboxed(source: str, spec: CodeSpec, limits: SandboxLimits) -> Sand
 
 
 async def run_checks(
-    source: str, spec: CodeSpec, limits: SandboxLimits | None = None
+    source: str,
+    spec: CodeSpec,
+    limits: SandboxLimits | None = None,
+    files: Mapping[str, str] | None = None,
 ) -> tuple[int, list[str]]:
-    """Run the hidden checks against ``source`` in the sandbox: ``(passed, failures)``.
+    """Run the hidden checks against ``source`` in the sandbox: ``(passed, failures)``;
+    ``files`` (name -> text) are placed in its workspace for the checks to import.
 
     The outcomes come from the sandbox's harness over its trusted report channel (each
     check in its own process), never from the code's output: printing a fake report or
@@ -138,7 +166,7 @@ async def run_checks(
     limits = limits or SandboxLimits(
         timeout_s=max(10.0, CHECK_TIMEOUT_S * (len(spec.tests) + 1) + 2), cpu_s=30
     )
-    result = await _sandboxed(source, spec, limits)
+    result = await _sandboxed(source, spec, limits, files or {})
     report = result.checks
     if report is None or len(report.results) != len(spec.tests):
         why = result.reason or f"exit code {result.exit_code}: {result.stderr.strip()[-300:]}"
@@ -163,12 +191,20 @@ async def code_tests(outputs: dict[str, Any], reference_outputs: dict[str, Any])
     found = candidates(outputs or {}, spec)
     if not found:
         return score("code_tests", 0.0, f"no code defining {spec.entrypoint!r} was produced")
+    modules, missing = module_files(outputs or {}, spec)
     best: tuple[float, str] = (-1.0, "")
     for where, source in found:
-        passed, failures = await run_checks(source, spec)
+        files = (
+            {**modules, Path(spec.filename).name: source}
+            if spec.modules and spec.filename
+            else modules
+        )
+        passed, failures = await run_checks(source, spec, files=files)
         value = passed / len(spec.tests)
-        comment = f"{where}: {passed}/{len(spec.tests)} checks pass" + (
-            f"; {'; '.join(failures[:3])}" if failures else ""
+        comment = (
+            f"{where}: {passed}/{len(spec.tests)} checks pass"
+            + (f"; missing module(s) {', '.join(missing)}" if missing else "")
+            + (f"; {'; '.join(failures[:3])}" if failures else "")
         )
         if value > best[0]:
             best = (value, comment)

@@ -7,6 +7,11 @@ Wiring (in ``orchestrator/cli/__init__.py``)::
     if (code := await eval_command.dispatch(args, settings)) is not None:
         return code                                                 # first thing in _dispatch()
 
+``--split dev|test|all`` selects the examples (default ``all``): tune on ``dev``, report
+``test`` (the README's figures are test-split scores; a paraphrase is in its original's
+split). ``--per-example`` adds a table with each example's outcome checks and whether it
+passed; it is always shown for a held-out dataset.
+
 Exit codes: 0 every threshold met, 1 a score missed its threshold, 2 bad usage or
 configuration (unknown dataset, model or example).
 """
@@ -55,6 +60,18 @@ def add_parsers(subparsers: Any) -> None:
         "--limit", type=int, metavar="N", help="only the first N examples of each dataset"
     )
     p.add_argument(
+        "--split",
+        choices=("dev", "test", "all"),
+        default="all",
+        help="examples to run: dev (tune on it), test (report it) or all (default)",
+    )
+    p.add_argument(
+        "--per-example",
+        action="store_true",
+        help="also print one row per example: its outcome checks and pass/fail "
+        "(always on for held-out datasets)",
+    )
+    p.add_argument(
         "--concurrency", type=int, default=1, metavar="N", help="examples run at once (default 1)"
     )
     p.add_argument("--timeout", type=float, metavar="SECONDS", help="wall-clock limit per example")
@@ -95,6 +112,8 @@ def _list(as_json: bool) -> int:
                 "version": ds.version,
                 "kind": ds.kind,
                 "examples": len(ds.examples),
+                "dev": ds.split_counts().get("dev", 0),
+                "test": ds.split_counts().get("test", 0),
                 "description": ds.entry.description,
             }
         )
@@ -105,12 +124,23 @@ def _list(as_json: bool) -> int:
     from rich.table import Table
 
     table = Table(title="Evaluation datasets")
-    for column in ("name", "version", "kind", "examples", "description"):
+    columns = ("name", "version", "kind", "examples", "dev", "test", "description")
+    for column in columns:
         table.add_column(column)
     for r in rows:
-        table.add_row(*(str(r[c]) for c in ("name", "version", "kind", "examples", "description")))
+        table.add_row(*(str(r[c]) for c in columns))
     Console().print(table)
     return 0
+
+
+def _heldout(name: str) -> bool:
+    from evals.datasets import DatasetError, load_manifest
+
+    try:
+        entry = load_manifest().get(name)
+    except DatasetError:
+        return False
+    return bool(entry and entry.heldout)
 
 
 async def dispatch(args: argparse.Namespace, settings: Settings) -> int | None:
@@ -120,7 +150,13 @@ async def dispatch(args: argparse.Namespace, settings: Settings) -> int | None:
     from rich.console import Console
 
     from evals.datasets import DatasetError, dataset_names, is_dataset_path
-    from evals.runner import render_table, results_payload, run_eval, write_json
+    from evals.runner import (
+        render_examples,
+        render_table,
+        results_payload,
+        run_eval,
+        write_json,
+    )
 
     if args.list:
         return _list(args.json)
@@ -147,6 +183,7 @@ async def dispatch(args: argparse.Namespace, settings: Settings) -> int | None:
                 judge_name=args.judge_model,
                 example_ids=args.example or (),
                 limit=args.limit,
+                split=args.split,
                 concurrency=args.concurrency,
                 timeout_s=args.timeout,
                 offline=True if args.offline else None,
@@ -156,6 +193,13 @@ async def dispatch(args: argparse.Namespace, settings: Settings) -> int | None:
         except DatasetError as exc:
             raise _usage(str(exc)) from None
         console.print(render_table(report))
+        if args.per_example or _heldout(name):
+            console.print(render_examples(report))
+        if report.paraphrase_gaps:
+            console.print(
+                "paraphrase − original: "
+                + " · ".join(f"{k} {v:+.3g}" for k, v in report.paraphrase_gaps.items())
+            )
         st = report.structured
         if st.get("calls"):
             console.print(
