@@ -58,6 +58,11 @@ class AgentSpec(BaseModel):
         description="Role in settings.ROLES whose model the agent uses; "
         "defaults to the agent's name if that is a role, else 'supervisor'.",
     )
+    needed_when: str = Field(
+        default="",
+        description="A yes/no question about a goal whose answer 'yes' means the goal needs "
+        "this agent; the planner asks the model it (empty: asked from the description).",
+    )
     prompt: str = Field(min_length=1, description="The agent's system prompt (short, concrete).")
     flow: Literal["auto", "steps", "loop"] = Field(
         default="auto",
@@ -66,6 +71,11 @@ class AgentSpec(BaseModel):
         "model takes structured steps (small local models), else loop.",
     )
     enabled: bool = True
+
+    @property
+    def need_question(self) -> str:
+        """The yes/no question the planner asks about a goal for this agent."""
+        return self.needed_when or f"Does it need this specialist: {self.description}"
 
     @model_validator(mode="before")
     @classmethod

@@ -24,6 +24,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.runtime import Runtime
 from pydantic import BaseModel, ConfigDict, PrivateAttr
 
+from agents.profile import ModelProfile, profile_for
 from agents.registry import AgentRegistry
 from core.models import achat_model
 from core.settings import ConfigError, Settings, load_settings
@@ -87,6 +88,7 @@ class RunContext(BaseModel):
     _base: Settings | None = PrivateAttr(default=None)
     _settings: Settings | None = PrivateAttr(default=None)
     _registry: AgentRegistry | None = PrivateAttr(default=None)
+    _profile: ModelProfile | None = PrivateAttr(default=None)
     _tools: dict[str, ToolContext] = PrivateAttr(default_factory=dict)
     _derived: dict[str, RunContext] = PrivateAttr(default_factory=dict)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
@@ -122,6 +124,13 @@ class RunContext(BaseModel):
                 check_client_review(base, settings)
             self._settings = settings
         return self._settings
+
+    @property
+    def profile(self) -> ModelProfile:
+        """How this run drives its models (``agents.profile``), decided once."""
+        if self._profile is None:
+            self._profile = profile_for(self.settings)
+        return self._profile
 
     async def registry(self) -> AgentRegistry:
         """The agent registry for these settings, loaded once (off the event loop)."""

@@ -81,7 +81,7 @@ def _route(spec: AgentSpec) -> Any:
     """The first node: the step flow or the tool loop, for this run's model."""
 
     async def route(state: SpecialistState, runtime: Runtime[RunContext]) -> dict[str, Any]:
-        return {"flow": "steps" if uses_steps(spec, context_of(runtime).settings) else "loop"}
+        return {"flow": "steps" if uses_steps(spec, context_of(runtime).profile) else "loop"}
 
     return route
 

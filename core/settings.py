@@ -36,7 +36,7 @@ POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 DEFAULT_CONFIG_FILE = "orchestrator.toml"
 
 PATH_FIELDS = ("data_dir", "cache_dir", "knowledge_base_dir", "customer_db", "agents_file",
-               "workspace_root")
+               "workspace_root", "plan_examples_file")
 """Settings that are file-system paths: made absolute when the settings are loaded."""
 
 ROLES = ("supervisor", "researcher", "coder", "analyst", "writer", "reviewer", "support", "judge")
@@ -265,11 +265,16 @@ class Settings(BaseSettings):
 
     agents_file: Path | None = None
     """TOML file of agent definitions that add to or replace the built-in specialists."""
-    worker_selection: Literal["as_planned", "best_match", "fallback", "checked"] = "checked"
-    """How a task's agent is chosen: ``as_planned``; ``best_match`` (best capability match);
-    ``fallback`` (as planned, or a capable alternative when the planned agent is unknown or
-    already failed the task); ``checked`` (fallback, and the best match when the planned
-    agent plainly lacks the capability — a guard against small planners' misrouting)."""
+    worker_selection: Literal["as_planned", "best_match", "fallback", "checked"] = "fallback"
+    """How a task's agent is chosen: ``as_planned``; ``best_match`` (best match of the task's
+    words with the agents' descriptions); ``fallback`` (as planned, or a capable alternative
+    when the planned agent is unknown or already failed the task); ``checked`` (fallback, and
+    the best word match when the planned agent matches the task's words less than half as
+    well — word overlap overriding the planner, so only for planners known to misroute)."""
+    plan_examples_file: Path | None = None
+    """A JSONL file of your own planning examples (``{"goal": …, "needs": [agents…]}`` or
+    ``{"goal": …, "tasks": [...]}`` per line), added to the plan library the planner learns
+    from (``graph/planning/library.py``)."""
     adaptive_replanning: bool = True
     """Let the supervisor revise the remaining plan after each round of results."""
     verify_results: bool = True

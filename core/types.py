@@ -7,7 +7,7 @@ clients all see the same thing; the pydantic models below validate them at the b
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict
 
 from pydantic import BaseModel, Field
 
@@ -59,9 +59,20 @@ class TaskRecord(TypedDict, total=False):
     metrics: TaskMetrics
 
 
+PlannedBy = Literal["judged", "model", "human", "fallback"]
+"""Who made a plan version: ``judged`` — the model judged which specialists the goal needs
+(guided by the plan library) and code composed the tasks; ``model`` — the model wrote the
+task graph; ``human`` — a person edited it; ``fallback`` — one task, after the planner failed."""
+
+
 class PlanVersion(TypedDict):
     """One revision of the plan, kept so revisions are visible in state."""
 
     version: int
+    """1 for the first plan, +1 per revision."""
     reason: str
+    """Why this version exists (how it was made, what was repaired), for people."""
     tasks: list[dict[str, Any]]
+    """The plan's tasks (Task dicts)."""
+    planned_by: NotRequired[PlannedBy]
+    """Who made it (absent in threads saved before it was recorded)."""

@@ -11,6 +11,7 @@ from langgraph.types import Command
 from pydantic import BaseModel, Field
 
 from agents import AgentRegistry, RunContext
+from agents.profile import ModelProfile
 from core.models import StructuredOutputError, achat_model, ainvoke_structured
 from core.settings import Settings
 from core.text import truncate_to_tokens
@@ -18,8 +19,8 @@ from core.usage import track_usage
 from graph import prompts
 from graph.dag import status_of
 from graph.escalation import AbortRun, escalate
-from graph.planner import adopt_plan, check_tasks, planned_by_shape
-from graph.runtime import emit, run_context
+from graph.planning.planner import adopt_plan, check_tasks
+from graph.runtime import context_for, emit, run_context
 from graph.state import OrchestratorState, Task, TaskMetrics, TaskRecord, merge_results
 
 RESULT_PREVIEW_TOKENS = 150
@@ -76,10 +77,12 @@ def may_finish(results: dict[str, TaskRecord], pending: list[Task]) -> bool:
     return done and not retrying
 
 
-def wants_assessment(state: OrchestratorState, settings: Settings, pending: bool) -> bool:
-    """Whether the supervisor looks at results before pending tasks start (not on a plan
-    built by code from the goal's shape: ``graph.planner.planned_by_shape``)."""
-    return (pending and settings.adaptive_replanning and not planned_by_shape(state)
+def wants_assessment(
+    state: OrchestratorState, settings: Settings, profile: ModelProfile, pending: bool
+) -> bool:
+    """Whether the supervisor's model looks at results before pending tasks start (only a
+    model the profile trusts with it: ``ModelProfile.model_assessment``)."""
+    return (pending and settings.adaptive_replanning and profile.model_assessment
             and state.get("revisions", 0) < settings.limits.max_plan_revisions)
 
 
@@ -110,7 +113,7 @@ def apply_verdict(state: OrchestratorState, results: dict[str, TaskRecord], task
         # Stall guard: a revision that changes nothing still counts against the cap.
         return Command(goto="dispatch", update={**update, "revisions": revisions + 1})
     check.tasks = kept + check.tasks
-    adopted = adopt_plan(state, check, f"revised: {verdict.reason}")
+    adopted = adopt_plan(state, check, f"revised: {verdict.reason}", "model")
     return Command(goto="dispatch", update={**update, **adopted, "revisions": revisions + 1})
 
 
@@ -137,7 +140,7 @@ async def assess(state: OrchestratorState, runtime: Runtime[RunContext]) -> Comm
 
     pending = [t for t in tasks if status_of(results, t.id) == "pending"]
     done = any(r.get("status") == "done" for r in results.values())
-    if not done or not wants_assessment(state, settings, bool(pending)):
+    if not done or not wants_assessment(state, settings, context_for(runtime, state).profile, bool(pending)):
         # Only failures so far: there is no result to judge, and escalation has decided.
         return Command(goto="dispatch", update=update)
     verdict, usage = await judge(state | {"results": results}, pending, settings, registry)

@@ -104,7 +104,7 @@ class DispatchStep:
         self.scheduler = Scheduler(
             runnable, status, max_concurrency=self.settings.limits.max_concurrency,
             base_round=self.state.get("rounds", 0),
-            hold=wants_assessment(self.state, self.settings, True),
+            hold=wants_assessment(self.state, self.settings, self.ctx.profile, True),
         )
 
     def attempts(self, task_id: str) -> int:

@@ -3,18 +3,6 @@
 Short and concrete: the embedded default is a 0.5B model with an 8k context.
 """
 
-PLANNER = """You are the planner of a team of specialist agents.
-Break the user's goal into a small task graph. Rules:
-- Use only these agents:
-{catalogue}
-- Each task: a short id (t1, t2, …), one agent, a self-contained instruction, acceptance
-  criteria (what a correct result contains), and depends_on: ids of tasks whose results it needs.
-- Tasks without dependencies between them run in parallel. No cycles.
-- Use as few tasks as the goal needs (a simple goal is one task); at most {max_tasks}.
-"""
-
-PLANNER_FEEDBACK = "Your previous plan was not accepted: {feedback}\nMake a corrected plan."
-
 ASSESSOR = """You supervise a team of agents working on a goal. Some tasks are done, others
 are still pending. Decide what to do next:
 - "continue": the pending tasks are still right;
@@ -29,6 +17,3 @@ sentences that connect your team's task results and say what they add up to. The
 themselves are shown to the user right after your text, so do not repeat them. Refer to
 tasks by id, like [t1]. Claim nothing the results do not show; if a task failed, say what
 is missing."""
-
-PLANNER_TOPICS = """The goal asks to research separate subjects and then combine them.
-List the two or three subjects to research, each as a short phrase from the goal."""

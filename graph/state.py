@@ -94,6 +94,9 @@ class OrchestratorState(TypedDict, total=False):
     grow with the number of results."""
     feedback: str
     """Human or validator feedback for the next planning attempt."""
+    plan_approved: bool
+    """Whether a human approved (or wrote) the current plan; such a plan of a completed run
+    joins the plan library (``graph.planning.planner.learn_from``)."""
     planner_attempts: int
     revisions: int
     rounds: int

@@ -13,7 +13,7 @@ from agents import RunContext
 from graph.assessment import assess
 from graph.execution import dispatch
 from graph.intake import intake
-from graph.planner import plan, review_plan
+from graph.planning.planner import plan, review_plan
 from graph.retries import TRANSIENT_RETRY, is_transient
 from graph.state import OrchestratorInput, OrchestratorState
 from graph.synthesis import review_answer, synthesize

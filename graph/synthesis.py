@@ -11,7 +11,7 @@ from langgraph.runtime import Runtime
 from langgraph.types import Command, interrupt
 
 from agents import RunContext
-from agents.flows import small_model
+from agents.profile import ModelProfile
 from core import review
 from core.models import achat_model
 from core.settings import Settings
@@ -19,7 +19,8 @@ from core.text import truncate_to_tokens
 from core.usage import track_usage
 from graph import prompts
 from graph.intake import answer_message
-from graph.runtime import emit, run_context
+from graph.planning.planner import learn_from
+from graph.runtime import context_for, emit, run_context
 from graph.state import OrchestratorState
 
 SYNTHESIS_SHARE = 0.6
@@ -84,12 +85,19 @@ async def synthesize(state: OrchestratorState, runtime: Runtime[RunContext]) -> 
     off, or no completed answer to review): a ``review_answer`` step would only decide that,
     and cost a step and its checkpoint."""
     settings, _ = await run_context(runtime, state)
-    update = await compose_answer(state, settings)
+    update = await compose_answer(state, settings, context_for(runtime, state).profile)
+    results = state.get("results", {})
+    if update.get("status") == "completed" and all(
+        results.get(t.get("id", ""), {}).get("status") == "done" for t in state.get("tasks", [])
+    ):
+        await learn_from(state, settings)
     due = settings.review.final_answer and update.get("status") == "completed"
     return Command(goto="review_answer" if due else END, update=update)
 
 
-async def compose_answer(state: OrchestratorState, settings: Settings) -> dict[str, Any]:
+async def compose_answer(
+    state: OrchestratorState, settings: Settings, profile: ModelProfile
+) -> dict[str, Any]:
     """The final answer: the task records assembled, after a short connecting text.
 
     The model writes only the connecting text (none for a one-task plan, or on a small model,
@@ -111,7 +119,7 @@ async def compose_answer(state: OrchestratorState, settings: Settings) -> dict[s
     window = settings.model_for("supervisor").context_window
     work = assembled(state, int(window * SYNTHESIS_SHARE))
     update: dict[str, Any] = {"status": "completed", "finished_at": time.time(), "feedback": ""}
-    if len(state.get("tasks", [])) <= 1 or small_model(settings, "supervisor"):
+    if len(state.get("tasks", [])) <= 1 or not profile.model_synthesis:
         return {**update, "answer": work, **answer_message(work)}
     messages: list[BaseMessage] = [SystemMessage(prompts.SYNTHESIZER)]
     messages.append(HumanMessage(

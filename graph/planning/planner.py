@@ -1,8 +1,23 @@
-"""Planning: goal -> validated task graph, and the human review of the plan."""
+"""The planner's nodes: goal -> validated task graph, and the human review of the plan.
+
+Two ways to plan, chosen by the run's model profile (``agents.profile``):
+
+- ``judged`` (small models): the model answers one yes/no question per specialist, after
+  worked examples from the plan library (``judged``), and code composes the tasks from the
+  answers (``compose``);
+- ``free`` (capable models, and every re-plan after feedback): the model writes the task
+  graph, shown the library's nearest examples; the plan is validated and repaired
+  (``validation``), retried with the error, and falls back to one task.
+
+A plan a human approved (or wrote) for a run that completed joins the library
+(:func:`learn_from`), so the next similar goal is planned like it.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Sequence
 from typing import Any, Literal, cast
 
 from langchain_core.messages import HumanMessage, SystemMessage
@@ -10,15 +25,21 @@ from langgraph.runtime import Runtime
 from langgraph.types import Command, interrupt
 
 from agents import AgentRegistry, RunContext
-from agents.flows import small_model
 from core import review
 from core.models import StructuredOutputError, achat_model, ainvoke_structured
 from core.settings import Settings
+from core.types import PlannedBy
 from core.usage import track_usage
-from graph import prompts, shapes
-from graph.planning import PlanCheck, plan_schema, validate_plan
-from graph.runtime import emit, run_context, settings_update
+from graph.planning import prompts
+from graph.planning.compose import compose
+from graph.planning.judged import judge_needs
+from graph.planning.library import PlanExample, PlanLibrary, library_for
+from graph.planning.validation import PlanCheck, plan_schema, validate_plan
+from graph.runtime import context_for, emit, run_context, settings_update
 from graph.state import OrchestratorState, Plan, PlanVersion, Task
+
+LIBRARY_EXAMPLES = 4
+"""Library examples shown to a model that writes the plan itself."""
 
 NodeName = Literal["plan", "review_plan", "dispatch", "synthesize"]
 
@@ -51,12 +72,13 @@ async def plan(state: OrchestratorState, runtime: Runtime[RunContext]) -> Comman
         update["started_at"] = time.time()
     emit("planning", attempt=attempts)
 
-    if uses_shapes(settings, registry) and not state.get("feedback"):
+    library = await asyncio.to_thread(library_for, settings)
+    if context_for(runtime, state).profile.planner == "judged" and not state.get("feedback"):
         with track_usage() as usage:
-            check, how = await plan_by_shape(state["goal"], settings, registry)
+            check, how = await plan_by_judgment(state["goal"], settings, registry, library)
         update["usage"] = [usage.metrics(settings.model_for("supervisor"))]
         return Command(
-            goto="review_plan", update={**update, **adopt_plan(state, check, f"planned ({how})")}
+            goto="review_plan", update={**update, **adopt_plan(state, check, how, "judged")}
         )
 
     messages = [
@@ -67,6 +89,9 @@ async def plan(state: OrchestratorState, runtime: Runtime[RunContext]) -> Comman
         ),
         HumanMessage(f"Goal: {state['goal']}"),
     ]
+    examples = library.nearest(state["goal"], LIBRARY_EXAMPLES, registry.names())
+    if examples:
+        messages.insert(1, HumanMessage(prompts.PLANNER_EXAMPLES.format(examples=_render(examples))))
     if state.get("conversation"):  # a chat's earlier messages: context, not the goal
         messages.insert(1, HumanMessage(f"Earlier conversation (context):\n{state['conversation']}"))
     if state.get("feedback"):
@@ -93,60 +118,58 @@ async def plan(state: OrchestratorState, runtime: Runtime[RunContext]) -> Comman
         check = PlanCheck(
             tasks=[fallback], repairs=[f"fell back to a one-task plan after: {check.error}"]
         )
-    return Command(goto="review_plan", update={**update, **adopt_plan(state, check, "planned")})
-
-
-SHAPE_REASON = "planned (shape "
-"""How the plan version made from a plan shape begins its reason."""
-
-
-def planned_by_shape(state: OrchestratorState) -> bool:
-    """Whether the current plan was built by code from the goal's shape (not by a model,
-    not edited by a human): its agents and stages follow from the goal, so the small
-    supervisor model that could not plan it is not asked to revise it or to finish it
-    early either (a 0.5B assessor skipped the writer of a report as "not needed")."""
-    versions = state.get("plan_versions") or []
-    return bool(versions) and str(versions[-1].get("reason", "")).startswith(SHAPE_REASON)
-
-
-def uses_shapes(settings: Settings, registry: AgentRegistry) -> bool:
-    """Plan by shape when the supervisor's model takes structured steps (a small local
-    model) and the registry has agents for at least one shape; free planning otherwise."""
-    return small_model(settings, "supervisor") and bool(shapes.available(registry.names()))
-
-
-async def plan_by_shape(
-    goal: str, settings: Settings, registry: AgentRegistry
-) -> tuple[PlanCheck, str]:
-    """The plan from the goal's shape (code), topics from the model for a parallel stage;
-    and how it was made (for the plan version's reason)."""
-    available = shapes.available(registry.names())
-    shape = shapes.classify(goal, available)
-    notes: list[str] = []
-    if shape is None:  # no shape fits: one task for the best-matching agent
-        task = Task(id="t1", agent="", instruction=goal)
-        task.agent = registry.select(task, "best_match").name
-        return PlanCheck(tasks=[task]), "no plan shape fits: one task"
-    topics: list[str] = []
-    if any(stage.parallel for stage in shape.stages):
-        messages = [SystemMessage(prompts.PLANNER_TOPICS), HumanMessage(f"Goal: {goal}")]
-        try:
-            result = await ainvoke_structured(
-                await achat_model(settings, "supervisor"), shapes.Topics, messages, attempts=2
-            )
-            topics = [t for t in result.value.topics if t.strip()]
-        except StructuredOutputError as err:
-            notes.append(f"no topics: {str(err).splitlines()[0]}")
-        if len(topics) < 2 and any(s.name == "research_then_write" for s in available):
-            shape = shapes.by_name("research_then_write")
-            notes.append("sequential research: fewer than two topics")
-    check = check_tasks(
-        [t.model_dump() for t in shapes.build_tasks(shape, goal, topics)], settings, registry
+        return Command(
+            goto="review_plan", update={**update, **adopt_plan(state, check, "planned", "fallback")}
+        )
+    return Command(
+        goto="review_plan", update={**update, **adopt_plan(state, check, "planned", "model")}
     )
-    return check, ", ".join([f"shape {shape.name}", *notes])
 
 
-def adopt_plan(state: OrchestratorState, check: PlanCheck, reason: str) -> dict[str, Any]:
+def _render(examples: Sequence[PlanExample]) -> str:
+    lines = []
+    for e in examples:
+        if e.tasks:
+            steps = ", ".join(
+                f"{t.get('id')}={t.get('agent')}"
+                + (f"<-{'+'.join(map(str, t.get('depends_on') or []))}" if t.get("depends_on") else "")
+                for t in e.tasks
+            )
+        else:
+            steps = ", ".join(f"{t.id}={t.agent}" + (f"<-{'+'.join(t.depends_on)}" if t.depends_on else "")
+                              for t in compose(e.goal, e.needs, e.topics))
+        lines.append(f"- {e.goal.splitlines()[0][:200]} => {steps}")
+    return "\n".join(lines)
+
+
+async def plan_by_judgment(
+    goal: str, settings: Settings, registry: AgentRegistry, library: PlanLibrary
+) -> tuple[PlanCheck, str]:
+    """The plan from the model's judgment of which specialists ``goal`` needs, composed by
+    code; and how it was made (for the plan version's reason)."""
+    model = await achat_model(settings, "supervisor")
+    needs = await judge_needs(model, goal, registry, library)
+    check = check_tasks(
+        [t.model_dump() for t in compose(goal, needs.agents, needs.topics)], settings, registry
+    )
+    judged = "planned by judgment (" + ", ".join(t.agent for t in check.tasks) + ")"
+    return check, "; ".join([judged, *needs.notes])
+
+
+async def learn_from(state: OrchestratorState, settings: Settings) -> None:
+    """Add the run's plan to the plan library when the run completed and a human approved
+    or wrote its final plan (never a plan nobody looked at: auto-approved runs teach nothing)."""
+    if not state.get("plan_approved") or not state.get("tasks"):
+        return
+    library = await asyncio.to_thread(library_for, settings)
+    example = await asyncio.to_thread(library.record, state["goal"], state["tasks"])
+    if example is not None:
+        emit("plan_learned", agents=sorted(example.needs))
+
+
+def adopt_plan(
+    state: OrchestratorState, check: PlanCheck, reason: str, planned_by: PlannedBy
+) -> dict[str, Any]:
     """State update that makes ``check.tasks`` the current plan, as a new plan version."""
     tasks = [t.model_dump() for t in check.tasks]
     version = len(state.get("plan_versions", [])) + 1
@@ -154,7 +177,10 @@ def adopt_plan(state: OrchestratorState, check: PlanCheck, reason: str) -> dict[
     emit("plan", version=version, tasks=tasks, reason=why)
     return {
         "tasks": tasks,
-        "plan_versions": [PlanVersion(version=version, reason=why, tasks=tasks)],
+        "plan_versions": [
+            PlanVersion(version=version, reason=why, tasks=tasks, planned_by=planned_by)
+        ],
+        "plan_approved": planned_by == "human",
         "feedback": "",
         "review_since": time.time(),
     }
@@ -179,7 +205,8 @@ async def review_plan(state: OrchestratorState, runtime: Runtime[RunContext]) ->
         return Command(goto="review_plan", update={
             "feedback": f"invalid review answer: {err}", **waited, "review_since": now})
     if decision.action == "approve":
-        return Command(goto="dispatch", update={"status": "running", "feedback": "", **waited})
+        return Command(goto="dispatch", update={
+            "status": "running", "feedback": "", "plan_approved": True, **waited})
     if decision.action == "reject":
         emit("plan_rejected", error=decision.feedback, by="human")
         return Command(
@@ -197,5 +224,5 @@ async def review_plan(state: OrchestratorState, runtime: Runtime[RunContext]) ->
             "feedback": f"edited plan rejected: {check.error}", **waited, "review_since": now})
     return Command(
         goto="dispatch",
-        update={**adopt_plan(state, check, "edited by a human"), "status": "running", **waited},
+        update={**adopt_plan(state, check, "edited by a human", "human"), "status": "running", **waited},
     )
