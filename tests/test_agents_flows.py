@@ -20,7 +20,7 @@ from agents.flows.reply_checks import consistent, unclaimed
 from agents.flows.researcher import cited, query_of, tidy
 from core.models import TestChatModel
 from core.settings import Settings
-from graph.shapes import GATHER
+from graph.planning.compose import GATHER
 from tests.scripting import context_of
 
 REGISTRY = AgentRegistry.builtin()
