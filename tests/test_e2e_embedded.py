@@ -136,3 +136,29 @@ async def test_customer_refund_changes_the_database_exactly_once(tmp_path: Path)
     assert after[: len(before)] == before
     assert len(new) == 1 and new[0][0] == "O1001" and 0 < new[0][1] <= 12900
     assert "O1001" in out["answer"]
+
+
+async def test_a_rule_looked_up_in_the_knowledge_base_is_implemented_by_the_coder(tmp_path: Path) -> None:
+    # Cross-specialist: the researcher's facts reach the coder, which must not invent the rule.
+    goal = (
+        "Check our refund policy for how many days after delivery an item can be returned, "
+        "then write can_return(days_since_delivery: int) -> bool in returns.py that applies "
+        "that rule."
+    )
+    out = await run(tmp_path, goal)
+    agents = [t["agent"] for t in out["tasks"]]
+    assert "researcher" in agents and "coder" in agents, agents
+    coder = next(t for t in out["tasks"] if t["agent"] == "coder")
+    researcher = next(t for t in out["tasks"] if t["agent"] == "researcher")
+    assert researcher["id"] in coder["depends_on"]
+    cited = [c for r in out["results"].values() for c in r.get("citations") or []]
+    assert any("refund-policy.md" in c for c in cited)
+    hidden = (
+        "from returns import can_return\n"
+        "assert can_return(3) is True\n"
+        "assert can_return(29) is True\n"
+        "assert can_return(31) is False\n"
+        "assert can_return(90) is False\n"
+    )
+    result = await run_sandboxed(hidden, out["workspace"])
+    assert result.ok, result.to_text()
