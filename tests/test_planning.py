@@ -142,7 +142,7 @@ def answering(final: str, material: str = "none", review: bool = False,
         spec = registry.get(wanted) if wanted in registry.names() else None
         for line in last.splitlines():
             label, _, text = line.partition(") ")
-            if len(label) == 1 and ((spec and text in (spec.delivers, spec.provides)) or text.startswith(wanted)):
+            if len(label) == 1 and (spec and text in (spec.delivers, spec.provides) or text.startswith(wanted)):
                 return label
         raise AssertionError(f"no option for {wanted!r} in {last!r}")
 
