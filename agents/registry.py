@@ -58,20 +58,10 @@ class AgentSpec(BaseModel):
         description="Role in settings.ROLES whose model the agent uses; "
         "defaults to the agent's name if that is a role, else 'supervisor'.",
     )
-    delivers: str = Field(
-        default="",
-        description="What the agent hands the user as a final result, as one option of the "
-        "planner's question 'what does the goal ask for in the end?' (empty: the description).",
-    )
-    provides: str = Field(
-        default="",
-        description="Material the agent gathers for later stages, as one option of the "
-        "planner's question 'what material does the work need first?' (empty: not asked).",
-    )
     needed_when: str = Field(
         default="",
-        description="A yes/no question about a goal; 'yes' adds this agent after the final "
-        "result (e.g. a review of it). Empty: never added that way.",
+        description="A yes/no question about a goal whose answer 'yes' means the goal needs "
+        "this agent; the planner asks the model it (empty: asked from the description).",
     )
     prompt: str = Field(min_length=1, description="The agent's system prompt (short, concrete).")
     flow: Literal["auto", "steps", "loop"] = Field(
@@ -81,6 +71,11 @@ class AgentSpec(BaseModel):
         "model takes structured steps (small local models), else loop.",
     )
     enabled: bool = True
+
+    @property
+    def need_question(self) -> str:
+        """The yes/no question the planner asks about a goal for this agent."""
+        return self.needed_when or f"Does it need this specialist: {self.description}"
 
     @model_validator(mode="before")
     @classmethod

@@ -124,57 +124,39 @@ def test_bad_library_lines_are_reported_and_skipped(tmp_path: Path) -> None:
 # -- the judged planner ----------------------------------------------------------------------
 
 
-def answering(final: str, material: str = "none", review: bool = False,
-              separate: bool = False, seen: list[list[BaseMessage]] | None = None) -> TestChatModel:
-    """A model answering the planner's closed questions: the option whose text is the
-    agent's trait (``delivers`` / ``provides``), or Yes/No."""
+def scripted(needs: list[str], seen: list[list[BaseMessage]]) -> TestChatModel:
+    def answer(messages: list[BaseMessage]) -> dict[str, Any]:
+        seen.append(list(messages))
+        return {"needs": needs}
+
+    return TestChatModel(responses={"Needs": answer, "Topics": {"topics": ["first", "second"]}})
+
+
+def test_the_models_judgment_decides_the_plan_and_sees_the_nearest_examples_last(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path)
     registry = AgentRegistry.builtin()
-
-    def reply(messages: list[BaseMessage]) -> str:
-        if seen is not None:
-            seen.append(list(messages))
-        system, last = str(messages[0].content), str(messages[-1].content)
-        if "Answer Yes or No." in last:
-            asked_separate = "separate subjects" in last
-            return "Yes" if (separate if asked_separate else review) else "No"
-        wanted = final if "in the end" in system else material
-        wanted = {"none": "nothing more", "all": "all of these"}.get(wanted, wanted)
-        spec = registry.get(wanted) if wanted in registry.names() else None
-        for line in last.splitlines():
-            label, _, text = line.partition(") ")
-            if len(label) == 1 and (spec and text in (spec.delivers, spec.provides) or text.startswith(wanted)):
-                return label
-        raise AssertionError(f"no option for {wanted!r} in {last!r}")
-
-    return TestChatModel(text=reply, responses={"Topics": {"topics": ["first", "second"]}})
-
-
-def test_the_models_answers_decide_the_plan_after_the_nearest_examples(tmp_path: Path) -> None:
-    registry = AgentRegistry.builtin()
-    library = library_for(Settings(data_dir=tmp_path))
+    library = library_for(settings)
     seen: list[list[BaseMessage]] = []
     goal = "Look the retention period up in our docs and write keep_until(date) from it."
-    model = answering("coder", "researcher", seen=seen)
-    needs = asyncio.run(judge_needs(model, goal, registry, library))
+    needs = asyncio.run(judge_needs(scripted(["researcher", "coder"], seen), goal, registry, library))
     assert needs.agents == {"researcher", "coder"} and needs.topics == ()
-    final_prompt = next(m for m in seen if "in the end" in str(m[0].content))
-    assert str(final_prompt[-1].content).startswith(f"Goal: {goal}\nOptions:\nA) ")
+    prompt = seen[0]
+    assert str(prompt[-1].content) == f"Goal: {goal}"
     nearest = library.nearest(goal, 1, registry.names())[0]
-    assert str(final_prompt[-3].content).startswith(f"Goal: {nearest.goal}\n")  # nearest example last
-    # Each example is answered from its plan: the nearest one ends with the coder.
-    assert str(final_prompt[-2].content) == "C" and "coder" in nearest.needs
-    assert asyncio.run(judge_needs(answering("writer", "all", review=True), "G", registry, library)).agents == {
-        "researcher", "analyst", "writer", "reviewer"}
-    # A support request is the support agent's alone, whatever else was answered.
-    assert asyncio.run(judge_needs(answering("support", "researcher", review=True), "G", registry, library)).agents == {"support"}
+    assert str(prompt[-3].content) == f"Goal: {nearest.goal}"  # the nearest example, last
+    assert json.loads(str(prompt[-2].content))["needs"]
 
 
 def test_a_judged_plan_with_separate_subjects_researches_them_in_parallel(tmp_path: Path) -> None:
-    from core.models.factory import use_model
-
     settings = Settings(data_dir=tmp_path)
     registry = AgentRegistry.builtin()
-    with use_model(answering("writer", "researcher", separate=True)):
+    seen: list[list[BaseMessage]] = []
+    model = scripted(["researcher", "writer"], seen)
+    model.script = []  # the yes/no question is answered from the reply text: "Yes"
+    model.text = "Yes"
+    from core.models.factory import use_model
+
+    with use_model(model):
         check, how = asyncio.run(plan_by_judgment("Compare A and B in a table.", settings, registry, library_for(settings)))
     assert check.error is None
     assert [(t.agent, t.depends_on) for t in check.tasks] == [
@@ -191,15 +173,12 @@ def test_a_completed_run_whose_plan_a_human_approved_teaches_the_library(tmp_pat
     asyncio.run(learn_from({"goal": goal, "tasks": tasks}, settings))  # type: ignore[typeddict-item]
     assert not (tmp_path / LIBRARY_FILE).exists()  # nobody approved it: nothing learned
     asyncio.run(learn_from({"goal": goal, "tasks": tasks, "plan_approved": True}, settings))  # type: ignore[typeddict-item]
-    # A similar goal now gets the approved plan as its nearest worked example, answered
-    # from it: the writer's text in the end, then a review.
+    # A similar goal now gets the approved plan as its nearest worked example.
     seen: list[list[BaseMessage]] = []
-    asyncio.run(judge_needs(answering("writer", seen=seen), "Write a press release for the new office and get it proofread.",
+    asyncio.run(judge_needs(scripted(["writer"], seen), "Write a press release for the new office and get it proofread.",
                             AgentRegistry.builtin(), library_for(settings)))
-    final_prompt = next(m for m in seen if "in the end" in str(m[0].content))
-    assert "press release for the launch" in str(final_prompt[-3].content) and str(final_prompt[-2].content) == "D"
-    review_prompt = next(m for m in seen if "reviewed" in str(m[-1].content))
-    assert "press release for the launch" in str(review_prompt[-3].content) and str(review_prompt[-2].content) == "Yes"
+    assert "press release for the launch" in str(seen[0][-3].content)
+    assert json.loads(str(seen[0][-2].content)) == {"needs": ["writer", "reviewer"]}
 
 
 def test_the_profile_of_a_small_model_plans_by_judgment_and_skips_model_assessment() -> None:

@@ -21,8 +21,8 @@ goal and answer the question about it with Yes or No."""
 PLANNER_TOPICS = """The goal asks to research separate subjects and then combine them.
 List the two or three subjects to research, each as a short phrase from the goal."""
 
-FINAL_SYSTEM = """You read a user's goal for a team of specialists. Pick what the goal asks
-the team to hand over in the end."""
+NEEDS_LIST_SYSTEM = """You decide which specialists a user's goal needs. Name only the
+specialists the goal needs, in the order they work. The specialists:"""
 
-INPUTS_SYSTEM = """You read a user's goal for a team of specialists. Pick what material the
-work needs to be looked up or computed first, before the final result is made."""
+NEEDS_PICK_SYSTEM = """You decide which specialists of a team a user's goal needs. Read the
+goal and pick the option that fits it."""
