@@ -21,7 +21,7 @@ from urllib.parse import quote
 from langchain_core.tools import BaseTool
 from pydantic import BaseModel, Field
 
-from tools.base import ToolInputError, make_tool
+from tools.base import ToolInputError, ToolTraits, make_tool
 from tools.context import ToolContext
 from tools.paths import resolve_in_workspace
 
@@ -230,4 +230,5 @@ def query_data_tool(ctx: ToolContext) -> BaseTool:
         ),
         args_schema=QueryDataArgs,
         coroutine=query_data,
+        traits=ToolTraits(reads_workspace=True),
     )
