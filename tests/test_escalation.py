@@ -62,7 +62,7 @@ def test_traits_are_declared_on_the_tools() -> None:
     assert tool_traits("query_data").reads_workspace and not tool_traits("query_data").mutates
     assert tool_traits("search_knowledge_base").reads_knowledge_base
     assert tools_where(TOOL_NAMES, "needs_approval") == {"issue_refund", "update_ticket"}
-    assert MUTATING_TOOLS == {"write_file", "run_python", "issue_refund", "update_ticket"}
+    assert {"write_file", "run_python", "issue_refund", "update_ticket"} == MUTATING_TOOLS
     assert WRITE_TOOLS == {"write_file": "path"}
     # the result cache reads them: an agent with a tool that mutates is never cached
     assert not result_cache.cacheable(REGISTRY.get("support"))
