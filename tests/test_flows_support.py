@@ -282,3 +282,12 @@ async def test_support_reply_never_states_what_the_records_do_not_show(tmp_path:
     reply = out["output"].split("\n\nActions taken")[0]
     assert reply.startswith("Order O1001 was delivered 15 days ago [")
     assert "not shipped" not in reply and "$300.00" not in reply and "warranty-terms.md" not in reply
+
+
+async def test_a_reply_may_state_what_the_action_that_ran_changed(tmp_path: Path) -> None:
+    model = support_model("Ticket T503 has been escalated to a team lead.", intent="escalate")
+    cfg = config(tmp_path, review={"high_risk_tools": False})
+    out = await run(model, cfg, "please escalate T503, the customer C007 waited too long")
+    assert ticket_status(tmp_path, "T503") == "escalated"
+    assert out["output"].startswith("Ticket T503 has been escalated to a team lead.")
+    assert "Actions taken: Ticket T503 updated: status open -> escalated" in out["output"]

@@ -96,6 +96,8 @@ class SupportState(FlowState, total=False):
     """What the actions' tool results said (run, rejected or refused)."""
     taken: list[str]
     """The tools whose action ran."""
+    changed: list[str]
+    """The records an action that ran changed (their looked-up status is out of date)."""
     notes: list[str]
 
 
@@ -377,6 +379,7 @@ class SupportSteps:
         config = get_config()
         done: list[str] = []
         taken: list[str] = []
+        changed: list[str] = []
         for call in state.get("pending") or []:
             if call.get("status") == "rejected":
                 done.append(
@@ -392,9 +395,10 @@ class SupportSteps:
             if ok:
                 done.append(text)
                 taken.append(call["tool"])
+                changed += [str(v) for k, v in call["args"].items() if k in ("order_id", "ticket_id")]
             else:
                 done.append(f"{call['tool']} refused: {text}")
-        return {"done": done, "taken": taken, "pending": []}
+        return {"done": done, "taken": taken, "changed": changed, "pending": []}
 
     async def report(self, state: SupportState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         """The reply, then what code knows: actions from their results, the records, the
@@ -405,7 +409,8 @@ class SupportSteps:
         reply, _ = unclaimed(state.get("reply") or "", set(state.get("taken") or []))
         reply, _ = consistent(reply, found)
         reply, _ = stated_only(reply, found, [p.get("text", "") for p in passages],
-                               [state.get("plan") or "", *(state.get("done") or [])])
+                               [state.get("plan") or "", *(state.get("done") or [])],
+                               changed=state.get("changed") or [])
         reply = cited_only(reply, {p["path"] for p in passages})
         if not reply and not records:
             return {"output": "", "error": "; ".join(state.get("notes") or ["no reply"])}
