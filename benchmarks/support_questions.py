@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import json
 import platform
+import sys
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -140,13 +141,19 @@ JSON_SYSTEM = ("You read customer-support requests sent to a support agent and f
                "explain, is intent info.")
 
 
+def _last(rows: dict[str, dict[str, list[tuple[bool, float]]]]) -> dict[str, Any]:
+    """Progress: each form's decisions so far (correct, seconds)."""
+    return {f: {d: [sum(ok for ok, _ in v), len(v), round(sum(t for _, t in v), 1)]
+                for d, v in ds.items()} for f, ds in rows.items()}
+
+
 async def timed(coro: Any) -> tuple[Any, float]:
     start = time.perf_counter()
     value = await coro
     return value, time.perf_counter() - start
 
 
-async def main(model_name: str) -> dict[str, Any]:
+async def main(model_name: str, json_cases: int) -> dict[str, Any]:
     settings = load_settings(model=model_name)
     model = await achat_model(settings, "support")
     await q.ask_intent(model, "warm up")  # the server starts and caches the system prompts
@@ -154,7 +161,7 @@ async def main(model_name: str) -> dict[str, Any]:
         form: {d: [] for d in ("intent", "forbids", "reason", "returned")}
         for form in ("choice", "yes_no", "json")
     }
-    for case in CASES:
+    for n, case in enumerate(CASES):
         r = case.request
         intent, t = await timed(q.ask_intent(model, r))
         rows["choice"]["intent"].append((intent.choice == case.intent, t))
@@ -173,6 +180,9 @@ async def main(model_name: str) -> dict[str, Any]:
         if case.reason:
             yn_reason, t = await timed(yes_no_reason(model, r))
             rows["yes_no"]["reason"].append((yn_reason == case.reason, t))
+        if n >= json_cases:
+            print(json.dumps({"case": n, "rows": _last(rows)}), file=sys.stderr, flush=True)
+            continue
         try:
             got, t = await timed(ainvoke_structured(
                 model, RequestReading,
@@ -188,6 +198,7 @@ async def main(model_name: str) -> dict[str, Any]:
         if case.returned:
             rows["json"]["returned"].append(
                 (value is not None and value.returned == (case.returned == "yes"), per))
+        print(json.dumps({"case": n, "rows": _last(rows)}), file=sys.stderr, flush=True)
     summary = {
         form: {d: {"n": len(v), "accuracy": round(sum(ok for ok, _ in v) / len(v), 3) if v else None,
                    "s_per_decision": round(sum(t for _, t in v) / len(v), 3) if v else None}
@@ -196,11 +207,13 @@ async def main(model_name: str) -> dict[str, Any]:
     }
     return {"when": datetime.now(UTC).isoformat(timespec="seconds"), "model": model_name,
             "machine": f"{platform.processor() or platform.machine()}, {platform.node()}",
-            "summary": summary}
+            "json_cases": min(json_cases, len(CASES)), "summary": summary}
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="local")
+    parser.add_argument("--json-cases", type=int, default=len(CASES),
+                        help="ask the constrained-JSON form of only the first N requests (it generates ~40 tokens each)")
     args = parser.parse_args()
-    print(json.dumps(asyncio.run(main(args.model)), indent=2))
+    print(json.dumps(asyncio.run(main(args.model, args.json_cases)), indent=2))

@@ -168,25 +168,30 @@ async def test_over_the_agent_limit_nothing_is_refunded(tmp_path: Path) -> None:
 # -- the safe side when the model is unsure --------------------------------------------------------
 
 
-def _likely(label: str, p: float, other: str) -> AIMessage:
-    """A reply read as token likelihoods: ``label`` with probability ``p``, ``other`` the rest."""
-    alternatives = [{"token": label, "logprob": math.log(p)},
-                    {"token": other, "logprob": math.log(1 - p)}]  # fmt: skip
-    return AIMessage(content=label, response_metadata={
-        "logprobs": {"content": [{"token": label, "logprob": math.log(p), "top_logprobs": alternatives}]}})
+def _likely(**p: float) -> AIMessage:
+    """A reply read as token likelihoods: each label's probability as given."""
+    alternatives = [{"token": label, "logprob": math.log(v)} for label, v in p.items()]
+    best = max(p, key=lambda k: p[k])
+    return AIMessage(content=best, response_metadata={"logprobs": {"content": [
+        {"token": best, "logprob": math.log(p[best]), "top_logprobs": alternatives}]}})
 
 
 async def test_an_unsure_reading_takes_no_action_and_says_so(tmp_path: Path) -> None:
     cfg = config(tmp_path, review={"high_risk_tools": False})
-    unsure_intent = TestChatModel(script=[_likely("B", 0.52, "A"), "No", "Here is what I found."])
-    out = await run(unsure_intent, cfg, "C001 O1001 hmm money thing?")
+    near_tie = TestChatModel(script=[_likely(A=0.33, B=0.35, C=0.32), "No", "Here is what I found."])
+    out = await run(near_tie, cfg, "C001 O1001 hmm money thing?")
     assert refunds(tmp_path) == []
-    assert "No action: it is not clear that the request asks for a refund (confidence 0.52)" in out["output"]
-    unsure_reason = TestChatModel(script=["B", _likely("No", 0.9, "Yes"), _likely("C", 0.5, "A"),
-                                          "Here is what I found."])  # fmt: skip
+    assert ("No action: it is not clear that the request asks for a refund (confidence 0.35, "
+            "information only 0.33)") in out["output"]  # fmt: skip
+    unsure_reason = TestChatModel(script=[_likely(A=0.3, B=0.4, C=0.3), _likely(No=0.6, Yes=0.4),
+                                          _likely(A=0.38, B=0.3, C=0.32), "Here is what I found."])  # fmt: skip
     out = await run(unsure_reason, cfg, "refund O1008 for C004 pls, reasons unclear")
     assert refunds(tmp_path, "O1008") == []
     assert "No refund yet: it is not clear why the customer wants it" in out["output"]
+    leading = TestChatModel(script=[_likely(A=0.3, B=0.4, C=0.3), _likely(No=0.6, Yes=0.4),
+                                    _likely(A=0.2, B=0.35, C=0.45), "Refunded."])  # fmt: skip
+    out = await run(leading, cfg, "refund O1008 for C004 pls, he changed his mind")
+    assert refunds(tmp_path, "O1008") == [("O1008", 5205)]  # a clear lead acts: label deducted
 
 
 # -- authorization: an action only for the customer the request is about ----------------------------

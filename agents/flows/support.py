@@ -36,7 +36,8 @@ from agents.flows.reply_checks import cited_only, consistent, stated_only, uncla
 from agents.flows.researcher import passage_block, query_of, scored_passages, tidy
 from agents.flows.state import FlowInput, FlowOutput, FlowState
 from agents.flows.support_questions import (
-    CONFIDENT,
+    ACT_MARGIN,
+    REASON_CONFIDENT,
     Reading,
     ask_forbids,
     ask_intent,
@@ -228,7 +229,7 @@ class SupportSteps:
         if readings["intent"].choice != "info":
             readings["forbids"] = await ask_forbids(model, request, config)
         acting = readings["intent"].choice == "refund" and readings.get("forbids") is not None \
-            and not readings["forbids"].sure("yes")
+            and readings["forbids"].choice == "no"
         orders = [r for r in records if isinstance(r, OrderRecord)]
         if acting and any(o.verdict.amount_cents(True) is not None for o in orders):
             readings["reason"] = await ask_reason(model, request, _customer_words(records), config)
@@ -251,20 +252,16 @@ class SupportSteps:
         intent = readings.get("intent") or Reading("info", 0.0, "default")
         if intent.choice == "info":
             return [], "No action: the request asks for information only."
-        if not intent.sure(intent.choice):
+        if not intent.leads(intent.choice, "info", ACT_MARGIN):
             return [], (
                 f"No action: it is not clear that the request asks for a "
                 f"{'refund' if intent.choice == 'refund' else 'ticket escalation'} "
-                f"(confidence {intent.p:.2f}); confirm it and ask again."
-            )
-        forbids = readings.get("forbids") or Reading("yes", 0.0, "default")
-        if not forbids.sure("no"):
-            return [], (
-                "No action: the request forbids issuing or changing anything."
-                if forbids.choice == "yes"
-                else "No action: it is not clear that the request allows changing anything; "
+                f"(confidence {intent.p:.2f}, information only {intent.of_key('info'):.2f}); "
                 "confirm it and ask again."
             )
+        forbids = readings.get("forbids") or Reading("yes", 0.0, "default")
+        if forbids.choice != "no":
+            return [], "No action: the request forbids issuing or changing anything."
         customer = state.get("customer") or ""
         summary = clip(" ".join(self._asked(state).split()), 240)
         by_id = {r.id: r for r in records}
@@ -309,7 +306,7 @@ class SupportSteps:
         if verdict.amount_cents(True) is None:
             return [], f"No refund: {verdict.why}."
         reason = readings.get("reason") or Reading("other", 0.0, "default")
-        if reason.p < CONFIDENT:
+        if reason.p < REASON_CONFIDENT:
             return [], (
                 "No refund yet: it is not clear why the customer wants it (a defect or damage, "
                 "our error, or another reason), which decides the amount and whether the item "
