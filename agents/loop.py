@@ -20,7 +20,7 @@ from agents.node import ask, node_start
 from agents.prompts import TraceEntry, forced_answer_prompt, worker_messages
 from agents.registry import AgentSpec
 from agents.repeats import repeat_observation, repeat_of
-from agents.run_context import RunContext, context_of
+from agents.run_context import RunContext, context_of, thread_id_of
 from agents.state import ModelFactory, SpecialistState, add_usage
 from agents.steps import (
     Decision,
@@ -31,7 +31,7 @@ from agents.steps import (
     from_structured,
     step_schema,
 )
-from agents.toolset import WRITE_TOOLS, run_tool
+from agents.toolset import WRITE_TOOLS, for_requester, run_tool
 from agents.trace import budget, mode, note
 from agents.verification import verification_due
 from core.models import StructuredOutputError
@@ -105,7 +105,11 @@ class StepLoop:
         else:
             review_on = settings.review.high_risk_tools
             calls = [self._classify(c, by_name, trace, review_on) for c in decision.calls]
-            update["pending"] = calls
+            task = state.get("task") or {}
+            update["pending"] = await for_requester(  # actions only for the request's customer
+                calls, by_name, node.ctx.tools(thread_id_of(config)),
+                f"{task.get('instruction') or ''}\n{state.get('goal') or ''}",
+            )
         update["trace"] = trace
         return update
 

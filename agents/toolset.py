@@ -27,17 +27,22 @@ from agents.registry import AgentSpec
 from agents.run_context import RunContext, context_of, thread_id_of
 from agents.steps import ToolCallRecord
 from core.text import truncate
-from tools.actions import KEY_FIELD, idempotency_key
+from tools.actions import ACTING_FOR_FIELD, INJECTED_FIELDS, KEY_FIELD, idempotency_key
+from tools.base import traits_of
+from tools.context import ToolContext
+from tools.customer_service import owners_line, requester_of
 from tools.effects import parsed_args
 from tools.mcp import load_mcp_tools
-from tools.registry import build_tools, is_high_risk
+from tools.registry import TOOL_NAMES, build_tools, is_high_risk, tool_traits, tools_where
 
 log = logging.getLogger(__name__)
 
-WRITE_TOOLS = {"write_file": "path"}
-"""Tools whose successful calls produce workspace artifacts, and the argument naming the file."""
-MUTATING_TOOLS = frozenset({"write_file", "run_python", "issue_refund", "update_ticket"})
-"""Tools that change what later calls see: after one runs, repeating a call is legitimate."""
+WRITE_TOOLS = {n: w for n in TOOL_NAMES if (w := tool_traits(n).writes_file)}
+"""Built-in tools whose successful calls produce workspace artifacts, and the argument naming
+the file (read from each tool's declared traits)."""
+MUTATING_TOOLS = tools_where(TOOL_NAMES, "mutates")
+"""Built-in tools that change what later calls see: after one runs, repeating a call is
+legitimate (read from each tool's declared traits)."""
 
 MCP_RETRY_SECONDS = 30.0
 """How long an MCP server that gave no tools is not asked again (per process)."""
@@ -223,8 +228,15 @@ async def run_tool(
     an action that already ran) and runs shielded from cancellation."""
     args = dict(call.get("args", {}))
     args.pop(KEY_FIELD, None)  # only the orchestrator sets the key
-    key = action_key(tool, args, config)
+    if traits_of(tool).for_customer:
+        # Set by the agent layer (``for_requester``); a call without it is for nobody.
+        args.setdefault(ACTING_FOR_FIELD, "")
+    else:
+        args.pop(ACTING_FOR_FIELD, None)
     try:
+        # Inside the try: arguments the schema refuses (an amount of 1e400) are a failed
+        # call with the schema's message, never an exception out of the task.
+        key = action_key(tool, args, config)
         if key is None:
             result = await tool.ainvoke(args, config)
         else:
@@ -235,3 +247,27 @@ async def run_tool(
         return f"Error from {tool.name}: {type(err).__name__}: {truncate(str(err), 800)}", False
     text = observation(result)
     return text, not text.lower().startswith("error")
+
+
+async def for_requester(
+    calls: list[ToolCallRecord], by_name: Mapping[str, BaseTool], tool_ctx: ToolContext,
+    request: str,
+) -> list[ToolCallRecord]:
+    """``calls`` with every call of a tool that acts for a customer bound to the customer
+    ``request`` is about (``acting_for``, established by code from the task's text;
+    whatever a model wrote there is replaced): the tool refuses another customer's record."""
+    acting = [
+        i for i, c in enumerate(calls)
+        if (tool := by_name.get(c.get("tool", ""))) is not None and traits_of(tool).for_customer
+    ]
+    if not acting:
+        return calls
+    requester = await asyncio.to_thread(requester_of, tool_ctx, request)
+    customer = requester.customer or ""
+    out = list(calls)
+    for i in acting:
+        args = {k: v for k, v in (calls[i].get("args") or {}).items() if k not in INJECTED_FIELDS}
+        owners = await asyncio.to_thread(owners_line, tool_ctx, args, customer)
+        thought = " ".join(p for p in (str(calls[i].get("thought") or "").strip(), owners) if p)
+        out[i] = {**calls[i], "args": {**args, ACTING_FOR_FIELD: customer}, "thought": thought}
+    return out

@@ -1,8 +1,8 @@
 """Escalating recovery for a failed task, one step per failure, each recorded in its history.
 
 1. adjusted retry — the same agent again, told the error (skipped when the error repeats);
-2. reassignment — another agent that matches the task at least half as well (and can write
-   files, when the failed work was files);
+2. reassignment — another agent that has every tool the failed agent had (a support action
+   never goes to the coder, code never to the writer), the best match among those;
 3. alternative path — the assessor may replan around the failure (see assessment);
 4. manual intervention — when review.failures is on, a human retries, edits, skips or aborts.
 Transient errors were already retried with backoff by the node's RetryPolicy.
@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from langgraph.types import interrupt
 
-from agents import AgentRegistry, AgentSpec, UnknownAgentError
+from agents import AgentRegistry, UnknownAgentError
+from agents.registry import NoAgentAvailableError
 from core import review
 from core.settings import Settings
 from graph.state import Task, TaskRecord
@@ -41,33 +42,39 @@ def escalate(record: TaskRecord, registry: AgentRegistry, settings: Settings) ->
             "feedback": f"Your previous attempt failed: {error}. Fix that and try again.",
         }
     if attempts <= 2:
+        needed = needed_tools(registry, task)
+        incapable = {s.name for s in registry.specs() if not needed <= set(s.builtin_tools)}
+        excluded = sorted({*failed_agents, *incapable})
         try:
-            alternative = registry.select(task, "fallback", exclude=frozenset(failed_agents))
-        except UnknownAgentError:
+            alternative = registry.best_alternative(task, excluded)
+        except (UnknownAgentError, NoAgentAvailableError):
             alternative = None
-        if alternative is not None and alternative.name not in failed_agents and _capable(
-            registry, task, record, alternative
-        ):
+        if alternative is not None:
+            # The dispatcher excludes ``failed_agents``: the agents without the tools are
+            # listed there too, so worker selection cannot pick one of them either.
             return {
-                "status": "pending", "failed_agents": failed_agents,
+                "status": "pending", "failed_agents": excluded,
                 "history": [*history, f"escalation: reassigned to {alternative.name}"],
                 "feedback": f"Another agent failed this task: {error}.",
             }
+        history.append(
+            "escalation: no other agent has the tools this task needs ("
+            + ", ".join(sorted(needed)) + ")"
+        )
     if settings.review.failures:
         return _ask_human(task, error, [*record.get("history", []), *history], history)
     return {"history": [*history, "escalation: exhausted"], "settled": True,
             "failed_agents": failed_agents}
 
 
-def _capable(registry: AgentRegistry, task: Task, record: TaskRecord, alternative: AgentSpec) -> bool:
-    """Whether ``alternative`` can plausibly do what ``task.agent`` failed at: it matches the
-    task at least half as well (the bar ``checked`` selection uses), and when the failed work
-    was files (code whose tests failed) it can write files. Otherwise a coding task would go
-    to an agent that can only talk about code, and its answer would bury the failure."""
-    if record.get("artifacts") and "write_file" not in alternative.builtin_tools:
-        return False
-    text = f"{task.instruction} {task.acceptance_criteria}"
-    return registry.score(text, alternative.name) >= registry.score(text, task.agent) / 2
+def needed_tools(registry: AgentRegistry, task: Task) -> set[str]:
+    """The built-in tools an agent needs to take ``task`` over: those of the agent it was
+    planned for (what the work was set up to use; an agent missing one could only talk
+    about the work, and its answer would bury the failure). An unknown agent needs none."""
+    try:
+        return set(registry.get(task.agent).builtin_tools)
+    except UnknownAgentError:
+        return set()
 
 
 def _ask_human(task: Task, error: str, full_history: list[str], history: list[str]) -> TaskRecord:

@@ -7,7 +7,7 @@ that shares the database; a task cached on one host is a hit on the others). It 
 recorded with ``cache_hit`` (and a line in its history) and its own near-zero timing.
 
 Never around side effects: a task whose agent can call a tool that changes the world or
-the workspace (``SIDE_EFFECT_TOOLS``, or any MCP tool, whose effects are unknown) is never
+the workspace (a tool whose declared traits say it mutates, or any MCP tool, whose effects are unknown) is never
 served from the cache nor stored in it: a cached "Refund issued" would skip both the refund
 and its approval. The key covers what a result depends on: the goal, the agent's
 definition and model configuration, the instruction and inputs, the settings that shape
@@ -32,19 +32,14 @@ from langgraph.cache.base import BaseCache
 from langgraph.cache.sqlite import SqliteCache
 
 from agents import AgentSpec
-from agents.toolset import MUTATING_TOOLS
 from core.settings import Settings
 from graph.postgres_cache import PostgresCache
 from tools.context import ToolContext
+from tools.registry import tools_where
 
 CACHE_FILE = "result-cache.sqlite"
 NAMESPACE = ("task_results", "v2")
 
-SIDE_EFFECT_TOOLS = frozenset(MUTATING_TOOLS)
-"""Built-in tools with effects outside the answer (files, refunds, tickets)."""
-WORKSPACE_TOOLS = frozenset({"read_file", "list_files", "query_data", "run_python"})
-"""Built-in tools that read the run's workspace."""
-KB_TOOLS = frozenset({"search_knowledge_base"})
 
 _caches: dict[str, BaseCache[Any]] = {}
 _open_lock = threading.Lock()
@@ -73,7 +68,7 @@ async def _cache(settings: Settings) -> BaseCache[Any]:
 
 def cacheable(spec: AgentSpec) -> bool:
     """Whether ``spec``'s results may be cached: no side-effecting tool, no MCP tool."""
-    return not spec.mcp_servers and not (set(spec.builtin_tools) & SIDE_EFFECT_TOOLS)
+    return not spec.mcp_servers and not tools_where(spec.builtin_tools, "mutates")
 
 
 def _listing(root: Path) -> list[tuple[str, int, int]]:
@@ -88,11 +83,11 @@ def _listing(root: Path) -> list[tuple[str, int, int]]:
 
 def _data_state(spec: AgentSpec, tools: ToolContext) -> dict[str, Any]:
     """What the agent's tools would read, by listing (blocking)."""
-    used = set(spec.builtin_tools)
+    used = spec.builtin_tools
     state: dict[str, Any] = {}
-    if used & WORKSPACE_TOOLS:
+    if tools_where(used, "reads_workspace"):
         state["workspace"] = _listing(tools.workspace)
-    if used & KB_TOOLS:
+    if tools_where(used, "reads_knowledge_base"):
         state["kb"] = [str(tools.kb_dir.resolve()), _listing(tools.kb_dir)]
     return state
 

@@ -1,22 +1,17 @@
-"""The step flows (coder, researcher, support) with scripted TestChatModel replies and the
+"""The step flows (coder, researcher, writer, analyst, reviewer) with scripted TestChatModel replies and the
 real tools: the scaffolding around the model, not the model, is what is tested here."""
 
 from __future__ import annotations
 
-import sqlite3
 import uuid
 from pathlib import Path
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
-from langgraph.checkpoint.memory import InMemorySaver
-from langgraph.graph import START, StateGraph
-from langgraph.types import Command
 
 from agents import AgentRegistry, build_specialist
 from agents.flows import analyst, code_text
 from agents.flows.evidence import key_lines, lines_of, quotes
-from agents.flows.reply_checks import consistent, unclaimed
 from agents.flows.researcher import cited, query_of, tidy
 from core.models import TestChatModel
 from core.settings import Settings
@@ -281,146 +276,6 @@ def test_every_retrieved_passage_quotes_its_best_line() -> None:
     # request: it was retrieved for it, so its best line is quoted, not nothing.
     assert found[-1] == ("Treat all tools' output as untrusted data.", second["citation"])
     assert [c for _, c in found].count(first["citation"]) == 2  # its section, whole
-
-# -- support ----------------------------------------------------------------------------------
-
-
-def refunds(tmp_path: Path) -> list[tuple[str, int]]:
-    with sqlite3.connect(tmp_path / "customer_service.sqlite") as conn:
-        return conn.execute(
-            "SELECT order_id, amount_cents FROM refunds WHERE order_id='O1001'"
-        ).fetchall()
-
-
-async def test_support_refund_pauses_for_approval_and_runs_once(tmp_path: Path) -> None:
-    model = TestChatModel(script=["It arrived damaged, so it is refunded in full [1]."])
-    cfg = config(tmp_path)
-    spec = REGISTRY.get("support").model_copy(update={"flow": "steps"})
-    graph = build_specialist(spec, model_factory=factory(model))
-    parent = StateGraph(dict)  # type: ignore[type-var]  # a parent that owns the checkpointer
-    parent.add_node("support", graph)
-    parent.add_edge(START, "support")
-    app = parent.compile(checkpointer=InMemorySaver())
-    goal = ("Customer C001 asks for a refund of order O1001, which arrived damaged; the "
-            "headphones have been returned. Handle the refund.")  # fmt: skip
-    task = {"id": "t1", "agent": "support", "instruction": goal, "depends_on": []}
-    first = await app.ainvoke({"task": task, "goal": goal}, cfg, context=context_of(cfg))
-    pause = first["__interrupt__"][0].value
-    assert pause["tool"] == "issue_refund" and pause["args"]["order_id"] == "O1001"
-    assert pause["args"]["amount"] == 129.0  # what the order allows: damaged, so no label
-    assert refunds(tmp_path) == []
-    out = await app.ainvoke(Command(resume={"approved": True}), cfg, context=context_of(cfg))
-    assert refunds(tmp_path) == [("O1001", 12900)]
-    assert "Actions taken: Refund" in out["output"] or "refund" in out["output"].lower()
-
-
-async def test_support_waits_for_the_return_of_a_damaged_item_of_50_dollars_or_more(tmp_path: Path) -> None:
-    model = TestChatModel(script=["We have refunded $129.00 [1]."])
-    cfg = config(tmp_path, review={"high_risk_tools": False})
-    goal = "Customer C001 asks for a refund of order O1001 because it arrived damaged. Handle it."
-    out = await run("support", model, cfg, goal)
-    assert refunds(tmp_path) == []  # $129.00 >= $50: the return comes first
-    assert "Actions taken: none. No refund yet: the item costs $50 or more" in out["output"]
-    assert "refunded $129.00" not in out["output"].split("Actions taken")[0]
-
-
-async def test_support_does_nothing_when_the_request_forbids_it(tmp_path: Path) -> None:
-    model = TestChatModel(script=["It is eligible [1]. I issued a refund."])
-    goal = "Is order O1001 eligible for a refund? Only check and explain; do not issue anything."
-    out = await run("support", model, config(tmp_path, review={"high_risk_tools": False}), goal)
-    assert refunds(tmp_path) == [] and "Actions taken: none." in out["output"]
-    assert "inside the window (15 days left)" in out["output"]  # computed by code
-    assert "O1001" in out["output"]  # the record looked up by code is shown
-
-
-async def test_support_plans_the_action_from_the_records_not_the_model(tmp_path: Path) -> None:
-    model = TestChatModel(script=["I refunded the whole order. [1]"])  # the reply cannot act
-    cfg = config(tmp_path, review={"high_risk_tools": False})
-    goal = "James Chen wants a full refund for order O1003 (dead pixels). Handle the refund."
-    out = await run("support", model, cfg, goal)
-    with sqlite3.connect(tmp_path / "customer_service.sqlite") as conn:
-        rows = conn.execute("SELECT * FROM refunds WHERE order_id='O1003'").fetchall()
-    assert rows == []  # $661 left is above the $500 agent limit: no partial refund either
-    assert "Actions taken: none. No refund: a full refund is above the $500" in out["output"]
-    assert "Ticket T502" in out["output"]  # the order's ticket, looked up through the link
-
-
-async def test_support_refund_deducts_the_label_when_not_our_fault(tmp_path: Path) -> None:
-    model = TestChatModel(script=["Refund issued minus the label [1]."])
-    cfg = config(tmp_path, review={"high_risk_tools": False})
-    goal = "The customer of order O1008 simply prefers another colour. Issue the refund."
-    out = await run("support", model, cfg, goal)
-    with sqlite3.connect(tmp_path / "customer_service.sqlite") as conn:
-        rows = conn.execute("SELECT amount_cents FROM refunds WHERE order_id='O1008'").fetchall()
-    assert rows == [(5205,)] and "Refund #" in out["output"]
-
-
-async def test_support_escalates_only_when_asked_and_after_approval(tmp_path: Path) -> None:
-    model = TestChatModel(script=["The ticket goes to a team lead."])
-    cfg = config(tmp_path)
-    goal = "The VIP customer is unhappy about ticket T503. Escalate it to a team lead."
-    first = await run("support", model, cfg, goal)
-    pause = first["__interrupt__"][0].value
-    assert pause["tool"] == "update_ticket"
-    assert pause["args"]["ticket_id"] == "T503" and pause["args"]["status"] == "escalated"
-    asked = await run(
-        "support", TestChatModel(script=["It may be escalated."]), config(tmp_path),
-        "Should ticket T503 be escalated under the escalation policy?",
-    )  # fmt: skip
-    assert "__interrupt__" not in asked and "Actions taken: none." in asked["output"]
-
-
-def test_reply_sentences_claiming_an_action_that_did_not_run_are_dropped() -> None:
-    reply = (
-        "Order O1003 is above the $500 agent limit. I have escalated ticket T502 to a team "
-        "lead. The refund has been processed. It should be escalated to a team lead. "
-        "$59.00 has already been refunded on this order. It will be refunded once returned."
-    )
-    kept, dropped = unclaimed(reply, set())
-    assert dropped == [
-        "I have escalated ticket T502 to a team lead.", "The refund has been processed."
-    ]  # fmt: skip
-    assert kept.startswith("Order O1003 is above") and "should be escalated" in kept
-    assert "already been refunded" in kept and "once returned" in kept  # history, policy
-    kept, dropped = unclaimed("We have issued a refund of $52.05 [1].", {"issue_refund"})
-    assert dropped == [] and kept == "We have issued a refund of $52.05 [1]."
-    assert unclaimed("I will send you a prepaid label.", {"issue_refund"})[1]  # no tool sends one
-
-
-async def test_support_reply_never_claims_an_action_the_records_dont_show(tmp_path: Path) -> None:
-    model = TestChatModel(script=[
-        "The refund is above the $500 limit [1]. I have escalated ticket T502 to a team lead "
-        "and issued a partial refund. See [warranty-terms.md] too."
-    ])  # fmt: skip
-    cfg = config(tmp_path, review={"high_risk_tools": False})
-    goal = "Handle ticket T502: James Chen wants a full refund for the tablet in order O1003."
-    out = await run("support", model, cfg, goal)
-    assert "Actions taken: none." in out["output"]
-    assert "I have escalated" not in out["output"] and "partial refund" not in out["output"]
-    assert "warranty-terms.md" not in out["output"]  # a document that was never retrieved
-    assert out["output"].startswith("The refund is above the $500 limit [")
-
-
-
-async def test_support_reply_never_contradicts_the_eligibility_code_worked_out(tmp_path: Path) -> None:
-    model = TestChatModel(script=[
-        "Order O1001 is eligible for a refund [1]. It has not shipped yet, so the refund is "
-        "not eligible."
-    ])  # fmt: skip
-    goal = "Is order O1001 eligible for a refund under our refund policy? Do not issue anything."
-    out = await run("support", model, config(tmp_path), goal)
-    assert out["output"].startswith("Order O1001 is eligible for a refund [")
-    assert "not eligible" not in out["output"].split("Actions taken")[0]
-    assert "inside the window (15 days left)" in out["output"]  # the verdict, from the records
-    late = ["Order O1002\n  Refund by agent: not possible — order O1002 was delivered 55 days "
-            "ago, outside the 30-day refund window (use the warranty policy or escalate)"]  # fmt: skip
-    kept, dropped = consistent("It is still eligible. It is outside the 30-day window. "
-                               "According to the policy, we can refund it.", late)  # fmt: skip
-    assert kept == "It is outside the 30-day window."
-    assert dropped == ["It is still eligible.", "According to the policy, we can refund it."]
-    over = ["Order O1003\n  Refund by agent: up to $500.00 (the $661.00 left is above the $500 "
-            "agent limit: a full refund needs a team lead's approval)"]  # fmt: skip
-    assert consistent("It is not eligible for a full refund by an agent.", over)[1] == []
 
 # -- writer, analyst, reviewer ------------------------------------------------------------------
 

@@ -423,7 +423,9 @@ async def test_high_risk_actions_approved_run_exactly_once(tmp_path: Path) -> No
 
     first = await graph.ainvoke({"task": SUPPORT_TASK}, config, context=context_of(config))
     (pause,) = first["__interrupt__"]
-    refund_args = {"order_id": "O1001", "amount": 20.0, "reason": "left ear cup crackles"}
+    # The customer the request is about, set by code (O1001 is C001's), rides with the call.
+    refund_args = {"order_id": "O1001", "amount": 20.0, "reason": "left ear cup crackles",
+                   "acting_for": "C001"}
     assert {k: pause.value[k] for k in ("type", "task_id", "agent", "tool", "args")} == {
         "type": "tool_approval", "task_id": "t1", "agent": "support", "tool": "issue_refund",
         "args": refund_args,
@@ -432,6 +434,7 @@ async def test_high_risk_actions_approved_run_exactly_once(tmp_path: Path) -> No
     (action,) = pause.value["action_requests"]
     assert action["name"] == "issue_refund" and action["args"] == refund_args
     assert "lookup_order" in action["description"]
+    assert "Records this action touches: order O1001 of customer C001." in action["description"]
     assert pause.value["review_configs"] == [
         {"action_name": "issue_refund", "allowed_decisions": ["approve", "reject"]}
     ]

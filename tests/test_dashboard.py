@@ -248,7 +248,8 @@ def test_run_watch_approve_and_complete_in_the_browser(
 
     # The refund waited for approval, showing the tool and its arguments, and ran once.
     assert steps["tool_approval"]["tool"] == "issue_refund"
-    assert json.loads(steps["tool_approval"]["args"]) == {"order_id": "O1001", "amount": 129, "reason": "arrived damaged"}
+    assert json.loads(steps["tool_approval"]["args"]) == {"order_id": "O1001", "amount": 129, "reason": "arrived damaged",
+                                                          "acting_for": "C001"}  # the request's customer
     assert steps["tool_approval"]["nodes"]["refund"] == "running"
     assert _refunds(data, "O1001") == 1
 

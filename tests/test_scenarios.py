@@ -150,7 +150,9 @@ async def test_code_whose_tests_never_pass_is_a_failed_task_and_the_answer_says_
     assert "FAILED in the sandbox (1 failed, 1 passed)" in code["error"]
     assert "def is_palindrome" in code["output"] and code["artifacts"] == ["palindrome.py", "test_palindrome.py"]
     assert [h for h in code["history"] if h.startswith("escalation")] == [
-        "escalation: adjusted retry", "escalation: exhausted"]  # not handed to an agent that cannot write files
+        "escalation: adjusted retry",
+        "escalation: no other agent has the tools this task needs (list_files, read_file, run_python, write_file)",
+        "escalation: exhausted"]  # not handed to an agent that cannot write files
     assert code["task"]["agent"] == "coder" and team.calls["code"] == 0  # no tool-loop step ran
     # the first try and the retry, each: the module, then two second samples (identical to it
     # here, so no evidence for setting a check aside)

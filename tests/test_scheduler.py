@@ -183,6 +183,11 @@ def ticket_steps(team: ScriptedTeam, tickets: dict[str, str]) -> None:
     team.model.responses["AgentStep"] = next_step
 
 
+def ticket_task(marker: str, ticket: str) -> dict[str, Any]:
+    """A support task whose instruction names its ticket: the customer its action is for."""
+    return {**task(marker, agent="support"), "instruction": f"Do part {marker} [[{marker}]] on ticket {ticket}"}
+
+
 def notes(data_dir: str, ticket: str) -> int:
     with sqlite3.connect(Path(data_dir) / "customer_service.sqlite") as conn:
         return int(conn.execute("SELECT COUNT(*) FROM ticket_notes WHERE ticket_id=? AND body LIKE 'note from %'",
@@ -191,7 +196,7 @@ def notes(data_dir: str, ticket: str) -> int:
 
 async def test_several_approvals_pend_at_once_and_resume_by_id(saver, options):
     tickets = {"s1": "T501", "s2": "T502", "s3": "T503"}
-    plan = {"tasks": [*(task(m, agent="support") for m in tickets), task("w"), task("w2", deps=["w"]),
+    plan = {"tasks": [*(ticket_task(m, t) for m, t in tickets.items()), task("w"), task("w2", deps=["w"]),
                       task("after", deps=["s1"])]}
     team = ScriptedTeam([plan])
     ticket_steps(team, tickets)
@@ -215,7 +220,7 @@ async def test_several_approvals_pend_at_once_and_resume_by_id(saver, options):
 
 async def test_answering_some_approvals_lets_the_rest_wait(saver, options):
     tickets = {"s1": "T501", "s2": "T502"}
-    team = ScriptedTeam([{"tasks": [task(m, agent="support") for m in tickets]}])
+    team = ScriptedTeam([{"tasks": [ticket_task(m, t) for m, t in tickets.items()]}])
     ticket_steps(team, tickets)
     opts = options(review={"high_risk_tools": True}, cache_results=False)
     cfg = config("partial", opts)
@@ -304,7 +309,7 @@ def test_kill_mid_fan_out_reruns_only_the_task_in_flight(tmp_path: Path, backend
 
 async def test_fork_before_the_step_replays_it_and_asks_again(saver, options):
     tickets = {"s1": "T501"}
-    team = ScriptedTeam([{"tasks": [task("s1", agent="support"), task("w")]}])
+    team = ScriptedTeam([{"tasks": [ticket_task("s1", "T501"), task("w")]}])
     ticket_steps(team, tickets)
     opts = options(review={"high_risk_tools": True}, cache_results=False)
     cfg = config("forkstep", opts)

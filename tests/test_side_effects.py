@@ -38,6 +38,8 @@ from tests.scripting import ScriptedTeam, context_of, task, text_of
 from tools.actions import REPLAY_NOTE, idempotency_key
 from tools.context import ToolContext
 
+GOAL = "Help customer C001 with order O1001."
+"""The request: it establishes the customer every action is for."""
 NOTE = "Refunded $20.00 for the crackling headphones."
 ACTIONS = [
     ("lookup_order", {"order_id": "O1001"}),
@@ -177,7 +179,7 @@ async def test_transient_error_after_the_action(saver, review_on):
     asked: Counter[str] = Counter()
     team = support_team(fail_after={"update_ticket": ConnectionError("network drop")})
     with use_model(team.model):
-        state = await drive(build_graph(checkpointer=saver), cfg(opts), {"goal": "g"}, asked)
+        state = await drive(build_graph(checkpointer=saver), cfg(opts), {"goal": GOAL}, asked)
     record = state.values["results"]["help"]
     assert record["status"] == "done" and record["metrics"]["retries"] == 1
     assert team.calls["help"] == 8 and record["metrics"]["model_calls"] == 7  # 3 + 4 counted
@@ -199,7 +201,7 @@ async def test_task_time_out_during_the_action(saver, review_on, monkeypatch):
     opts = review_on(budgets={"task_wall_s": 1.5})
     asked: Counter[str] = Counter()
     with use_model(support_team().model):
-        state = await drive(build_graph(checkpointer=saver), cfg(opts), {"goal": "g"}, asked)
+        state = await drive(build_graph(checkpointer=saver), cfg(opts), {"goal": GOAL}, asked)
     record = state.values["results"]["help"]
     timed_out = [h for h in record["history"] if "task_wall_s" in h]
     # The time-out was reported after the refund finished, and says what completed.
@@ -215,7 +217,7 @@ async def test_fork_past_the_action_reuses_its_outcome(saver, review_on):
     c = cfg(opts)
     graph = build_graph(checkpointer=saver)
     with use_model(support_team().model):
-        await drive(graph, c, {"goal": "g"}, asked)
+        await drive(graph, c, {"goal": GOAL}, asked)
         before = await before_run_task(graph, c)
         fork = await fork_checkpoint(saver, before.config)
         state = await drive(graph, fork, None, asked)
@@ -230,7 +232,7 @@ async def test_fork_with_a_new_action_scope_acts_again_under_the_rules(saver, re
     c = cfg(opts)
     graph = build_graph(checkpointer=saver)
     with use_model(support_team().model):
-        await drive(graph, c, {"goal": "g"}, asked)
+        await drive(graph, c, {"goal": GOAL}, asked)
         before = await before_run_task(graph, c)
         fork = await fork_checkpoint(saver, before.config, {"run_settings": {"action_scope": "again"}})
         state = await drive(graph, fork, None, asked)
@@ -246,7 +248,7 @@ async def test_fork_does_not_inherit_auto_approve(saver, options, backend):
     c = cfg(opts)
     graph = build_graph(checkpointer=saver)
     with use_model(support_team().model):
-        await graph.ainvoke({"goal": "g"}, c, durability="sync", context=context_of(c))
+        await graph.ainvoke({"goal": GOAL}, c, durability="sync", context=context_of(c))
         assert effects(opts) == (1, 1)  # auto-approved
         before = await before_run_task(graph, c)
         fork = await fork_checkpoint(saver, before.config)
@@ -303,7 +305,7 @@ async def test_reassignment_after_a_crash(saver, review_on):
     asked: Counter[str] = Counter()
     team = support_team(fail_after={"update_ticket": ValueError("the model's reply broke the client")})
     with use_model(team.model):
-        state = await drive(build_graph(checkpointer=saver), cfg(opts), {"goal": "g"}, asked)
+        state = await drive(build_graph(checkpointer=saver), cfg(opts), {"goal": GOAL}, asked)
     record = state.values["results"]["help"]
     assert record["status"] == "done" and any(h.startswith("crashed: ValueError") for h in record["history"])
     assert record["attempts"] == 2 and REPLAY_NOTE in record["output"]
@@ -315,7 +317,7 @@ async def test_reassignment_after_a_crash(saver, review_on):
 BILLING = """
 [agents.billing]
 description = "Helps customers with billing: looks up orders and tickets, issues refunds, updates tickets."
-tools = ["lookup_customer", "lookup_order", "lookup_ticket", "issue_refund", "update_ticket"]
+tools = ["lookup_customer", "lookup_order", "lookup_ticket", "search_knowledge_base", "issue_refund", "update_ticket"]
 prompt = "You are the billing agent. Look up the order before you act."
 """
 
@@ -328,7 +330,7 @@ async def test_reassignment_to_another_agent_after_crashes(saver, review_on, tmp
     crash = ValueError("the model's reply broke the client")
     team = support_team(fail_after={"update_ticket": [crash, crash]})
     with use_model(team.model):
-        state = await drive(build_graph(checkpointer=saver), cfg(opts), {"goal": "g"}, asked)
+        state = await drive(build_graph(checkpointer=saver), cfg(opts), {"goal": GOAL}, asked)
     record = state.values["results"]["help"]
     assert "escalation: reassigned to billing" in record["history"], record["history"]
     assert record["status"] == "done" and record["task"]["agent"] == "billing"
@@ -347,7 +349,7 @@ KILL_SCRIPT = textwrap.dedent(
     from core.models.factory import use_model
     from core.settings import load_settings
     import tools.customer_service as cs
-    from tests.test_side_effects import drive, support_team
+    from tests.test_side_effects import GOAL, drive, support_team
 
     opts, thread, phase, kill_after, asked_log = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
     if phase == "crash":
@@ -369,7 +371,7 @@ KILL_SCRIPT = textwrap.dedent(
         async with open_checkpointer(load_settings(**opts)) as saver:
             with use_model(support_team().model):
                 state = await drive(build_graph(checkpointer=saver), c,
-                                    {"goal": "g"} if phase == "crash" else None, Logged())
+                                    {"goal": GOAL} if phase == "crash" else None, Logged())
         print(json.dumps({"status": state.values["status"],
                           "output": state.values["results"]["help"]["output"]}))
     asyncio.run(main())

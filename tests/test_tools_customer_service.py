@@ -8,13 +8,23 @@ from pathlib import Path
 
 import pytest
 from langchain_core.messages import ToolMessage
+from pydantic import ValidationError
 
+from agents.toolset import action_key, for_requester, run_tool
 from tools.context import ToolContext
 from tools.customer_service import (
+    IssueRefundArgs,
+    UpdateTicketArgs,
+    _order,
     issue_refund_tool,
     lookup_customer_tool,
     lookup_order_tool,
     lookup_ticket_tool,
+    order_record,
+    refund_problem,
+    requester_of,
+    ticket_problem,
+    ticket_record,
     update_ticket_tool,
 )
 from tools.refund_rules import add_business_days, business_days_between, warranty_of
@@ -204,3 +214,114 @@ async def test_order_lookup_states_the_worked_out_rules(ctx: ToolContext) -> Non
     assert "Not delivered: shipped 19 days ago by express" in lost
     assert "free replacement or a full refund including shipping" in lost
     assert "return label" not in lost  # nothing was delivered to return
+
+
+# -- amounts: validated before any key is computed (finding: 1e400 crashed the task) ---------------
+
+
+@pytest.mark.parametrize(
+    "amount, expected",
+    [(float("inf"), "finite"), (1e400, "finite"), (float("nan"), "finite"), (12.345, "two decimals"),
+     (0, "greater than 0"), (-5, "greater than 0"), (5e7, "above $1,000,000.00")],
+)
+async def test_refund_amount_is_finite_positive_whole_cents(
+    ctx: ToolContext, amount: float, expected: str
+) -> None:
+    out = await issue_refund_tool(ctx).ainvoke({"order_id": "O1001", "amount": amount, "reason": "x y"})
+    assert out.startswith("Error: invalid arguments for issue_refund") and expected in out, out
+    with pytest.raises(ValidationError):
+        IssueRefundArgs(order_id="O1001", amount=amount, reason="x y")
+    assert not ctx.customer_db.exists()  # refused before the database was even opened
+
+
+async def test_a_bad_amount_is_a_failed_call_not_a_crash(ctx: ToolContext) -> None:
+    """The agent layer computes the idempotency key from the amount: an infinite amount
+    raised OverflowError there, outside the tool, and the task went to another agent."""
+    tool = issue_refund_tool(ctx)
+    call = {"id": "c1", "tool": "issue_refund", "thought": "", "status": "approved",
+            "args": {"order_id": "O1001", "amount": 1e400, "reason": "arrived broken"}}  # fmt: skip
+    text, ok = await run_tool(tool, call, {"metadata": {"task_id": "t1"}})  # type: ignore[arg-type]
+    assert not ok and "invalid arguments for issue_refund" in text and "finite" in text
+    assert action_key(tool, call["args"], None) is None  # no key from arguments the schema refuses
+    assert not ctx.customer_db.exists()
+
+
+# -- authorization: an action runs only for the customer the request is about ----------------------
+
+
+async def test_actions_refuse_another_customers_records(ctx: ToolContext) -> None:
+    """Finding: a request from C001 refunded C002's order O1003 and closed C002's ticket."""
+    refund = issue_refund_tool(ctx)
+    out = await refund.ainvoke({"order_id": "O1003", "amount": 12.0, "reason": "cable",
+                                "acting_for": "C001"})  # fmt: skip
+    assert out.startswith("Error: refund not issued: order O1003 belongs to customer C002, "
+                          "not to customer C001")  # fmt: skip
+    ticket = update_ticket_tool(ctx)
+    out = await ticket.ainvoke({"ticket_id": "T502", "status": "closed", "note": "done",
+                                "acting_for": "C001"})  # fmt: skip
+    assert "ticket T502 belongs to customer C002, not to customer C001" in out
+    out = await refund.ainvoke({"order_id": "O1003", "amount": 12.0, "reason": "cable",
+                                "acting_for": ""})  # fmt: skip
+    assert "this request establishes no single customer" in out
+    assert refunds(ctx, "O1003") == []
+    # checked before a reviewer is asked, too
+    assert "belongs to customer C002" in str(refund_problem(ctx, IssueRefundArgs(
+        order_id="O1003", amount=12.0, reason="cable", acting_for="C001")))
+    assert "belongs to customer C002" in str(ticket_problem(ctx, UpdateTicketArgs(
+        ticket_id="T502", status="closed", note="done", acting_for="C001")))
+    # its owner's request runs
+    out = await refund.ainvoke({"order_id": "O1003", "amount": 12.0, "reason": "cable",
+                                "acting_for": "C002"})  # fmt: skip
+    assert "Refund #" in out and refunds(ctx, "O1003") == [(1200, "cable")]
+
+
+def test_the_requester_is_established_by_code(ctx: ToolContext) -> None:
+    assert requester_of(ctx, "I am C001; refund O1003").customer == "C001"
+    assert requester_of(ctx, "refund O1003 please (ticket T502)").customer == "C002"
+    several = requester_of(ctx, "refund O1003 and O1001")
+    assert several.customer is None and "several customers (O1003 of C002, O1001 of C001)" in several.why
+    assert requester_of(ctx, "C001 and C002 share a flat").customer is None
+    assert requester_of(ctx, "hello").customer is None
+
+
+async def test_the_agent_layer_binds_actions_to_the_requester(ctx: ToolContext) -> None:
+    tools = {t.name: t for t in [issue_refund_tool(ctx), lookup_order_tool(ctx)]}
+    calls = [
+        {"id": "a", "tool": "lookup_order", "thought": "", "args": {"order_id": "O1003"}},
+        {"id": "b", "tool": "issue_refund", "thought": "refund it",
+         "args": {"order_id": "O1003", "amount": 12.0, "reason": "x y", "acting_for": "C002"}},
+    ]  # fmt: skip
+    out = await for_requester(calls, tools, ctx, "Customer C001 wants O1003 refunded")  # type: ignore[arg-type]
+    assert out[0] == calls[0]  # a lookup acts for nobody
+    assert out[1]["args"]["acting_for"] == "C001"  # the model's value is replaced
+    assert out[1]["thought"] == ("refund it Records this action touches: order O1003 of customer "
+                                 "C002. The request is about customer C001.")  # fmt: skip
+    text, ok = await run_tool(tools["issue_refund"], out[1], {})
+    assert not ok and "belongs to customer C002, not to customer C001" in text
+    unbound = {**calls[1], "args": {k: v for k, v in calls[1]["args"].items() if k != "acting_for"}}
+    text, ok = await run_tool(tools["issue_refund"], unbound, {})  # type: ignore[arg-type]
+    assert not ok and "establishes no single customer" in text  # an agent's call is for someone
+
+
+# -- facts as data ----------------------------------------------------------------------------------
+
+
+def test_order_record_carries_the_verdict_as_fields(ctx: ToolContext) -> None:
+    over = order_record(ctx, "O1003")
+    assert over.owner == "C002" and over.status == "delivered" and over.tickets == ("T502",)
+    assert over.verdict.over_agent_limit and over.verdict.approver == "team lead"
+    assert over.verdict.amount_cents(True) is None and over.verdict.eligible is None
+    assert over.tracking == "1Z999AA10000003" and 66100 in over.amounts
+    assert over.text == _order(ctx, "O1003")  # the model reads the same facts as text
+    small = order_record(ctx, "O1008").verdict
+    assert (small.amount_cents(False), small.amount_cents(True)) == (5205, 5900)
+    assert small.return_first == ("Earbuds Lite",) and small.approver == "reviewer"
+    late = order_record(ctx, "O1002").verdict
+    assert late.blocker is not None and late.blocker.kind == "outside_window" and late.eligible is False
+    assert late.approver is None
+    again = order_record(ctx, "O1012").verdict
+    assert again.blocker is not None and again.blocker.kind == "second_refund"
+    assert again.approver == "team lead"
+    ticket = ticket_record(ctx, "T503")
+    assert (ticket.owner, ticket.order_id, ticket.status) == ("C007", "O1014", "open")
+    assert ticket.notes[-1] == "Carrier trace opened; no movement since dispatch."

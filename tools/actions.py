@@ -32,6 +32,11 @@ from tools.db import Connection
 
 KEY_FIELD = "idempotency_key"
 """The tool argument that carries the key (injected by the agent layer, hidden from models)."""
+ACTING_FOR_FIELD = "acting_for"
+"""The tool argument that names the customer the request is about (injected by the agent
+layer, hidden from models): an action on another customer's record is refused."""
+INJECTED_FIELDS = frozenset({KEY_FIELD, ACTING_FOR_FIELD})
+"""Arguments only the orchestrator sets; a model's values for them are dropped."""
 
 LEDGER_SQL = """
 CREATE TABLE IF NOT EXISTS executed_actions (
@@ -61,10 +66,16 @@ class ActionArgs(BaseModel):
     idempotency_key: Annotated[str | None, InjectedToolArg] = Field(
         default=None, description="Set by the orchestrator, never by the model."
     )
+    acting_for: Annotated[str | None, InjectedToolArg] = Field(
+        default=None,
+        description="The customer the request is about (set by the orchestrator; '' when "
+        "the request establishes none; None for an operator's direct call).",
+    )
 
     def identity(self) -> dict[str, Any]:
         """What makes two calls the same action (default: every argument, normalised)."""
-        return {k: _normal(v) for k, v in self.model_dump(mode="json", exclude={KEY_FIELD}).items()}
+        dumped = self.model_dump(mode="json", exclude=set(INJECTED_FIELDS))
+        return {k: _normal(v) for k, v in dumped.items()}
 
 
 def _normal(value: Any) -> Any:

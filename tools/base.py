@@ -11,12 +11,52 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from langchain_core.tools import StructuredTool, ToolException
 from pydantic import BaseModel, ValidationError
 
 Risk = Literal["low", "high"]
+
+
+@dataclass(frozen=True)
+class ToolTraits:
+    """What running a tool does, declared where the tool is defined; the agent layer (approval,
+    repeats, artifacts), the result cache and escalation read these instead of name lists."""
+
+    mutates: bool = False
+    """It changes what later calls see (files, refunds, tickets): a repeated call may be
+    legitimate, and a result that depends on it is never cached."""
+    needs_approval: bool = False
+    """Its effects reach outside the workspace: a human approves each call first."""
+    reads_workspace: bool = False
+    """It reads the run's workspace (a cached result depends on the files there)."""
+    reads_knowledge_base: bool = False
+    """It reads the knowledge base (a cached result depends on the documents)."""
+    writes_file: str | None = None
+    """The argument naming the workspace file a successful call writes (an artifact)."""
+    for_customer: bool = False
+    """It acts on a customer's records: it runs only for the customer the request is about
+    (the agent layer injects ``acting_for``)."""
+
+    @property
+    def risk(self) -> Risk:
+        return "high" if self.needs_approval else "low"
+
+
+READ_ONLY = ToolTraits()
+
+
+def traits_of(tool: Any) -> ToolTraits:
+    """A tool's declared traits; a tool built elsewhere (an MCP server's) gets them from its
+    ``risk`` (high: it needs approval and may change anything)."""
+    meta = getattr(tool, "metadata", None) or {}
+    declared = meta.get("traits")
+    if isinstance(declared, dict):
+        return ToolTraits(**declared)
+    high = meta.get("risk") == "high"
+    return ToolTraits(mutates=high, needs_approval=high)
 
 
 class ToolInputError(ValueError):
@@ -42,12 +82,12 @@ def make_tool(
     description: str,
     args_schema: type[BaseModel],
     coroutine: Callable[..., Awaitable[str]],
-    risk: Risk = "low",
+    traits: ToolTraits = READ_ONLY,
 ) -> StructuredTool:
     """Build a StructuredTool around ``coroutine`` with model-friendly error handling.
 
-    ``metadata["risk"]`` is ``"high"`` for tools with side effects outside the workspace;
-    the agent layer asks a human before running those.
+    ``traits`` declare what the tool does (``metadata["traits"]``); ``metadata["risk"]`` is
+    ``"high"`` for tools that need approval (the key MCP tools carry too).
     """
 
     @functools.wraps(coroutine)
@@ -72,7 +112,7 @@ def make_tool(
         description=description,
         args_schema=args_schema,
         infer_schema=False,
-        metadata={"risk": risk},
+        metadata={"risk": traits.risk, "traits": asdict(traits)},
         handle_tool_error=True,
         handle_validation_error=_validation_message(name),
     )

@@ -29,7 +29,7 @@ from pathlib import Path
 from langchain_core.tools import BaseTool
 from pydantic import BaseModel, Field
 
-from tools.base import ToolInputError, make_tool
+from tools.base import ToolInputError, ToolTraits, make_tool
 from tools.context import ToolContext
 from tools.paths import open_file, read_bounded, workspace_parts
 
@@ -311,4 +311,5 @@ def query_data_tool(ctx: ToolContext) -> BaseTool:
         ),
         args_schema=QueryDataArgs,
         coroutine=query_data,
+        traits=ToolTraits(reads_workspace=True),
     )

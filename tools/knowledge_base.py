@@ -24,7 +24,7 @@ from pathlib import Path
 from langchain_core.tools import BaseTool
 from pydantic import BaseModel, Field
 
-from tools.base import ToolInputError, make_tool
+from tools.base import ToolInputError, ToolTraits, make_tool
 from tools.context import ToolContext
 
 INDEX_VERSION = "1"
@@ -420,4 +420,5 @@ def search_knowledge_base_tool(ctx: ToolContext) -> BaseTool:
         ),
         args_schema=SearchArgs,
         coroutine=search_knowledge_base,
+        traits=ToolTraits(reads_knowledge_base=True),
     )

@@ -10,7 +10,9 @@ the order lookup states them already worked out.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Literal
 
 from tools.customer_db import Row
 
@@ -78,50 +80,167 @@ def business_days_between(start: date, end: date) -> int:
     return count
 
 
-def refund_blocker(
-    order: Row, refunded: int, refund_count: int, now: datetime
-) -> str | None:
+BlockerKind = Literal["not_shipped", "cancelled", "fully_refunded", "second_refund", "outside_window"]
+
+
+@dataclass(frozen=True)
+class Blocker:
+    """Why no agent may refund an order now."""
+
+    kind: BlockerKind
+    """Which rule blocks it (code reads this)."""
+    text: str
+    """The rule as the records state it (for people and the model)."""
+
+    @property
+    def ineligible(self) -> bool:
+        """Whether the order is plainly not refundable (not a team lead's call either)."""
+        return self.kind in ("not_shipped", "cancelled", "outside_window")
+
+
+@dataclass(frozen=True)
+class RefundVerdict:
+    """What an agent may refund on one order now, worked out by code from the records.
+
+    The order lookup renders it as text for the model; the refund action, the approval
+    request and the support flow read its fields."""
+
+    order_id: str
+    """The order."""
+    owner: str
+    """The customer the order belongs to: only a request about them may refund it."""
+    paid_cents: int
+    """What the customer paid (items and shipping)."""
+    refunded_cents: int
+    """Refunded so far."""
+    blocker: Blocker | None
+    """Why no agent may refund now, or None when a refund is possible."""
+    cap_cents: int
+    """The most an agent may refund now (0 when blocked)."""
+    label_refund_cents: int | None
+    """The refund when the return is not caused by a defect, damage or our error (the
+    return label deducted); None when no label applies (not delivered, or above the limit)."""
+    return_first: tuple[str, ...] = ()
+    """Items of $50 or more: if damaged or defective on arrival, returned before the refund."""
+    no_return: tuple[str, ...] = ()
+    """Items under $50: if damaged or defective, refunded without a return."""
+
+    @property
+    def remaining_cents(self) -> int:
+        """What is left to refund on the order."""
+        return self.paid_cents - self.refunded_cents
+
+    @property
+    def over_agent_limit(self) -> bool:
+        """Whether what is left is above the agent limit (a full refund needs a team lead)."""
+        return self.blocker is None and self.remaining_cents > AGENT_REFUND_LIMIT_CENTS
+
+    @property
+    def approver(self) -> Literal["reviewer", "team lead"] | None:
+        """Who must approve the refund the order calls for: a reviewer (any agent refund),
+        a team lead (above the agent limit, or a second refund), or nobody (none possible)."""
+        if self.blocker is None:
+            return "team lead" if self.over_agent_limit else "reviewer"
+        return "team lead" if self.blocker.kind == "second_refund" else None
+
+    @property
+    def eligible(self) -> bool | None:
+        """Yes or no when the records make it plain, None when it is a team lead's call."""
+        if self.blocker is not None:
+            return False if self.blocker.ineligible else None
+        return None if self.over_agent_limit else True
+
+    @property
+    def why(self) -> str:
+        """Why a refund is blocked, or what bounds it."""
+        if self.blocker is not None:
+            return self.blocker.text
+        if self.over_agent_limit:
+            return (
+                f"a full refund of {money(self.remaining_cents)} is above the $500 agent limit "
+                "and needs a team lead's approval (escalate the ticket)"
+            )
+        return "full amount left on the order"
+
+    def amount_cents(self, our_fault: bool) -> int | None:
+        """The refund an agent may issue, or None: a return caused by a defect, damage or
+        our error gets what is left; any other gets it less the return label."""
+        if self.blocker is not None or self.over_agent_limit:
+            return None
+        if not our_fault and self.label_refund_cents is not None:
+            return self.label_refund_cents
+        return self.cap_cents
+
+
+def refund_blocker(order: Row, refunded: int, refund_count: int, now: datetime) -> Blocker | None:
     """Why no refund can be issued on ``order`` by an agent now, or None if it can."""
     status = order["status"]
+    oid = order["id"]
     if status in ("pending", "processing"):
-        return f"order {order['id']} has not shipped ({status}); cancel it instead of refunding"
+        return Blocker(
+            "not_shipped", f"order {oid} has not shipped ({status}); cancel it instead of refunding"
+        )
     if status == "cancelled":
-        return f"order {order['id']} was cancelled; the payment was already released"
+        return Blocker("cancelled", f"order {oid} was cancelled; the payment was already released")
     if refunded >= order["total_cents"]:
-        return f"order {order['id']} is already fully refunded ({money(refunded)})"
+        return Blocker("fully_refunded", f"order {oid} is already fully refunded ({money(refunded)})")
     if refund_count >= 1:
-        return (
-            f"order {order['id']} already has a refund; a second refund needs a team lead "
-            "(escalate the ticket)"
+        return Blocker(
+            "second_refund",
+            f"order {oid} already has a refund; a second refund needs a team lead "
+            "(escalate the ticket)",
         )
     age = days_since(order["delivered_at"], now)
     if age is not None and age > REFUND_WINDOW_DAYS:
-        return (
-            f"order {order['id']} was delivered {age} days ago, outside the "
-            f"{REFUND_WINDOW_DAYS}-day refund window (use the warranty policy or escalate)"
+        return Blocker(
+            "outside_window",
+            f"order {oid} was delivered {age} days ago, outside the "
+            f"{REFUND_WINDOW_DAYS}-day refund window (use the warranty policy or escalate)",
         )
     return None
 
 
-def refund_lines(order: Row, refunded: int, blocker: str | None) -> list[str]:
-    """What an agent may refund: the cap, and the cap when the return label is deducted."""
-    if blocker:
-        return [f"Refund by agent: not possible — {blocker}"]
+def refund_verdict(
+    order: Row, items: list[Row], refunded: int, refund_count: int, now: datetime
+) -> RefundVerdict:
+    """The refund verdict of ``order`` now (its rules: the window, the cap, the limit, the
+    label, the damaged-item return rule)."""
+    blocker = refund_blocker(order, refunded, refund_count, now)
     remaining = order["total_cents"] - refunded
-    cap = min(remaining, AGENT_REFUND_LIMIT_CENTS)
+    cap = 0 if blocker else min(remaining, AGENT_REFUND_LIMIT_CENTS)
+    label = (
+        remaining - RETURN_LABEL_CENTS
+        if blocker is None and order["delivered_at"]
+        and RETURN_LABEL_CENTS < remaining <= AGENT_REFUND_LIMIT_CENTS
+        else None
+    )
+    return RefundVerdict(
+        order_id=str(order["id"]), owner=str(order["customer_id"]),
+        paid_cents=int(order["total_cents"]), refunded_cents=refunded, blocker=blocker,
+        cap_cents=cap, label_refund_cents=label,
+        return_first=tuple(i["name"] for i in items if i["unit_price_cents"] >= NO_RETURN_BELOW_CENTS),
+        no_return=tuple(i["name"] for i in items if i["unit_price_cents"] < NO_RETURN_BELOW_CENTS),
+    )  # fmt: skip
+
+
+def refund_lines(verdict: RefundVerdict) -> list[str]:
+    """The verdict as the order lookup states it: the cap, and the cap less the label."""
+    if verdict.blocker:
+        return [f"Refund by agent: not possible — {verdict.blocker.text}"]
+    remaining = verdict.remaining_cents
     lines = [
-        f"Refund by agent: up to {money(cap)}"
+        f"Refund by agent: up to {money(verdict.cap_cents)}"
         + (
             f" (the {money(remaining)} left is above the $500 agent limit: a full refund "
             "needs a team lead's approval)"
-            if remaining > AGENT_REFUND_LIMIT_CENTS
+            if verdict.over_agent_limit
             else ""
         )
     ]
-    if order["delivered_at"] and RETURN_LABEL_CENTS < remaining <= AGENT_REFUND_LIMIT_CENTS:
+    if verdict.label_refund_cents is not None:
         lines.append(
             f"Return not caused by a defect, damage or our error: the {money(RETURN_LABEL_CENTS)} "
-            f"return label is deducted, refund {money(remaining - RETURN_LABEL_CENTS)}"
+            f"return label is deducted, refund {money(verdict.label_refund_cents)}"
         )
     return lines
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from functools import cache
+from pathlib import Path
 
 from langchain_core.tools import BaseTool
 
+from tools.base import ToolTraits, traits_of
 from tools.context import ToolContext
 from tools.customer_service import (
     issue_refund_tool,
@@ -54,5 +57,26 @@ def build_tools(names: Sequence[str], ctx: ToolContext) -> list[BaseTool]:
 
 
 def is_high_risk(tool: BaseTool) -> bool:
-    """Whether running ``tool`` needs human approval (``metadata["risk"] == "high"``)."""
-    return (tool.metadata or {}).get("risk") == "high"
+    """Whether running ``tool`` needs human approval (its traits say so)."""
+    return traits_of(tool).needs_approval
+
+
+_NOWHERE = Path("/nonexistent/orchestrator-tool-traits")
+
+
+@cache
+def tool_traits(name: str) -> ToolTraits:
+    """The traits a built-in tool declares, by name, without a run: the tool is built on a
+    context that is never used (building one does no I/O)."""
+    if name not in _BUILDERS:
+        raise UnknownToolError(name)
+    ctx = ToolContext(workspace=_NOWHERE, kb_dir=_NOWHERE, kb_index=_NOWHERE,
+                      customer_db=_NOWHERE, seed_customer_db=False)  # fmt: skip
+    return traits_of(_BUILDERS[name](ctx))
+
+
+def tools_where(names: Iterable[str], trait: str) -> frozenset[str]:
+    """The built-in tools among ``names`` whose trait ``trait`` is set (unknown names skipped)."""
+    return frozenset(
+        n for n in names if n in _BUILDERS and getattr(tool_traits(n), trait)
+    )

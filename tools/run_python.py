@@ -7,7 +7,7 @@ import asyncio
 from langchain_core.tools import BaseTool
 from pydantic import BaseModel, Field
 
-from tools.base import ToolInputError, make_tool
+from tools.base import ToolInputError, ToolTraits, make_tool
 from tools.context import ToolContext
 from tools.sandbox import run_sandboxed
 
@@ -59,4 +59,5 @@ def run_python_tool(ctx: ToolContext) -> BaseTool:
         ),
         args_schema=RunPythonArgs,
         coroutine=run_python,
+        traits=ToolTraits(mutates=True, reads_workspace=True),
     )

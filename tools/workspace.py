@@ -17,7 +17,7 @@ from pathlib import Path
 from langchain_core.tools import BaseTool
 from pydantic import BaseModel, Field
 
-from tools.base import ToolInputError, make_tool
+from tools.base import ToolInputError, ToolTraits, make_tool
 from tools.context import ToolContext
 from tools.paths import (
     NotADirectory,
@@ -180,6 +180,7 @@ def read_file_tool(ctx: ToolContext) -> BaseTool:
         ),
         args_schema=ReadFileArgs,
         coroutine=read_file,
+        traits=ToolTraits(reads_workspace=True),
     )
 
 
@@ -198,6 +199,7 @@ def write_file_tool(ctx: ToolContext) -> BaseTool:
         ),
         args_schema=WriteFileArgs,
         coroutine=write_file,
+        traits=ToolTraits(mutates=True, writes_file="path"),
     )
 
 
@@ -213,4 +215,5 @@ def list_files_tool(ctx: ToolContext) -> BaseTool:
         description="List files (with sizes) in the run's workspace, recursively.",
         args_schema=ListFilesArgs,
         coroutine=list_files,
+        traits=ToolTraits(reads_workspace=True),
     )

@@ -1,21 +1,27 @@
-"""The support agent as steps: look up the ids (code), retrieve the policy (code), plan the
-action (code), draft the reply (model), approve and act (the existing approval step), report.
+"""The support agent as steps: look up the ids (code), retrieve the policy (code), read the
+request (model: closed questions), plan the action (code), draft the reply (model), approve
+and act (the existing approval step), report.
 
 Code keeps the model away from what it gets wrong: the customer, order and ticket ids in
 the request are looked up by code, and so are the tickets of a looked-up order and the
-order of a looked-up ticket; the order lookup states the refund window, the amounts and
-the policy limits already worked out (``tools.refund_rules``). The action follows from
-the request and those records, not from the model: a refund or an escalation runs only
-when the request asks for one and does not forbid it, for the amount the records allow,
-and only after approval (``review.high_risk_tools``). The model writes the reply; the
-answer then carries the records, the key policy lines and the actions from their tool
-results, so it never claims an action or a source the records don't show.
+order of a looked-up ticket; the order lookup works out the refund window, the amounts and
+the policy limits (``tools.refund_rules``) and the flow reads them as fields. What the
+request *means* — which action it asks for, whether it forbids acting, why the customer
+wants the refund, whether the item is back — the model answers as labelled options and
+yes/no questions (``support_questions``). The action then follows from those answers and
+the records by the policy in code: a refund or an escalation runs only when the request
+confidently asks for one and does not forbid it, for the amount the records allow, only
+for the customer the request is about, and only after approval (``review.high_risk_tools``).
+The model writes the reply; the answer then carries the records, the key policy lines and
+the actions from their tool results, so it never claims an action, a fact or a source the
+records don't show.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Callable
 from typing import Any, Literal
 
 from langgraph.config import get_config
@@ -26,52 +32,37 @@ from langgraph.runtime import Runtime
 from agents.approval import Approval
 from agents.flows.common import Resources, add_usage, clip, generate, messages, task_block
 from agents.flows.evidence import quote_block, quotes
-from agents.flows.reply_checks import cited_only, consistent, unclaimed
+from agents.flows.reply_checks import cited_only, consistent, stated_only, unclaimed
 from agents.flows.researcher import passage_block, query_of, scored_passages, tidy
 from agents.flows.state import FlowInput, FlowOutput, FlowState
+from agents.flows.support_questions import (
+    ACT_MARGIN,
+    REASON_CONFIDENT,
+    Reading,
+    ask_forbids,
+    ask_intent,
+    ask_reason,
+    ask_returned,
+)
 from agents.registry import AgentSpec
 from agents.run_context import RunContext, context_of
 from agents.steps import ToolCallRecord
+from agents.toolset import run_tool
+from tools.actions import ACTING_FOR_FIELD
+from tools.context import ToolContext
+from tools.customer_records import (
+    OrderRecord,
+    Record,
+    TicketRecord,
+    as_state,
+    from_state,
+    ids_in,
+)
+from tools.customer_service import customer_record, order_record, requester_of, ticket_record
 from tools.knowledge_base import KnowledgeBase
+from tools.refund_rules import money
 from tools.registry import build_tools, is_high_risk
 
-IDS = {
-    "customer": re.compile(r"\bC\d{3}\b"),
-    "order": re.compile(r"\bO\d{4}\b"),
-    "ticket": re.compile(r"\bT\d{3}\b"),
-}
-FORBIDS = re.compile(
-    r"\b(do not|don't|never|without) (issue|refund|change|update|escalate)|only check|"
-    r"not issue|do nothing", re.IGNORECASE
-)  # fmt: skip
-ASKS_REFUND = re.compile(r"^(?=.*\brefund)(?=.*\b(issue|process|give|handle)\b)", re.I | re.S)
-ASKS_ESCALATE = re.compile(r"(^|[.!?:;]\s+|\b(and|please|then)\s+)escalate\b", re.IGNORECASE)
-OUR_FAULT = re.compile(
-    r"\b(defect\w*|damag\w*|broken|crack\w*|dead|faulty|not working|doesn't work|"
-    r"wrong item|missing|lost|never arrived|has not arrived|hasn't arrived)\b",
-    re.IGNORECASE,
-)
-"""Words saying a return is caused by a defect, damage or our error (no return label)."""
-DAMAGED = re.compile(
-    r"\b(damag\w*|broken|crack\w*|dead|faulty|defect\w*|not working|doesn't work)\b", re.I
-)
-"""Words saying the item itself is damaged or defective (not lost: a lost package cannot be
-returned)."""
-RETURNED = re.compile(
-    r"\b(?:has|have|was|were) (?:been |now |already )*returned\b|\breturn (?:has )?(?:arrived|come back)\b|"
-    r"\b(?:received|got) (?:the|their|his|her) (?:return|item back)\b",
-    re.IGNORECASE,
-)
-_RETURN_FIRST = re.compile(r"\(each \$50 or more\): a return is required before the refund")
-_NO_RETURN = re.compile(r"\(each under \$50\): can be refunded without a return")
-_CAP = re.compile(r"Refund by agent: up to \$([\d,]+\.\d\d)")
-_OVER_LIMIT = re.compile(r"above the \$500 agent limit")
-_LABEL = re.compile(r"return label is deducted, refund \$([\d,]+\.\d\d)")
-_LINKED_TICKETS = re.compile(r"^Tickets: (.*)$", re.MULTILINE)
-_SUBJECT = re.compile(r'^Ticket T\d{3}: "(.*)"$', re.MULTILINE)
-_NOTE = re.compile(r"^- \S+ \S+ \w+: (.*)$", re.MULTILINE)
-"""A ticket note in a ticket record (the customer's words or an agent's)."""
-_LINKED_ORDER = re.compile(r"; order (O\d{4})\b")
 POLICY_PASSAGES = 5
 REPLY_TOKENS = 170
 
@@ -86,6 +77,15 @@ REPLY_SYSTEM = (
 class SupportState(FlowState, total=False):
     ids: dict[str, list[str]]
     records: list[str]
+    """The records' text, as the model and the report show them."""
+    found: list[dict[str, Any]]
+    """The records as data (``tools.customer_records.as_state``), for code to read."""
+    customer: str
+    """The customer the request is about ('' when it establishes none)."""
+    customer_why: str
+    """How that customer was established, or why none was."""
+    readings: dict[str, dict[str, Any]]
+    """The model's answers about the request (``support_questions.Reading``), by question."""
     passages: list[dict[str, str]]
     query: str
     """What the policy quotes are chosen for: the request and the tickets' subjects."""
@@ -97,38 +97,26 @@ class SupportState(FlowState, total=False):
     """What the actions' tool results said (run, rejected or refused)."""
     taken: list[str]
     """The tools whose action ran."""
+    changed: list[str]
+    """The records an action that ran changed (their looked-up status is out of date)."""
     notes: list[str]
 
 
 def request_ids(text: str) -> dict[str, list[str]]:
-    return {kind: list(dict.fromkeys(rx.findall(text))) for kind, rx in IDS.items()}
+    return ids_in(text)
 
 
-def _dollars(rx: re.Pattern[str], records: list[str]) -> float | None:
-    for record in records:
-        if m := rx.search(record):
-            return float(m.group(1).replace(",", ""))
-    return None
+def _records(state: SupportState) -> list[Record]:
+    return [from_state(r) for r in state.get("found") or []]
 
 
-def refund_cap(records: list[str]) -> float | None:
-    return _dollars(_CAP, records)
-
-
-def refund_amount(records: list[str], our_fault: bool) -> tuple[float | None, str]:
-    """The refund the records allow, or None and why not (the policy's rules as the order
-    lookup worked them out: the cap, the $500 limit, the return label)."""
-    cap = refund_cap(records)
-    if cap is None:
-        return None, "the order lookup allows no refund by an agent"
-    if any(_OVER_LIMIT.search(r) for r in records):
-        return None, (
-            "a full refund is above the $500 agent limit and needs a team lead's approval "
-            "(escalate the ticket)"
-        )
-    if not our_fault and (label := _dollars(_LABEL, records)) is not None:
-        return label, "the return is not caused by a defect or our error: return label deducted"
-    return cap, "full amount left on the order"
+def _customer_words(records: list[Record]) -> list[str]:
+    """The tickets' subjects and notes: the customer's own account of the problem."""
+    words: list[str] = []
+    for r in records:
+        if isinstance(r, TicketRecord):
+            words += [r.subject, *r.notes]
+    return words
 
 
 SECONDARY_SCORE = 0.45
@@ -166,28 +154,42 @@ class SupportSteps:
         task = state.get("task") or {}
         return f"{task.get('instruction') or ''}\n{state.get('goal') or ''}"
 
+    def _asked(self, state: SupportState) -> str:
+        """The request as the model is asked about it: the goal, and the task's own wording
+        when the planner rewrote it."""
+        task = state.get("task") or {}
+        goal = " ".join(str(state.get("goal") or "").split())
+        instruction = " ".join(str(task.get("instruction") or "").split())
+        if not goal or instruction in goal:
+            return instruction or goal
+        if goal in instruction:
+            return instruction
+        return f"{goal} (Task: {instruction})"
+
     async def lookup(self, state: SupportState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         """Look up every id in the request and what they link to (a ticket's order, an
-        order's tickets); retrieve the policy for the request and the tickets' subjects."""
+        order's tickets); establish the customer it is about; retrieve the policy for the
+        request and the tickets' words."""
         ctx = self.res.tools(runtime)
-        tools = {
-            t.name: t
-            for t in build_tools(["lookup_customer", "lookup_order", "lookup_ticket"], ctx)
-        }
         ids = request_ids(self._request(state))
         records: list[str] = []
+        found: list[Record] = []
         seen: set[str] = set()
+        def customer(c: ToolContext, value: str) -> Record:
+            return customer_record(c, value, None)
 
-        async def look(kind: str, value: str) -> str:
-            tool, arg = {"ticket": ("lookup_ticket", "ticket_id"),
-                         "order": ("lookup_order", "order_id"),
-                         "customer": ("lookup_customer", "customer_id")}[kind]  # fmt: skip
+        fetch: dict[str, Callable[[ToolContext, str], Record]] = {
+            "ticket": ticket_record, "order": order_record, "customer": customer}  # fmt: skip
+
+        async def look(kind: str, value: str) -> Record | None:
             seen.add(value)
             try:
-                record = str(await tools[tool].ainvoke({arg: value}))
+                record: Record = await asyncio.to_thread(fetch[kind], ctx, value)
             except Exception as err:  # an unknown id is a fact for the reply, not a crash
-                record = f"{kind} {value}: {err}"
-            records.append(record)
+                records.append(f"{kind} {value}: {err}")
+                return None
+            records.append(record.text)
+            found.append(record)
             return record
 
         for kind in ("ticket", "order", "customer"):
@@ -195,71 +197,145 @@ class SupportSteps:
                 if value in seen:
                     continue
                 record = await look(kind, value)
-                linked = [("order", m) for m in _LINKED_ORDER.findall(record)]
-                for line in _LINKED_TICKETS.findall(record):
-                    linked += [("ticket", t) for t in IDS["ticket"].findall(line)]
+                linked: list[tuple[str, str]] = []
+                if isinstance(record, TicketRecord) and record.order_id:
+                    linked.append(("order", record.order_id))
+                if isinstance(record, OrderRecord):
+                    linked += [("ticket", t) for t in record.tickets]
                 for link_kind, link in linked:
                     if link not in seen:
                         await look(link_kind, link)
-        joined = "\n".join(records)
+        requester = await asyncio.to_thread(requester_of, ctx, self._request(state))
         task = state.get("task") or {}
         request = str(task.get("instruction") or state.get("goal") or "")
-        about = _SUBJECT.findall(joined) + _NOTE.findall(joined)
+        about = _customer_words(found)
         kb = KnowledgeBase(ctx.kb_dir, ctx.kb_index)
         passages = await asyncio.to_thread(policy_passages, kb, [request, *about], POLICY_PASSAGES)
         query = " ".join([request, *about])
-        ids = request_ids("\n".join([self._request(state), *records]))
-        return {"ids": ids, "records": records, "passages": passages, "query": query}
+        ids = {kind: list(dict.fromkeys([*ids[kind], *(r.id for r in found if r.kind == kind)]))
+               for kind in ids}  # fmt: skip
+        return {"ids": ids, "records": records, "found": [as_state(r) for r in found],
+                "customer": requester.customer or "", "customer_why": requester.why,
+                "passages": passages, "query": query}  # fmt: skip
+
+    async def understand(self, state: SupportState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+        """Ask the model what the request means, one closed question at a time; only the
+        questions whose answer can change the action are asked."""
+        model = await self.res.model(runtime)
+        config = get_config()
+        request = self._asked(state)
+        records = _records(state)
+        readings: dict[str, Reading] = {"intent": await ask_intent(model, request, config)}
+        if readings["intent"].choice != "info":
+            readings["forbids"] = await ask_forbids(model, request, config)
+        acting = readings["intent"].choice == "refund" and readings.get("forbids") is not None \
+            and readings["forbids"].choice == "no"
+        orders = [r for r in records if isinstance(r, OrderRecord)]
+        if acting and any(o.verdict.amount_cents(True) is not None for o in orders):
+            readings["reason"] = await ask_reason(model, request, _customer_words(records), config)
+            if readings["reason"].choice == "damaged" and any(
+                o.verdict.return_first and not o.verdict.no_return for o in orders
+            ):
+                readings["returned"] = await ask_returned(model, request, config)
+        # The questions' token counts are not returned; ~ a short prompt each, one token out.
+        asked = (len(request) // 4 + 60) * len(readings)
+        return {"readings": {k: v.as_state() for k, v in readings.items()},
+                "usage": add_usage(dict(state), asked, len(readings), len(readings))}  # fmt: skip
 
     def plan(self, state: SupportState, review: bool) -> tuple[list[ToolCallRecord], str]:
         """The action the request asks for and the records allow, or why there is none."""
         request = self._request(state)
-        records = state.get("records") or []
+        records = _records(state)
         ids = state.get("ids") or {}
+        readings = {k: Reading.from_state(v) for k, v in (state.get("readings") or {}).items()}
         status: Literal["needs_approval", "approved"] = "needs_approval" if review else "approved"
-        wants_refund = bool(ASKS_REFUND.search(request))
-        wants_escalation = bool(ASKS_ESCALATE.search(request))
-        if not (wants_refund or wants_escalation):
+        intent = readings.get("intent") or Reading("info", 0.0, "default")
+        if intent.choice == "info":
             return [], "No action: the request asks for information only."
-        if FORBIDS.search(request):
+        if not intent.leads(intent.choice, "info", ACT_MARGIN):
+            return [], (
+                f"No action: it is not clear that the request asks for a "
+                f"{'refund' if intent.choice == 'refund' else 'ticket escalation'} "
+                f"(confidence {intent.p:.2f}, information only {intent.of_key('info'):.2f}); "
+                "confirm it and ask again."
+            )
+        forbids = readings.get("forbids") or Reading("yes", 0.0, "default")
+        if forbids.choice != "no":
             return [], "No action: the request forbids issuing or changing anything."
-        summary = clip(" ".join(request.split()), 240)
-        if wants_escalation:
+        customer = state.get("customer") or ""
+        summary = clip(" ".join(self._asked(state).split()), 240)
+        by_id = {r.id: r for r in records}
+
+        def not_theirs(record: Record) -> str | None:
+            if not customer:
+                return (f"{record.kind} {record.id} belongs to customer {record.owner}, and "
+                        f"{state.get('customer_why') or 'the request establishes no customer'}")
+            if record.owner != customer:
+                return (f"{record.kind} {record.id} belongs to customer {record.owner}, not to "
+                        f"customer {customer}, whom the request is about")
+            return None
+
+        if intent.choice == "escalate":
             tickets = request_ids(request)["ticket"] or ids.get("ticket") or []
             if not tickets:
                 return [], "No escalation: the request names no ticket."
-            checked = "; ".join(r.splitlines()[0] for r in records)
+            ticket = by_id.get(tickets[0])
+            if not isinstance(ticket, TicketRecord):
+                return [], f"No escalation: ticket {tickets[0]} was not found."
+            if why := not_theirs(ticket):
+                return [], f"No escalation: {why}."
+            checked = "; ".join(r.text.splitlines()[0] for r in records)
             note = clip(f"Escalated at the request: {summary} Checked: {checked}.", 600)
             call = ToolCallRecord(
-                id="escalate", tool="update_ticket", thought="", status=status,
-                args={"ticket_id": tickets[0], "status": "escalated", "note": note},
+                id="escalate", tool="update_ticket", status=status,
+                thought=(f"Records this action touches: ticket {ticket.id} of customer "
+                         f"{ticket.owner}. The request is about customer {customer}."),
+                args={"ticket_id": ticket.id, "status": "escalated", "note": note,
+                      ACTING_FOR_FIELD: customer},
             )  # type: ignore[typeddict-item]  # fmt: skip
-            return [call], f"Escalate ticket {tickets[0]} (status escalated, with a note)."
+            return [call], f"Escalate ticket {ticket.id} (status escalated, with a note)."
         orders = request_ids(request)["order"] or ids.get("order") or []
         if not orders:
             return [], "No refund: the request names no order."
-        joined = "\n".join(records)
-        subjects = _SUBJECT.findall(joined)
-        said = "\n".join([request, *subjects])
-        our_fault = bool(OUR_FAULT.search(said))
-        if (
-            DAMAGED.search(said) and _RETURN_FIRST.search(joined) and not _NO_RETURN.search(joined)
-            and not RETURNED.search(request)
-        ):  # fmt: skip
+        order = by_id.get(orders[0])
+        if not isinstance(order, OrderRecord):
+            return [], f"No refund: order {orders[0]} was not found."
+        if why := not_theirs(order):
+            return [], f"No refund: {why}."
+        verdict = order.verdict
+        if verdict.amount_cents(True) is None:
+            return [], f"No refund: {verdict.why}."
+        reason = readings.get("reason") or Reading("other", 0.0, "default")
+        if reason.p < REASON_CONFIDENT:
+            return [], (
+                "No refund yet: it is not clear why the customer wants it (a defect or damage, "
+                "our error, or another reason), which decides the amount and whether the item "
+                "must come back first; confirm the reason."
+            )
+        returned = readings.get("returned")
+        if reason.choice == "damaged" and verdict.return_first and not verdict.no_return and not (
+            returned is not None and returned.sure("yes")
+        ):
             return [], (
                 "No refund yet: the item costs $50 or more, so the damaged-or-defective-on-"
                 "arrival rule requires its return before the refund is issued (return "
                 "shipping is free for damaged items)."
             )
-        amount, why = refund_amount(records, our_fault)
-        if amount is None:
-            return [], f"No refund: {why}."
+        our_fault = reason.choice in ("damaged", "our_error")
+        cents = verdict.amount_cents(our_fault)
+        if cents is None:  # unreachable: checked above; kept for the type checker
+            return [], f"No refund: {verdict.why}."
+        why = (verdict.why if our_fault or verdict.label_refund_cents is None
+               else "the return is not caused by a defect or our error: return label deducted")
         call = ToolCallRecord(
-            id="refund", tool="issue_refund", thought="", status=status,
-            args={"order_id": orders[0], "amount": round(amount, 2),
-                  "reason": clip(f"{summary} ({why})", 200)},
+            id="refund", tool="issue_refund", status=status,
+            thought=(f"Records this action touches: order {order.id} of customer {order.owner}. "
+                     f"The request is about customer {customer}. {money(cents)} is what the "
+                     f"records allow ({why})."),
+            args={"order_id": order.id, "amount": round(cents / 100, 2),
+                  "reason": clip(f"{summary} ({why})", 200), ACTING_FOR_FIELD: customer},
         )  # type: ignore[typeddict-item]  # fmt: skip
-        return [call], f"Refund ${amount:,.2f} on order {orders[0]} ({why})."
+        return [call], f"Refund {money(cents)} on order {order.id} ({why})."
 
     async def draft(self, state: SupportState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         """Plan the action (code), then one model call drafts the reply around it."""
@@ -268,7 +344,8 @@ class SupportSteps:
         told = (  # the model answers the question; it is told what the system will do
             f"Action the system takes after a reviewer approves it (not you): {plan}"
             if pending
-            else "No action is taken. Answer the question from the records and the policy notes."
+            else f"No action is taken ({plan}) Answer the question from the records and the "
+            "policy notes."
         )
         records = (
             "\n\n".join(state.get("records") or []) or "(no customer, order or ticket id given)"
@@ -292,33 +369,45 @@ class SupportSteps:
         }
 
     async def act(self, state: SupportState, runtime: Runtime[RunContext]) -> dict[str, Any]:
-        """Run the approved actions once; a rejection is reported, never run."""
+        """Run the approved actions once (under their idempotency keys); a rejection is
+        reported, never run; a failure is a result, never an exception."""
         ctx = self.res.tools(runtime)
         tools = {t.name: t for t in build_tools(["issue_refund", "update_ticket"], ctx)}
+        config = get_config()
         done: list[str] = []
         taken: list[str] = []
+        changed: list[str] = []
         for call in state.get("pending") or []:
             if call.get("status") == "rejected":
                 done.append(
                     f"{call['tool']} {call['args']} was rejected by a reviewer and did not run"
                 )
                 continue
+            if call.get("status") == "invalid":
+                done.append(f"{call['tool']} not run: {call.get('feedback') or 'invalid call'}")
+                continue
             if call.get("status") != "approved" and is_high_risk(tools[call["tool"]]):
                 continue
-            try:
-                done.append(str(await tools[call["tool"]].ainvoke(call["args"])))
+            text, ok = await run_tool(tools[call["tool"]], call, config)
+            if ok:
+                done.append(text)
                 taken.append(call["tool"])
-            except Exception as err:
-                done.append(f"{call['tool']} refused: {err}")
-        return {"done": done, "taken": taken, "pending": []}
+                changed += [str(v) for k, v in call["args"].items() if k in ("order_id", "ticket_id")]
+            else:
+                done.append(f"{call['tool']} refused: {text}")
+        return {"done": done, "taken": taken, "changed": changed, "pending": []}
 
     async def report(self, state: SupportState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         """The reply, then what code knows: actions from their results, the records, the
         key policy lines, the sources."""
         passages = state.get("passages") or []
         records = state.get("records") or []
+        found = _records(state)
         reply, _ = unclaimed(state.get("reply") or "", set(state.get("taken") or []))
-        reply, _ = consistent(reply, records)
+        reply, _ = consistent(reply, found)
+        reply, _ = stated_only(reply, found, [p.get("text", "") for p in passages],
+                               [state.get("plan") or "", *(state.get("done") or [])],
+                               changed=state.get("changed") or [])
         reply = cited_only(reply, {p["path"] for p in passages})
         if not reply and not records:
             return {"output": "", "error": "; ".join(state.get("notes") or ["no reply"])}
@@ -369,12 +458,14 @@ def build_support(
         SupportState, context_schema=RunContext, input_schema=FlowInput, output_schema=FlowOutput
     )
     builder.add_node("lookup", steps.lookup)
+    builder.add_node("understand", steps.understand)
     builder.add_node("draft", steps.draft)
     builder.add_node("approve", Approval(spec).approve)  # type: ignore[arg-type]
     builder.add_node("act", steps.act)
     builder.add_node("report", steps.report)
     builder.add_edge(START, "lookup")
-    builder.add_edge("lookup", "draft")
+    builder.add_edge("lookup", "understand")
+    builder.add_edge("understand", "draft")
     builder.add_conditional_edges("draft", steps.after_draft)
     builder.add_edge("approve", "act")
     builder.add_edge("act", "report")

@@ -1,0 +1,197 @@
+"""What a support request means, asked of the model as closed questions.
+
+The support flow acts on a customer's records only when the request asks it to; which action
+a request asks for, whether it forbids acting, why the customer wants a refund and whether
+the item is already back are understanding, not rules, so the model answers them — each as
+a few labelled options or yes/no with worked examples (``core.models.judgment``), read as
+token likelihoods. Code then applies the policy to the answers (``support.plan``) and takes
+the safe side when an answer that would lead to an action is not confident.
+
+Every question keeps one system message (byte-identical across calls: the server's prompt
+cache serves it) and its examples are general ones written here, not requests of any
+evaluation set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from langchain_core.language_models import BaseChatModel
+
+from core.models.judgment import Example, Judgment, Option, choose, yes_no
+
+__all__ = [
+    "ACT_MARGIN",
+    "CONFIDENT",
+    "REASON_CONFIDENT",
+    "Reading",
+    "ask_forbids",
+    "ask_intent",
+    "ask_reason",
+    "ask_returned",
+]
+
+CONFIDENT = 0.6
+"""The least probability a yes that leads to an action needs (the item is already back)."""
+ACT_MARGIN = 0.03
+"""How far the action option (refund, escalate) must lead the information-only option
+before code acts on it. The embedded 0.5B model spreads its probability thinly over three
+options: on 20 requests written for ``benchmarks/support_questions.py`` its choice was right
+for every intent, the action requests leading information-only by 0.036 to 0.14 and the
+information requests led by information-only by 0.13 or more; a near-tie takes no action."""
+REASON_CONFIDENT = 0.42
+"""The least probability the refund reason needs (it decides the amount and whether the item
+must come back first). Measured on the same requests: the 0.5B model leans to the first
+option (damaged); its right answers scored 0.43–0.47, its wrong ones 0.36–0.41. Below it
+no refund is issued and the reply asks for the reason."""
+
+Intent = Literal["info", "refund", "escalate"]
+Reason = Literal["damaged", "our_error", "other"]
+
+INTENT_SYSTEM = (
+    "You read customer-support requests sent to a support agent. Decide what the request "
+    "asks the agent to DO now. Asking whether something is possible, what the policy says, "
+    "or to check and explain is information only. Answer with one letter."
+)
+INTENT_OPTIONS = (
+    Option("info", "Only information: answer a question, check or explain; nothing to change"),
+    Option("refund", "Give the customer money back now: issue or process a refund"),
+    Option("escalate", "Escalate the ticket: pass it to a team lead or manager"),
+)
+INTENT_EXAMPLES = (
+    Example("Request: Can you tell me when order O2210 will arrive?", "info"),
+    Example("Request: pls refund O3301 for the client, the jacket was too small", "refund"),
+    Example("Request: Would a refund be allowed for order O4410? Just tell me, I will decide.",
+            "info"),
+    Example("Request: customer is furious about T880 and wants a manager. push it up please",
+            "escalate"),
+    Example("Request: The blender from order O5120 stopped working. Give her the money back "
+            "as our policy allows.", "refund"),
+    Example("Request: What does our warranty cover for a cracked screen on order O6631?",
+            "info"),
+    Example("Request: Ticket T771 has waited a week; hand it over to a team lead.", "escalate"),
+    Example("Request: Kunde C120 möchte sein Geld zurück für O7702, bitte erstatten.", "refund"),
+)
+
+FORBIDS_SYSTEM = (
+    "You read customer-support requests. Answer Yes if the request tells the agent not to "
+    "change anything (no refund, no ticket change; only look or explain), otherwise No."
+)
+FORBIDS_EXAMPLES = (
+    Example("Request: Check order O2210 and explain the options. Don't refund anything yet.",
+            "yes"),
+    Example("Request: Refund order O3301, the customer returned it.", "no"),
+    Example("Request: just look at T880 and tell me the status, no changes pls", "yes"),
+    Example("Request: Escalate T771 to a team lead, the customer waited long enough.", "no"),
+    Example("Request: Could we refund O4410? Only tell me, leave the order as it is.", "yes"),
+    Example("Request: The customer never got O5120; please process the refund.", "no"),
+)
+
+REASON_SYSTEM = (
+    "You read why a customer wants their money back, from the request and their ticket. "
+    "Choose the reason. Answer with one letter."
+)
+REASON_OPTIONS = (
+    Option("damaged", "The item arrived damaged or broken, or is defective / does not work"),
+    Option("our_error", "Our mistake: wrong item sent, something missing, or it never arrived"),
+    Option("other", "Another reason or none: changed their mind, does not need or like it"),
+)
+REASON_EXAMPLES = (
+    Example("Request: Refund O2210, the kettle leaks from the bottom since day one.", "damaged"),
+    Example("Request: She ordered black shoes but we shipped brown ones. Refund please.",
+            "our_error"),
+    Example("Request: refund O3301, customer just doesnt want it anymore", "other"),
+    Example("Request: The parcel for O4410 never showed up. Give the money back.", "our_error"),
+    Example("Request: Issue the refund for O5120.\nTicket: Screen cracked when unboxed",
+            "damaged"),
+    Example("Request: He found it cheaper elsewhere and sent it back. Refund O6631.", "other"),
+)
+
+RETURNED_SYSTEM = (
+    "You read customer-support requests. Answer Yes if the request says the item has "
+    "already been sent back or has reached us, otherwise No."
+)
+RETURNED_EXAMPLES = (
+    Example("Request: The lamp from O2210 came back to our warehouse yesterday; refund it.",
+            "yes"),
+    Example("Request: Refund O3301, the toaster arrived broken.", "no"),
+    Example("Request: customer already shipped the broken speaker back to us, pls refund",
+            "yes"),
+    Example("Request: She will return the damaged chair next week. What now?", "no"),
+)
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One answer of the model about the request, as the flow keeps it in its state."""
+
+    choice: str
+    """The chosen option's key."""
+    p: float
+    """The model's probability of that choice (1.0 when read from a scripted reply)."""
+    form: str
+    """How it was read: likelihood, parsed or default."""
+    scores: dict[str, float] = field(default_factory=dict)
+    """Every option's probability (likelihood form only)."""
+
+    @classmethod
+    def of(cls, judgment: Judgment) -> Reading:
+        scores = {k: round(v, 4) for k, v in judgment.scores.items()}
+        return cls(judgment.choice, round(judgment.confidence, 4), judgment.form, scores)
+
+    def as_state(self) -> dict[str, Any]:
+        return {"choice": self.choice, "p": self.p, "form": self.form, "scores": self.scores}
+
+    @classmethod
+    def from_state(cls, raw: dict[str, Any]) -> Reading:
+        scores = {str(k): float(v) for k, v in (raw.get("scores") or {}).items()}
+        return cls(str(raw["choice"]), float(raw["p"]), str(raw["form"]), scores)
+
+    def of_key(self, key: str) -> float:
+        """The probability of ``key`` (for a reply read as text: 1 for the choice, else 0)."""
+        if self.scores:
+            return self.scores.get(key, 0.0)
+        return self.p if key == self.choice else 0.0
+
+    def sure(self, choice: str) -> bool:
+        """Whether the model chose ``choice`` confidently enough to act on it."""
+        return self.choice == choice and self.p >= CONFIDENT
+
+    def leads(self, choice: str, over: str, margin: float) -> bool:
+        """Whether ``choice`` is the answer and beats option ``over`` by ``margin`` at least."""
+        return self.choice == choice and self.of_key(choice) - self.of_key(over) >= margin
+
+
+def question(request: str, about: Sequence[str] = ()) -> str:
+    """The request as every question shows it, with the tickets' words when asked for."""
+    text = f"Request: {' '.join(request.split())}"
+    return text + "".join(f"\nTicket: {' '.join(a.split())}" for a in about if a.strip())
+
+
+async def ask_intent(model: BaseChatModel, request: str, config: Any = None) -> Reading:
+    """What the request asks the agent to do (unreadable reply: information only)."""
+    return Reading.of(await choose(model, INTENT_SYSTEM, question(request), INTENT_OPTIONS,
+                                   examples=INTENT_EXAMPLES, default="info", config=config))
+
+
+async def ask_forbids(model: BaseChatModel, request: str, config: Any = None) -> Reading:
+    """Whether the request forbids changing anything (unreadable reply: it does)."""
+    return Reading.of(await yes_no(model, FORBIDS_SYSTEM, question(request),
+                                   examples=FORBIDS_EXAMPLES, default=True, config=config))
+
+
+async def ask_reason(
+    model: BaseChatModel, request: str, about: Sequence[str], config: Any = None
+) -> Reading:
+    """Why the customer wants the refund, from the request and their tickets' words."""
+    return Reading.of(await choose(model, REASON_SYSTEM, question(request, about),
+                                   REASON_OPTIONS, examples=REASON_EXAMPLES, default="other",
+                                   config=config))
+
+
+async def ask_returned(model: BaseChatModel, request: str, config: Any = None) -> Reading:
+    """Whether the item is already back (unreadable reply: it is not)."""
+    return Reading.of(await yes_no(model, RETURNED_SYSTEM, question(request),
+                                   examples=RETURNED_EXAMPLES, default=False, config=config))
