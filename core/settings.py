@@ -106,11 +106,13 @@ BUILTIN_MODELS: dict[str, ModelConfig] = {
     "test": ModelConfig(provider="test", model="test", context_window=32768),
 }
 
-LOCAL_ROLE_TIERS: dict[str, str] = {"supervisor": "local-1.5b"}
+LOCAL_ROLE_TIERS: dict[str, str] = {"supervisor": "local-1.5b", "support": "local-1.5b"}
 """Roles that use a stronger built-in model when ``model`` is the embedded default
-(``local``) and ``roles`` does not name one: the supervisor's planning judgments are right on
-22 of 24 unseen goals with the 1.5B and 16 of 24 with the 0.5B (docs/benchmarks.md,
-"Planning judgments"), at one call per plan."""
+(``local``) and ``roles`` does not name one — where the 0.5B's judgments of what a request
+means were measured wrong (docs/benchmarks.md, "Planning judgments"): the supervisor's plans
+are right on 22 of 24 unseen goals with the 1.5B and 16 of 24 with the 0.5B; the support
+flow's "already returned?" question was right on half of the requests with the 0.5B, and a
+refund the records allowed was not issued."""
 
 
 class ReviewSettings(_Strict):

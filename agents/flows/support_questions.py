@@ -87,6 +87,9 @@ FORBIDS_EXAMPLES = (
     Example("Request: Escalate T771 to a team lead, the customer waited long enough.", "no"),
     Example("Request: Could we refund O4410? Only tell me, leave the order as it is.", "yes"),
     Example("Request: The customer never got O5120; please process the refund.", "no"),
+    Example("Request: C230 wants his money back for O6120, the fan is faulty and he sent it "
+            "back. Look at our rules and deal with it.", "no"),
+    Example("Request: What would our policy allow for O6121? Do not issue anything.", "yes"),
 )
 
 REASON_SYSTEM = (
@@ -120,6 +123,9 @@ RETURNED_EXAMPLES = (
     Example("Request: customer already shipped the broken speaker back to us, pls refund",
             "yes"),
     Example("Request: She will return the damaged chair next week. What now?", "no"),
+    Example("Request: C230's fan from O6120 was faulty; the fan has been sent back to us. "
+            "Deal with the refund.", "yes"),
+    Example("Request: Refund O6122 for C231, the mug came chipped. Check our rules first.", "no"),
 )
 
 
