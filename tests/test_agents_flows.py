@@ -509,6 +509,30 @@ async def test_analyst_profiles_the_data_runs_the_models_query_and_checks_its_fi
     assert analyst.grouped_query("Total revenue?", "sales", ["region", "revenue"], ["revenue"]) is None
 
 
+async def test_analyst_hands_on_its_figures_as_tables_and_drops_a_misread_figure(tmp_path: Path) -> None:
+    cfg = config(tmp_path)
+    (workspace_of(tmp_path, cfg) / "orders.csv").write_text(
+        "id,shipping_method,total\nA1,standard,10.5\nA2,express,20\nA3,standard,4.5\n")
+    query = {"source": "orders.csv", "sql": "SELECT shipping_method, SUM(total) AS total FROM orders GROUP BY 1"}
+    reading = ("Express orders total 20. Standard orders total 15. Expressive: 15. "
+               "All orders come to 35. Standard has 7 orders.")
+    model = TestChatModel(responses={"Query": query}, text=reading)
+    out = await run_task_flow("analyst", model, cfg, "Total amount per shipping method in orders.csv.")
+    text = out["output"]
+    assert text.startswith("Figures (computed by SQL):")
+    # the grouping the task names by its words ("shipping method"), computed by code too
+    assert 'GROUP BY "shipping_method"' in text
+    table = text.split(f"`{query['sql']}`", 1)[1].strip().split("\n\n")[0].splitlines()
+    assert table == ["| shipping_method | total |", "|---|---|", "| express | 20 |", "| standard | 15 |"]
+    kept = text.split("Reading of the figures:", 1)[1]
+    assert "Express orders total 20." in kept and "Standard orders total 15." in kept
+    assert "All orders come to 35." in kept  # a total: its row has no label
+    assert "Expressive" not in kept  # standard's figure given to another label
+    assert "7 orders" not in kept  # a number no result has
+    assert [line for line in analyst.markdown_table(["a", "b"], [["1", ""]]).splitlines()] == [
+        "| a | b |", "|---|---|", "| 1 |   |"]
+
+
 async def test_analyst_retries_a_failing_query_once_then_reports_the_profile(tmp_path: Path) -> None:
     cfg = config(tmp_path)
     (workspace_of(tmp_path, cfg) / "sales.csv").write_text("region,revenue\nNorth,100\nSouth,50\n")
