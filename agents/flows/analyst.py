@@ -6,8 +6,8 @@ code runs it, the model interprets the figures, code checks and cites them.
 
 Code determines what it can: which data file (the one the task names, else every .csv or
 SQLite file in the workspace), its tables and columns, a profile of each table (rows; sum,
-mean, min and max of every numeric column), and the grouping a task like "total revenue per
-region" names outright; these hold exact figures even when the model's query fails.
+mean, min and max of every numeric column), and the grouping a task names outright by
+column; these hold exact figures even when the model's query fails.
 
 What dependents get is data: the figures lead the answer as markdown tables, each under
 the query that computed it, so a writer copies rows, not a paraphrase. The model's reading
@@ -110,7 +110,7 @@ def named(column: str, words: set[str]) -> bool:
 
 
 def grouped_query(text: str, table: str, columns: list[str], numeric: list[str]) -> str | None:
-    """The query a task like "total revenue per region and month" plainly asks for: the
+    """The query a task naming a figure and the columns to break it down by asks for: the
     numeric columns it names (else all), summed (averaged if it says so) by the other
     columns it names; None when it names no column to group by."""
     words = set(re.findall(r"[a-z0-9_]+", text.lower()))
