@@ -275,6 +275,16 @@ async def test_a_two_part_question_is_answered_from_both_documents(tmp_path: Pat
     assert out["usage"]["model_calls"] == 2  # the split, the answer
 
 
+async def test_what_the_parts_leave_out_is_searched_too(tmp_path: Path) -> None:
+    question = ("How many days after delivery can a customer return an item for a refund, and "
+                "how long is the warranty on a Pro line product?")
+    parts = ["How many days after delivery can a customer return an item for a refund?"]
+    model = TestChatModel(responses={"Parts": {"parts": parts}}, text="Within 30 days [1].")
+    out = await run("researcher", model, config(tmp_path), question)
+    assert "**2 years**" in out["output"]  # the warranty passage came from the whole question
+    assert any("warranty-policy.md" in c for c in out["citations"])
+
+
 async def test_a_report_gathers_the_sections_on_each_of_its_subjects(tmp_path: Path) -> None:
     goal = (
         "Write a brief report on how to keep LLM agent runs bounded and safe, drawing on the "

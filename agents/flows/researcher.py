@@ -174,18 +174,31 @@ def union_of(found: list[list[dict[str, str]]], limit: int = MAX_PASSAGES) -> li
     return list(union.values())
 
 
-def search_parts(kb: KnowledgeBase, parts: list[str], fallback: list[str]) -> tuple[list[dict[str, str]], list[list[str]]]:
+UNCOVERED_TERMS = 2
+"""Content terms of the question in none of the parts from which the whole question is
+searched too: the parts may have left something out."""
+
+
+def search_parts(
+    kb: KnowledgeBase, parts: list[str], question: str, fallback: list[str]
+) -> tuple[list[dict[str, str]], list[list[str]]]:
     """Each part searched on its own, the union of their passages, and each part's
-    citations (blocking: SQLite). When no part finds anything, the ``fallback`` queries."""
+    citations (blocking: SQLite). The whole question is searched as well when the parts
+    leave ``UNCOVERED_TERMS`` of its terms out (its passages come last); when nothing finds
+    anything, the ``fallback`` queries."""
     at_least = max(1, MIN_PASSAGES // len(parts)) if len(parts) > 1 else MIN_PASSAGES
     found = [
         search_passages(kb, [query_of(p)], MAX_PASSAGES, PER_DOC, RELATIVE_SCORE, at_least)
         for p in parts
     ]
-    if not any(found):
-        found = [search_passages(kb, [q for q in fallback if q.strip()], MAX_PASSAGES, PER_DOC,
-                                 RELATIVE_SCORE, MIN_PASSAGES)]  # fmt: skip
-    passages = union_of(found)
+    covered = set().union(*(terms(p) for p in parts))
+    extra: list[dict[str, str]] = []
+    if len(terms(question) - covered) >= UNCOVERED_TERMS:
+        extra = search_passages(kb, [query_of(question)], MAX_PASSAGES, PER_DOC, RELATIVE_SCORE, 1)
+    if not any(found) and not extra:
+        extra = search_passages(kb, [q for q in fallback if q.strip()], MAX_PASSAGES, PER_DOC,
+                                RELATIVE_SCORE, MIN_PASSAGES)  # fmt: skip
+    passages = union_of([*found, extra])
     kept = {p["citation"] for p in passages}
     return passages, [[p["citation"] for p in f if p["citation"] in kept] for f in found]
 
@@ -262,12 +275,13 @@ def render(
 
 
 def part_quotes(
-    passages: list[dict[str, str]], parts: list[str], by_part: list[list[str]]
+    passages: list[dict[str, str]], parts: list[str], by_part: list[list[str]], query: str
 ) -> list[tuple[str, str]]:
     """The quoted key lines: for each part, of its own passages, chosen for that part (a
-    share of the quotes each), so every part is quoted and cited; one part: as before."""
+    share of the quotes each), so every part is quoted and cited; one part: those chosen
+    for the ``query``."""
     if len(parts) <= 1 or len(by_part) != len(parts):
-        return quotes(passages, " ".join(parts))
+        return quotes(passages, query)
     share = max(2, 12 // len(parts))
     found: list[tuple[str, str]] = []
     for part, cites in zip(parts, by_part, strict=True):
@@ -303,8 +317,9 @@ class ResearchSteps:
         kb = KnowledgeBase(ctx.kb_dir, ctx.kb_index)
         parts = state.get("parts") or [question_of(state)]
         fallback = [query_of(question_of(state)), query_of(str(state.get("goal") or ""))]
-        passages, by_part = await asyncio.to_thread(search_parts, kb, parts, fallback)
-        return {"passages": passages, "by_part": by_part, "query": " ".join(parts)}
+        passages, by_part = await asyncio.to_thread(search_parts, kb, parts, question_of(state), fallback)
+        query = " ".join(parts) if len(parts) > 1 else question_of(state)
+        return {"passages": passages, "by_part": by_part, "query": query}
 
     async def answer(self, state: ResearchState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         """The model answers from the numbered passages only (each part, if several)."""
@@ -340,7 +355,7 @@ class ResearchSteps:
         if not answer:
             return {"output": "", "error": "the model gave no answer"}
         parts = state.get("parts") or []
-        quoted = part_quotes(passages, parts, state.get("by_part") or [])
+        quoted = part_quotes(passages, parts, state.get("by_part") or [], state.get("query") or "")
         citations = list(dict.fromkeys(cited(answer, passages) + [c for _, c in quoted]))
         # Every part cited: a part whose passages none of the citations is gets its best one.
         for cites in state.get("by_part") or []:

@@ -231,7 +231,7 @@ class WriterSteps:
                 "usage": add_usage(dict(state), *usage_of(usage)), "steps": 1}
 
     def after_layout(self, state: WriterState) -> Literal["write", "tabulate"]:
-        return "tabulate" if state.get("layout") == "table" and state.get("sections") else "write"
+        return "tabulate" if state.get("layout") == "table" else "write"
 
     async def tabulate(self, state: WriterState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         """The model gives the table's content as data (columns, rows); code renders it."""
