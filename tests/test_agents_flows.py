@@ -604,6 +604,24 @@ async def test_analyst_hands_on_its_figures_as_tables_and_drops_a_misread_figure
         "| a | b |", "|---|---|", "| 1 |   |"]
 
 
+async def test_analyst_selects_the_columns_its_query_groups_by(tmp_path: Path) -> None:
+    cfg = config(tmp_path)
+    (workspace_of(tmp_path, cfg) / "orders.csv").write_text(
+        "id,method,total\nA1,standard,10\nA2,express,20\nA3,standard,4\nA4,standard,6\n")
+    query = {"source": "orders.csv", "sql": "SELECT COUNT(id), SUM(total) FROM orders GROUP BY method"}
+    reading = "There are 3 orders. Standard has 3 orders worth 20. Express has 1 order worth 20."
+    model = TestChatModel(responses={"Query": query}, text=reading)
+    out = await run_task_flow("analyst", model, cfg, "Count the orders in orders.csv.")
+    assert "`SELECT method, COUNT(id), SUM(total) FROM orders GROUP BY method`" in out["output"]
+    assert "| express | 1 | 20 |" in out["output"] and "| standard | 3 | 20 |" in out["output"]
+    kept = out["output"].split("Reading of the figures:", 1)[1]
+    # 3 is standard's count, not the number of orders (a one-row total would say 4)
+    assert "There are 3 orders." not in kept
+    assert "Standard has 3 orders worth 20." in kept and "Express has 1 order worth 20." in kept
+    assert analyst.with_group_keys("SELECT COUNT(*) FROM t GROUP BY 1") == "SELECT COUNT(*) FROM t GROUP BY 1"
+    assert analyst.with_group_keys("SELECT COUNT(*) FROM t GROUP BY a ORDER BY 1").endswith("ORDER BY 1")
+
+
 async def test_analyst_retries_a_failing_query_once_then_reports_the_profile(tmp_path: Path) -> None:
     cfg = config(tmp_path)
     (workspace_of(tmp_path, cfg) / "sales.csv").write_text("region,revenue\nNorth,100\nSouth,50\n")

@@ -124,6 +124,29 @@ def grouped_query(text: str, table: str, columns: list[str], numeric: list[str])
     return f'SELECT {keys}, {aggs}, COUNT(*) AS rows FROM "{table}" GROUP BY {keys} ORDER BY {keys}'
 
 
+_GROUP_BY = re.compile(r"\bGROUP\s+BY\s+(.+?)(?=\s+(?:HAVING|ORDER|LIMIT|WINDOW)\b|\s*;|\s*$)", re.I | re.S)
+_SELECT = re.compile(r"^\s*SELECT\s+(?!DISTINCT\b)", re.I)
+
+
+def with_group_keys(sql: str) -> str:
+    """``sql`` with the columns it groups by selected too, first, when it leaves them out
+    (``SELECT COUNT(*) FROM t GROUP BY region`` gives counts no reader can tell apart):
+    only for a plain one-level SELECT grouped by named columns; else ``sql`` unchanged."""
+    group, select, source = _GROUP_BY.search(sql), _SELECT.match(sql), re.search(r"\bFROM\b", sql, re.I)
+    if not group or not select or not source or len(re.findall(r"\bSELECT\b", sql, re.I)) != 1:
+        return sql
+    keys = [k.strip() for k in group.group(1).split(",")]
+    if not all(re.fullmatch(r'"?[A-Za-z_]\w*"?(?:\."?[A-Za-z_]\w*"?)?', k) for k in keys):
+        return sql  # positions, expressions: left as they are
+    if re.search(r"\bORDER\s+BY\s+\d", sql, re.I):
+        return sql  # ordered by position: a column added first would change the order
+    selected = sql[select.end() : source.start()]
+    missing = [k for k in keys if k.strip('"').split(".")[-1].strip('"').lower() not in selected.lower()]
+    if not missing:
+        return sql
+    return _SELECT.sub(lambda m: m.group(0) + ", ".join(missing) + ", ", sql, count=1)
+
+
 def profile(root: Path, source: str, text: str = "") -> tuple[str, list[dict[str, str]]]:
     """Each table of ``source``: its columns and a sample, the profile of its numeric columns
     and the grouping the task ``text`` asks for, computed by SQL (blocking). Returns (schema
@@ -203,30 +226,41 @@ def _number(text: str) -> float | None:
         return None
 
 
+def _names(label: str, said: str) -> bool:
+    return re.search(rf"(?<!\w){re.escape(label.lower())}(?!\w)", said) is not None
+
+
 def misattributed(sentence: str, results: list[dict[str, str]]) -> bool:
     """Whether ``sentence`` states a figure of the results only beside a wrong label: each
-    number it states that appears in a result must appear in a row without labels (a total)
-    or in a row one of whose labels (its text cells) the sentence names."""
+    number it states that appears in a result must appear in a one-row result without
+    labels (a total) or in a row one of whose labels (its text cells) the sentence names.
+    A row of a several-row result without labels (a query that grouped by a column it did
+    not select) bears out no sentence: which group a figure belongs to is unknown."""
     said = sentence.lower()
+    rows: list[tuple[list[str], list[str], bool]] = []  # (cells, labels, a total)
+    for r in results:
+        found = rows_of(r["table"])[1]
+        for cells in found:
+            labels = [c for c in cells if c and c != "NULL" and _number(c) is None]
+            rows.append((cells, labels, len(found) == 1 and not labels))
     for raw in _NUMBER.findall(sentence):
         value = _number(raw)
         if value is None:
             continue
-        rows = [row for r in results for row in rows_of(r["table"])[1]
-                if any(_number(c) == value for c in row)]
-        if not rows:
-            continue  # not a figure of the results; ``unsupported_sentences`` judges it
-        labels = [[c for c in row if c and _number(c) is None and c != "NULL"] for row in rows]
-        if not any(not cells or any(re.search(rf"(?<!\w){re.escape(c.lower())}(?!\w)", said)
-                                    for c in cells) for cells in labels):
+        holding = [(labels, total) for cells, labels, total in rows if any(_number(c) == value for c in cells)]
+        if holding and not any(total or any(_names(c, said) for c in labels) for labels, total in holding):
             return True
     return False
+
+
+_LIST_NUMBER = re.compile(r"^(\s*)\d{1,2}[.)]\s+", re.M)
 
 
 def checked_reading(draft: str, results: list[dict[str, str]], material: str) -> tuple[str, list[str]]:
     """The model's reading with the sentences the figures do not bear out removed: a number
     in none of the results (nor the task or its inputs), or a figure given to the wrong row."""
-    text, dropped = unsupported_sentences(prose_of(draft), material)
+    # A numbered list's markers are not figures: bullets instead, so they are not checked.
+    text, dropped = unsupported_sentences(_LIST_NUMBER.sub(r"\1- ", prose_of(draft)), material)
     kept: list[str] = []
     for line in text.splitlines():
         parts = [p for p in _SENTENCE.split(line)]
@@ -281,11 +315,19 @@ class AnalystSteps:
         sources = state.get("sources") or []
         source = value.source if value.source in sources else sources[0]
         root = await asyncio.to_thread(self.res.tools(runtime).ensure_workspace)
+        sql = value.sql
         try:
-            table = await asyncio.to_thread(run_query, root, value.sql, source)
+            labelled = with_group_keys(sql)
+            try:
+                table = await asyncio.to_thread(run_query, root, labelled, source)
+                sql = labelled
+            except ToolInputError:
+                if labelled == sql:
+                    raise
+                table = await asyncio.to_thread(run_query, root, sql, source)
         except ToolInputError as err:
             return {**update, "query_error": str(err)}
-        ran = {"source": source, "sql": " ".join(value.sql.split()), "table": table}
+        ran = {"source": source, "sql": " ".join(sql.split()), "table": table}
         return {**update, "query_error": "", "results": [ran, *(state.get("results") or [])]}
 
     async def interpret(self, state: AnalystState, runtime: Runtime[RunContext]) -> dict[str, Any]:
