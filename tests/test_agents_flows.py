@@ -14,7 +14,7 @@ from langgraph.graph import START, StateGraph
 from langgraph.types import Command
 
 from agents import AgentRegistry, build_specialist
-from agents.flows import analyst, code_text
+from agents.flows import analyst, code_text, writer
 from agents.flows.evidence import key_lines, lines_of, quotes
 from agents.flows.reply_checks import consistent, unclaimed
 from agents.flows.researcher import checked_parts, cited, query_of, tidy
@@ -535,18 +535,26 @@ SHIPPING = (
 
 
 async def test_writer_renders_a_table_the_model_judged_the_task_needs(tmp_path: Path) -> None:
-    table = {"columns": ["Option", "Delivery time", "Cost", ""],
-             "rows": [["Option", "Delivery time", "Cost"],  # a repeat of the header
-                      ["Standard", "3–5 business days", "$5.99", "extra"],  # too wide
-                      ["Express", "1–2 business days"],  # too narrow
-                      ["Overnight", "1 day", "$39.99"]]}  # a price no input has
-    model = TestChatModel(responses={"Layout": {"table": "yes"}, "Table": table}, text="unused")
+    # The model's layout repeats the item heading and names an item (a row) as a column.
+    layout = {"item": "Option", "points": ["Delivery time", "Cost", "option", "Express"]}
+    rows = {"rows": [{"option": "Standard", "delivery_time": "3–5 business days", "cost": "$5.99",
+                      "express": "no"},
+                     {"option": "Express", "delivery_time": "1–2 business days", "cost": ""},
+                     {"option": "Overnight", "delivery_time": "1 day", "cost": "$39.99"}]}
+    seen: list[str] = []
+    model = TestChatModel(responses={"Layout": {"table": "yes"}, "Columns": layout,
+                                     "Rows": lambda m: seen.append(str(m[-1].content)) or rows},
+                          text="unused")
     out = await run_task_flow("writer", model, config(tmp_path), "Compare the shipping options.", SHIPPING)
     assert out["output"].split("\n\nSources:")[0].splitlines() == [
         "| Option | Delivery time | Cost |", "|---|---|---|",
         "| Standard | 3–5 business days | $5.99 |", "| Express | 1–2 business days |   |",
         "| Overnight | 1 day | — |"]  # "1" is in the inputs, "39.99" is not
-    assert out["citations"] == ["[shipping.md#Options L6-14]"] and out["usage"]["model_calls"] == 2
+    assert "Fill in the rows of the table (Option | Delivery time | Cost | Express):" in seen[0]
+    schema, fields = writer.row_schema(["Option", "Delivery time", "2nd", "option"])
+    assert fields == ["option", "delivery_time", "column_3", "column_4"]  # one field per heading
+    assert schema.model_json_schema()["properties"]["rows"]["maxItems"] == writer.MAX_ROWS
+    assert out["citations"] == ["[shipping.md#Options L6-14]"] and out["usage"]["model_calls"] == 3
 
 
 async def test_writer_repairs_a_table_written_as_prose_and_names_partial_inputs(tmp_path: Path) -> None:

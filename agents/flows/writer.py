@@ -7,13 +7,15 @@ first), and appends the sources — exactly those its inputs cited, never one of
 
 Whether the text is a table is the model's judgment (a yes/no under constrained decoding:
 does the task ask to set several items side by side?). A table's content comes from the
-model as data (columns, rows) and code renders it (``table_of``): one header row, its rule,
+model as data — first its layout (what a row is, the points compared), then one row per item
+whose fields are those headings, so decoding keeps each cell under its column — and code
+renders it (``table_of``): one header row, its rule,
 every row as many cells as the header, no cell stating a number none of the inputs has.
 Prose that the model laid out as a table anyway is repaired the same way (``fix_tables``).
 A dependency that failed and left partial work is labelled so in the notes, and the text
 says which of its inputs were partial.
 
-    gather -> layout -> write | tabulate -> assemble
+    gather -> layout -> write | tabulate (-> write, when no table came) -> assemble
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from langgraph.config import get_config
 from langgraph.graph import START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, create_model
 
 from agents.flows.common import (
     Resources,
@@ -59,11 +61,15 @@ LAYOUT_SYSTEM = (
     "You decide the layout of a text. Answer yes when the task asks for a table, or asks to "
     "compare several items on the same points (side by side); otherwise answer no."
 )
-TABLE_SYSTEM = (
-    "You fill in a table from the notes you are given. Columns: the first names the item of "
-    "each row, the others the points compared. One row per item, one short cell per column, "
-    "in column order. Copy names, terms and numbers exactly from the notes; leave a cell "
-    "empty when the notes do not say."
+COLUMNS_SYSTEM = (
+    "You plan a table from the notes you are given. Say what each row is about (the kind of "
+    "item compared, e.g. 'Product') and the points on which the items are compared (the "
+    "columns, e.g. 'Price', 'Weight'). The items themselves are rows, not columns."
+)
+ROWS_SYSTEM = (
+    "You fill in a table from the notes you are given: one row per item, each field a short "
+    "cell. Copy names, terms and numbers exactly from the notes; leave a field empty when "
+    "the notes do not say."
 )
 MAX_COLUMNS = 6
 MAX_ROWS = 12
@@ -79,17 +85,53 @@ class Layout(BaseModel):
     )
 
 
-class Table(BaseModel):
-    """A table's content; code renders it."""
+class Columns(BaseModel):
+    """A table's layout: what its rows are, and the points compared (its other columns)."""
 
-    columns: list[str] = Field(
-        min_length=2, max_length=MAX_COLUMNS,
-        description="Column headings: first the item, then each point compared.",
+    item: str = Field(description="What each row is about: the kind of item compared.")
+    points: list[str] = Field(
+        min_length=1, max_length=MAX_COLUMNS - 1,
+        description="The points on which the items are compared: the other column headings.",
     )
-    rows: list[list[str]] = Field(
-        min_length=1, max_length=MAX_ROWS,
-        description="One row per item: one cell per column, in column order.",
+
+
+def row_schema(columns: list[str]) -> tuple[type[BaseModel], list[str]]:
+    """The schema of the rows of a table with ``columns`` and its field names: one field per
+    column, named after it, so constrained decoding fills every cell of every row under its
+    heading (a small model's free list of cells drifts from column to column)."""
+    names: list[str] = []
+    for i, column in enumerate(columns):
+        name = re.sub(r"\W+", "_", column.lower()).strip("_")
+        if not name or name[0].isdigit() or name in names:
+            name = f"column_{i + 1}"
+        names.append(name)
+    fields: dict[str, Any] = {
+        name: (str, Field(default="", description=column)) for name, column in zip(names, columns, strict=True)
+    }
+    row = create_model("Row", __doc__="One item of the table.", **fields)
+    rows = create_model(
+        "Rows", __doc__="The table's rows.",
+        rows=(list[row], Field(min_length=1, max_length=MAX_ROWS, description="One row per item.")),  # type: ignore[valid-type]
     )
+    return rows, names
+
+
+def planned_columns(layout: Columns) -> list[str]:
+    """The headings: what the rows are, then each point compared once (not that again)."""
+    columns: list[str] = []
+    for heading in [layout.item, *layout.points]:
+        heading = " ".join(heading.split())
+        if heading and heading.lower() not in (c.lower() for c in columns):
+            columns.append(heading)
+    return columns[:MAX_COLUMNS]
+
+
+def oriented(columns: list[str], rows: list[list[str]]) -> tuple[list[str], list[list[str]]]:
+    """The table without the point columns that name an item of a row (the model mixed rows
+    and columns up there: such a column holds no point of comparison)."""
+    items = {r[0].lower() for r in rows if r and r[0]}
+    keep = [0] + [i for i, c in enumerate(columns) if i and c.lower() not in items]
+    return [columns[i] for i in keep], [[r[i] if i < len(r) else "" for i in keep] for r in rows]
 
 
 class WriterState(FlowState, total=False):
@@ -234,13 +276,35 @@ class WriterSteps:
         return "tabulate" if state.get("layout") == "table" else "write"
 
     async def tabulate(self, state: WriterState, runtime: Runtime[RunContext]) -> dict[str, Any]:
-        """The model gives the table's content as data (columns, rows); code renders it."""
+        """The model plans the table (what a row is, the points compared), then fills in one
+        row per item under those headings (both constrained); code renders it."""
         instruction, parts = self._parts(state)
-        parts.append(f"{instruction}\nFill in the table from the notes:")
+        prompt = "\n\n".join(parts)
         model = await self.res.model(runtime)
-        value, usage, _ = await decide(model, Table, messages(TABLE_SYSTEM, "\n\n".join(parts)), get_config())
-        return {"table": value.model_dump() if value is not None else {},
-                "usage": add_usage(dict(state), *usage_of(usage)), "steps": 1}
+        layout, usage, _ = await decide(
+            model, Columns, messages(COLUMNS_SYSTEM, f"{prompt}\n\nPlan the table for: {instruction}"),
+            get_config(),
+        )  # fmt: skip
+        calls = [usage]
+        table: dict[str, Any] = {}
+        columns = planned_columns(layout) if layout is not None else []
+        if len(columns) >= 2:
+            schema, fields = row_schema(columns)
+            headings = " | ".join(columns)
+            filled, usage, _ = await decide(
+                model, schema,
+                messages(ROWS_SYSTEM, f"{prompt}\n\nFill in the rows of the table ({headings}):"),
+                get_config(),
+            )  # fmt: skip
+            calls.append(usage)
+            if filled is not None:
+                rows = [[str(getattr(r, f) or "") for f in fields] for r in filled.rows]  # type: ignore[attr-defined]
+                columns, rows = oriented(columns, rows)
+                table = {"columns": columns, "rows": rows}
+        counted = dict(state)
+        for u in calls:
+            counted["usage"] = add_usage(counted, *usage_of(u))
+        return {"table": table, "usage": counted["usage"], "steps": 1}
 
     def after_tabulate(self, state: WriterState) -> Literal["write", "assemble"]:
         return "assemble" if state.get("table") else "write"  # no usable table: prose instead
