@@ -535,25 +535,24 @@ SHIPPING = (
 
 
 async def test_writer_renders_a_table_the_model_judged_the_task_needs(tmp_path: Path) -> None:
-    # The model's layout repeats the item heading and names an item (a row) as a column.
-    layout = {"item": "Option", "points": ["Delivery time", "Cost", "option", "Express"]}
-    rows = {"rows": [{"option": "Standard", "delivery_time": "3–5 business days", "cost": "$5.99",
-                      "express": "no"},
-                     {"option": "Express", "delivery_time": "1–2 business days", "cost": ""},
-                     {"option": "Overnight", "delivery_time": "1 day", "cost": "$39.99"}]}
+    # The plan names an item as a point, a value as a point, and repeats an item.
+    plan = {"item": "Option", "items": ["Standard", "Express", "Overnight", "standard"],
+            "points": ["Delivery time", "Cost", "Express", "Standard: 3–5 business days, $5.99"]}
+    cells = {"standard": {"delivery_time": "3–5 business days", "cost": "$5.99"},
+             "express": {"delivery_time": "1–2 business days", "cost": ""},
+             "overnight": {"delivery_time": "1 day", "cost": "$39.99"}}
     seen: list[str] = []
-    model = TestChatModel(responses={"Layout": {"table": "yes"}, "Columns": layout,
-                                     "Rows": lambda m: seen.append(str(m[-1].content)) or rows},
+    model = TestChatModel(responses={"Layout": {"table": "yes"}, "Columns": plan,
+                                     "Cells": lambda m: seen.append(str(m[-1].content)) or cells},
                           text="unused")
     out = await run_task_flow("writer", model, config(tmp_path), "Compare the shipping options.", SHIPPING)
     assert out["output"].split("\n\nSources:")[0].splitlines() == [
         "| Option | Delivery time | Cost |", "|---|---|---|",
         "| Standard | 3–5 business days | $5.99 |", "| Express | 1–2 business days |   |",
         "| Overnight | 1 day | — |"]  # "1" is in the inputs, "39.99" is not
-    assert "Fill in the rows of the table (Option | Delivery time | Cost | Express):" in seen[0]
-    schema, fields = writer.row_schema(["Option", "Delivery time", "2nd", "option"])
-    assert fields == ["option", "delivery_time", "column_3", "column_4"]  # one field per heading
-    assert schema.model_json_schema()["properties"]["rows"]["maxItems"] == writer.MAX_ROWS
+    assert "for each of Standard, Express, Overnight, its Delivery time, Cost:" in seen[0]
+    schema = writer.cells_schema(["Standard", "2nd"], ["Delivery time"]).model_json_schema()
+    assert set(schema["properties"]) == {"standard", "field_2"}  # exactly the rows asked for
     assert out["citations"] == ["[shipping.md#Options L6-14]"] and out["usage"]["model_calls"] == 3
 
 

@@ -7,8 +7,9 @@ first), and appends the sources — exactly those its inputs cited, never one of
 
 Whether the text is a table is the model's judgment (a yes/no under constrained decoding:
 does the task ask to set several items side by side?). A table's content comes from the
-model as data — first its layout (what a row is, the points compared), then one row per item
-whose fields are those headings, so decoding keeps each cell under its column — and code
+model as data — first its plan (the items, the points compared; checked to be labels),
+then the cells under a schema with exactly those rows and columns, so decoding keeps each
+cell in its place — and code
 renders it (``table_of``): one header row, its rule,
 every row as many cells as the header, no cell stating a number none of the inputs has.
 Prose that the model laid out as a table anyway is repaired the same way (``fix_tables``).
@@ -62,13 +63,13 @@ LAYOUT_SYSTEM = (
     "compare several items on the same points (side by side); otherwise answer no."
 )
 COLUMNS_SYSTEM = (
-    "You plan a table from the notes you are given. Say what each row is about (the kind of "
-    "item compared, e.g. 'Product') and the points on which the items are compared (the "
-    "columns, e.g. 'Price', 'Weight'). The items themselves are rows, not columns."
+    "You plan a table from the notes you are given. Name the items compared (they become "
+    "the rows), and the points on which they are compared (the columns): each point a short "
+    "heading of one to three words, never an item and never a value."
 )
 ROWS_SYSTEM = (
-    "You fill in a table from the notes you are given: one row per item, each field a short "
-    "cell. Copy names, terms and numbers exactly from the notes; leave a field empty when "
+    "You fill in a table from the notes you are given: for each item, a short cell for each "
+    "point. Copy names, terms and numbers exactly from the notes; leave a cell empty when "
     "the notes do not say."
 )
 MAX_COLUMNS = 6
@@ -85,53 +86,71 @@ class Layout(BaseModel):
     )
 
 
+HEADING_WORDS = 5
+"""A heading (an item or a point) longer than this is a sentence or a value, not a label."""
+
+
 class Columns(BaseModel):
-    """A table's layout: what its rows are, and the points compared (its other columns)."""
+    """A table's plan: what a row is, the items (rows) and the points compared (columns)."""
 
     item: str = Field(description="What each row is about: the kind of item compared.")
+    items: list[str] = Field(
+        min_length=1, max_length=MAX_ROWS, description="The items compared, one per row."
+    )
     points: list[str] = Field(
         min_length=1, max_length=MAX_COLUMNS - 1,
-        description="The points on which the items are compared: the other column headings.",
+        description="The points on which the items are compared: short column headings.",
     )
 
 
-def row_schema(columns: list[str]) -> tuple[type[BaseModel], list[str]]:
-    """The schema of the rows of a table with ``columns`` and its field names: one field per
-    column, named after it, so constrained decoding fills every cell of every row under its
-    heading (a small model's free list of cells drifts from column to column)."""
+def _label(text: str) -> str:
+    return " ".join(text.split()).strip(" :-*")
+
+
+def planned(plan: Columns) -> tuple[str, list[str], list[str]]:
+    """The plan, checked: items and points that are labels (short, no figures), each once;
+    a point that names an item, or an item the heading of the rows, left out (the model
+    mixed rows and columns up there). Too few of either: no table."""
+    def labels(texts: list[str], taken: set[str]) -> list[str]:
+        found: list[str] = []
+        for text in map(_label, texts):
+            key = text.lower()
+            if (text and len(text.split()) <= HEADING_WORDS and not re.search(r"\d", text)
+                    and key not in taken and all(key not in t and t not in key for t in taken if t)):
+                found.append(text)
+                taken.add(key)
+        return found
+
+    head = _label(plan.item) or "Item"
+    items = labels(plan.items, {head.lower()})
+    points = labels(plan.points, {head.lower(), *(i.lower() for i in items)})
+    return head, items[:MAX_ROWS], points[: MAX_COLUMNS - 1]
+
+
+def field_names(labels: list[str]) -> list[str]:
+    """A schema field name for each label: its words in snake case, unique."""
     names: list[str] = []
-    for i, column in enumerate(columns):
-        name = re.sub(r"\W+", "_", column.lower()).strip("_")
+    for i, label in enumerate(labels):
+        name = re.sub(r"\W+", "_", label.lower()).strip("_")
         if not name or name[0].isdigit() or name in names:
-            name = f"column_{i + 1}"
+            name = f"field_{i + 1}"
         names.append(name)
-    fields: dict[str, Any] = {
-        name: (str, Field(default="", description=column)) for name, column in zip(names, columns, strict=True)
+    return names
+
+
+def cells_schema(items: list[str], points: list[str]) -> type[BaseModel]:
+    """The schema of a table's cells: one field per item, each with one field per point, so
+    constrained decoding fills exactly these rows and columns (a small model's free list of
+    cells drifts from column to column, and mixes rows and columns up)."""
+    row_fields: dict[str, Any] = {
+        name: (str, Field(default="", description=point))
+        for name, point in zip(field_names(points), points, strict=True)
     }
-    row = create_model("Row", __doc__="One item of the table.", **fields)
-    rows = create_model(
-        "Rows", __doc__="The table's rows.",
-        rows=(list[row], Field(min_length=1, max_length=MAX_ROWS, description="One row per item.")),  # type: ignore[valid-type]
-    )
-    return rows, names
-
-
-def planned_columns(layout: Columns) -> list[str]:
-    """The headings: what the rows are, then each point compared once (not that again)."""
-    columns: list[str] = []
-    for heading in [layout.item, *layout.points]:
-        heading = " ".join(heading.split())
-        if heading and heading.lower() not in (c.lower() for c in columns):
-            columns.append(heading)
-    return columns[:MAX_COLUMNS]
-
-
-def oriented(columns: list[str], rows: list[list[str]]) -> tuple[list[str], list[list[str]]]:
-    """The table without the point columns that name an item of a row (the model mixed rows
-    and columns up there: such a column holds no point of comparison)."""
-    items = {r[0].lower() for r in rows if r and r[0]}
-    keep = [0] + [i for i, c in enumerate(columns) if i and c.lower() not in items]
-    return [columns[i] for i in keep], [[r[i] if i < len(r) else "" for i in keep] for r in rows]
+    fields: dict[str, Any] = {}
+    for i, (name, item) in enumerate(zip(field_names(items), items, strict=True)):
+        row = create_model(f"Row{i + 1}", __doc__=f"The cells of {item}.", **row_fields)
+        fields[name] = (row, Field(description=item))
+    return create_model("Cells", __doc__="The table's cells, item by item.", **fields)
 
 
 class WriterState(FlowState, total=False):
@@ -276,31 +295,29 @@ class WriterSteps:
         return "tabulate" if state.get("layout") == "table" else "write"
 
     async def tabulate(self, state: WriterState, runtime: Runtime[RunContext]) -> dict[str, Any]:
-        """The model plans the table (what a row is, the points compared), then fills in one
-        row per item under those headings (both constrained); code renders it."""
+        """The model plans the table (the items, the points compared), then fills in its
+        cells under a schema with exactly those rows and columns (both constrained); code
+        renders it."""
         instruction, parts = self._parts(state)
         prompt = "\n\n".join(parts)
         model = await self.res.model(runtime)
-        layout, usage, _ = await decide(
+        plan, usage, _ = await decide(
             model, Columns, messages(COLUMNS_SYSTEM, f"{prompt}\n\nPlan the table for: {instruction}"),
             get_config(),
         )  # fmt: skip
         calls = [usage]
         table: dict[str, Any] = {}
-        columns = planned_columns(layout) if layout is not None else []
-        if len(columns) >= 2:
-            schema, fields = row_schema(columns)
-            headings = " | ".join(columns)
-            filled, usage, _ = await decide(
-                model, schema,
-                messages(ROWS_SYSTEM, f"{prompt}\n\nFill in the rows of the table ({headings}):"),
-                get_config(),
-            )  # fmt: skip
+        head, items, points = planned(plan) if plan is not None else ("", [], [])
+        if items and points:
+            ask = (f"{prompt}\n\nFill in the table: for each of {', '.join(items)}, its "
+                   f"{', '.join(points)}:")
+            cells, usage, _ = await decide(model, cells_schema(items, points),
+                                           messages(ROWS_SYSTEM, ask), get_config())
             calls.append(usage)
-            if filled is not None:
-                rows = [[str(getattr(r, f) or "") for f in fields] for r in filled.rows]  # type: ignore[attr-defined]
-                columns, rows = oriented(columns, rows)
-                table = {"columns": columns, "rows": rows}
+            if cells is not None:
+                rows = [[item, *(str(v or "") for v in getattr(cells, name).model_dump().values())]
+                        for name, item in zip(field_names(items), items, strict=True)]
+                table = {"columns": [head, *points], "rows": rows}
         counted = dict(state)
         for u in calls:
             counted["usage"] = add_usage(counted, *usage_of(u))
