@@ -535,25 +535,34 @@ SHIPPING = (
 
 
 async def test_writer_renders_a_table_the_model_judged_the_task_needs(tmp_path: Path) -> None:
-    # The plan names an item as a point, a value as a point, and repeats an item.
-    plan = {"item": "Option", "items": ["Standard", "Express", "Overnight", "standard"],
+    # The plan names an item as the kind of item, an item and a value as points, and repeats
+    # an item.
+    plan = {"items": ["Standard", "Express", "Overnight", "standard"], "item": "Express",
             "points": ["Delivery time", "Cost", "Express", "Standard: 3–5 business days, $5.99"]}
-    cells = {"standard": {"delivery_time": "3–5 business days", "cost": "$5.99"},
-             "express": {"delivery_time": "1–2 business days", "cost": ""},
-             "overnight": {"delivery_time": "1 day", "cost": "$39.99"}}
+    cells = {"Standard": {"delivery_time": "3–5 business days", "cost": "$5.99"},
+             "Express": {"delivery_time": "1–2 business days", "cost": ""},
+             "Overnight": {"delivery_time": "1 day", "cost": "$39.99"}}
     seen: list[str] = []
-    model = TestChatModel(responses={"Layout": {"table": "yes"}, "Columns": plan,
-                                     "Cells": lambda m: seen.append(str(m[-1].content)) or cells},
+
+    def row(messages: Any) -> dict[str, str]:
+        asked = str(messages[-1].content)
+        seen.append(asked)
+        return next(v for k, v in cells.items() if f"the row of {k}:" in asked)
+
+    model = TestChatModel(responses={"Layout": {"table": "yes"}, "Columns": plan, "Row": row},
                           text="unused")
     out = await run_task_flow("writer", model, config(tmp_path), "Compare the shipping options.", SHIPPING)
     assert out["output"].split("\n\nSources:")[0].splitlines() == [
-        "| Option | Delivery time | Cost |", "|---|---|---|",
+        "| Item | Delivery time | Cost |", "|---|---|---|",
         "| Standard | 3–5 business days | $5.99 |", "| Express | 1–2 business days |   |",
         "| Overnight | 1 day | — |"]  # "1" is in the inputs, "39.99" is not
-    assert "for each of Standard, Express, Overnight, its Delivery time, Cost:" in seen[0]
-    schema = writer.cells_schema(["Standard", "2nd"], ["Delivery time"]).model_json_schema()
-    assert set(schema["properties"]) == {"standard", "field_2"}  # exactly the rows asked for
-    assert out["citations"] == ["[shipping.md#Options L6-14]"] and out["usage"]["model_calls"] == 3
+    # each row from the notes that name its item, under exactly the planned columns
+    assert "Fill in the row of Express: its Delivery time, Cost." in seen[1]
+    assert "Express, 1–2" in seen[1] and "Standard, 3–5" not in seen[1]
+    assert "Standard, 3–5" in seen[2] and "Express, 1–2" in seen[2]  # no line names it: all notes
+    assert set(writer.row_schema(["Delivery time", "2nd"]).model_json_schema()["properties"]) == {
+        "delivery_time", "field_2"}
+    assert out["citations"] == ["[shipping.md#Options L6-14]"] and out["usage"]["model_calls"] == 5
 
 
 async def test_writer_repairs_a_table_written_as_prose_and_names_partial_inputs(tmp_path: Path) -> None:

@@ -7,9 +7,9 @@ first), and appends the sources — exactly those its inputs cited, never one of
 
 Whether the text is a table is the model's judgment (a yes/no under constrained decoding:
 does the task ask to set several items side by side?). A table's content comes from the
-model as data — first its plan (the items, the points compared; checked to be labels),
-then the cells under a schema with exactly those rows and columns, so decoding keeps each
-cell in its place — and code
+model as data — first its plan from the task (the items, the points compared; checked to
+be labels), then each item's row from the notes that name it, under a schema with exactly
+those columns, so decoding keeps each cell in its place — and code
 renders it (``table_of``): one header row, its rule,
 every row as many cells as the header, no cell stating a number none of the inputs has.
 Prose that the model laid out as a table anyway is repaired the same way (``fix_tables``).
@@ -63,17 +63,17 @@ LAYOUT_SYSTEM = (
     "compare several items on the same points (side by side); otherwise answer no."
 )
 COLUMNS_SYSTEM = (
-    "You plan a table from the notes you are given. Name the items compared (they become "
-    "the rows), and the points on which they are compared (the columns): each point a short "
-    "heading of one to three words, never an item and never a value."
+    "You plan a table for a task. Name the items the task compares (they become the rows, "
+    "by name only), and the points on which they are compared (the columns): each point a "
+    "short heading of one to three words, never an item and never a value."
 )
 ROWS_SYSTEM = (
-    "You fill in a table from the notes you are given: for each item, a short cell for each "
-    "point. Copy names, terms and numbers exactly from the notes; leave a cell empty when "
-    "the notes do not say."
+    "You fill in one row of a table from the notes you are given: a short cell for each "
+    "point, about the item named. Copy names, terms and numbers exactly from the notes; "
+    "leave a cell empty when the notes do not say."
 )
 MAX_COLUMNS = 6
-MAX_ROWS = 12
+MAX_ROWS = 8
 MISSING = "—"
 """What a cell shows when the model's content for it is not borne out by the inputs."""
 
@@ -91,16 +91,16 @@ HEADING_WORDS = 5
 
 
 class Columns(BaseModel):
-    """A table's plan: what a row is, the items (rows) and the points compared (columns)."""
+    """A table's plan: the items (rows), the points compared (columns), what a row is."""
 
-    item: str = Field(description="What each row is about: the kind of item compared.")
     items: list[str] = Field(
-        min_length=1, max_length=MAX_ROWS, description="The items compared, one per row."
+        min_length=1, max_length=MAX_ROWS, description="The names of the items compared, one per row."
     )
     points: list[str] = Field(
         min_length=1, max_length=MAX_COLUMNS - 1,
         description="The points on which the items are compared: short column headings.",
     )
+    item: str = Field(description="What each row is about: the kind of item compared.")
 
 
 def _label(text: str) -> str:
@@ -109,8 +109,8 @@ def _label(text: str) -> str:
 
 def planned(plan: Columns) -> tuple[str, list[str], list[str]]:
     """The plan, checked: items and points that are labels (short, no figures), each once;
-    a point that names an item, or an item the heading of the rows, left out (the model
-    mixed rows and columns up there). Too few of either: no table."""
+    a point that names an item left out (the model mixed rows and columns up there), and a
+    kind of item that names one of the items replaced by "Item". None of either: no table."""
     def labels(texts: list[str], taken: set[str]) -> list[str]:
         found: list[str] = []
         for text in map(_label, texts):
@@ -121,8 +121,10 @@ def planned(plan: Columns) -> tuple[str, list[str], list[str]]:
                 taken.add(key)
         return found
 
-    head = _label(plan.item) or "Item"
-    items = labels(plan.items, {head.lower()})
+    items = labels(plan.items, set())
+    head = _label(plan.item)
+    if not head or len(head.split()) > HEADING_WORDS or head.lower() in (i.lower() for i in items):
+        head = "Item"  # the model named an item as the kind of item
     points = labels(plan.points, {head.lower(), *(i.lower() for i in items)})
     return head, items[:MAX_ROWS], points[: MAX_COLUMNS - 1]
 
@@ -138,19 +140,23 @@ def field_names(labels: list[str]) -> list[str]:
     return names
 
 
-def cells_schema(items: list[str], points: list[str]) -> type[BaseModel]:
-    """The schema of a table's cells: one field per item, each with one field per point, so
-    constrained decoding fills exactly these rows and columns (a small model's free list of
-    cells drifts from column to column, and mixes rows and columns up)."""
-    row_fields: dict[str, Any] = {
+def row_schema(points: list[str]) -> type[BaseModel]:
+    """The schema of one row's cells: one field per point, named after it, so constrained
+    decoding fills exactly these columns (a small model's free list of cells drifts from
+    column to column)."""
+    fields: dict[str, Any] = {
         name: (str, Field(default="", description=point))
         for name, point in zip(field_names(points), points, strict=True)
     }
-    fields: dict[str, Any] = {}
-    for i, (name, item) in enumerate(zip(field_names(items), items, strict=True)):
-        row = create_model(f"Row{i + 1}", __doc__=f"The cells of {item}.", **row_fields)
-        fields[name] = (row, Field(description=item))
-    return create_model("Cells", __doc__="The table's cells, item by item.", **fields)
+    return create_model("Row", __doc__="The cells of one item.", **fields)
+
+
+def notes_on(item: str, notes: str) -> str:
+    """The lines of ``notes`` that name ``item`` (all of them when none does): a small model
+    fills a row from the lines about its item, not from the last item it read about."""
+    lines = [line for line in notes.splitlines()
+             if re.search(rf"(?<!\w){re.escape(item.lower())}(?!\w)", line.lower())]
+    return "\n".join(lines) if lines else notes
 
 
 class WriterState(FlowState, total=False):
@@ -295,29 +301,31 @@ class WriterSteps:
         return "tabulate" if state.get("layout") == "table" else "write"
 
     async def tabulate(self, state: WriterState, runtime: Runtime[RunContext]) -> dict[str, Any]:
-        """The model plans the table (the items, the points compared), then fills in its
-        cells under a schema with exactly those rows and columns (both constrained); code
-        renders it."""
-        instruction, parts = self._parts(state)
-        prompt = "\n\n".join(parts)
+        """The model plans the table from the task (the items, the points compared), then
+        fills each item's row from the notes that name it, under a schema with exactly those
+        columns (all constrained); code renders it."""
+        task = state.get("task") or {}
+        instruction = str(task.get("instruction") or state.get("goal") or "").strip()
+        goal = str(state.get("goal") or "").strip()
+        asked = f"Task: {instruction}" + (f"\nThe user's goal: {goal}" if goal and goal not in instruction else "")
         model = await self.res.model(runtime)
-        plan, usage, _ = await decide(
-            model, Columns, messages(COLUMNS_SYSTEM, f"{prompt}\n\nPlan the table for: {instruction}"),
-            get_config(),
-        )  # fmt: skip
+        plan, usage, _ = await decide(model, Columns, messages(COLUMNS_SYSTEM, f"{asked}\n\nPlan the table for this task."),
+                                      get_config())  # fmt: skip
         calls = [usage]
         table: dict[str, Any] = {}
         head, items, points = planned(plan) if plan is not None else ("", [], [])
         if items and points:
-            ask = (f"{prompt}\n\nFill in the table: for each of {', '.join(items)}, its "
-                   f"{', '.join(points)}:")
-            cells, usage, _ = await decide(model, cells_schema(items, points),
-                                           messages(ROWS_SYSTEM, ask), get_config())
-            calls.append(usage)
-            if cells is not None:
-                rows = [[item, *(str(v or "") for v in getattr(cells, name).model_dump().values())]
-                        for name, item in zip(field_names(items), items, strict=True)]
-                table = {"columns": [head, *points], "rows": rows}
+            notes = notes_block([Section(**x) for x in state.get("sections") or []]) or instruction
+            schema = row_schema(points)
+            rows: list[list[str]] = []
+            for item in items:
+                ask = (f"Notes:\n{clip(notes_on(item, notes), NOTE_CHARS)}\n\n"
+                       f"Fill in the row of {item}: its {', '.join(points)}.")
+                cells, usage, _ = await decide(model, schema, messages(ROWS_SYSTEM, ask), get_config())
+                calls.append(usage)
+                values = cells.model_dump().values() if cells is not None else ["" for _ in points]
+                rows.append([item, *(str(v or "") for v in values)])
+            table = {"columns": [head, *points], "rows": rows}
         counted = dict(state)
         for u in calls:
             counted["usage"] = add_usage(counted, *usage_of(u))
