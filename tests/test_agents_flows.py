@@ -574,6 +574,7 @@ async def test_writer_repairs_a_table_written_as_prose_and_names_partial_inputs(
     assert lines[1:5] == ["| Option | Cost |", "|---|---|", "| Standard | $5.99 |", "| Express |   |"]
     assert "partial work of task find (researcher), which failed" in out["output"]
     assert fix_tables("no table here", "") == "no table here"
+    assert fix_tables("| A | B |\n|---|---|\n| x \\| y | 2 |", "2").splitlines()[2] == "| x \\| y | 2 |"
 
 
 async def test_analyst_profiles_the_data_runs_the_models_query_and_checks_its_figures(tmp_path: Path) -> None:

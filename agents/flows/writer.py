@@ -170,7 +170,7 @@ class WriterState(FlowState, total=False):
 
 
 def _cell(text: object) -> str:
-    return " ".join(str(text).split()).replace("|", "\\|").strip()
+    return re.sub(r"(?<!\\)\|", r"\\|", " ".join(str(text).split())).strip()  # escaped once
 
 
 def table_of(columns: list[str], rows: list[list[str]], material: str) -> tuple[str, int]:
