@@ -256,6 +256,8 @@ def test_the_models_parts_are_kept_only_within_the_question() -> None:
              "What is the capital of France?", "How long is the refund window"]
     assert checked_parts(parts, question) == parts[:2]  # off-topic and repeated parts dropped
     assert checked_parts(["Tell me about Paris."], question) == [question]
+    paraphrases = ["How do I reset my password?", "What are the steps to reset my password?"]
+    assert checked_parts(paraphrases, "How do I reset my password?") == paraphrases[:1]
     assert checked_parts([], question) == [question]
 
 
@@ -467,7 +469,7 @@ FINDINGS = (
 )
 
 
-PROSE = {"Layout": {"table": "no"}}
+PROSE = {"Layout": {"form": "summary"}}
 """The writer's layout judgment: prose."""
 
 
@@ -549,7 +551,7 @@ async def test_writer_renders_a_table_the_model_judged_the_task_needs(tmp_path: 
         seen.append(asked)
         return next(v for k, v in cells.items() if f"the row of {k}:" in asked)
 
-    model = TestChatModel(responses={"Layout": {"table": "yes"}, "Columns": plan, "Row": row},
+    model = TestChatModel(responses={"Layout": {"form": "comparison table"}, "Columns": plan, "Row": row},
                           text="unused")
     out = await run_task_flow("writer", model, config(tmp_path), "Compare the shipping options.", SHIPPING)
     assert out["output"].split("\n\nSources:")[0].splitlines() == [

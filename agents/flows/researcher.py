@@ -106,17 +106,18 @@ def query_of(text: str) -> str:
 
 def checked_parts(parts: list[str], question: str) -> list[str]:
     """The model's parts that stay within ``question``: at least half of each part's content
-    terms are the question's (a part about something else is dropped), without repeats; the
-    question itself when none is left."""
+    terms are the question's (a part about something else is dropped), and each asks about
+    some of the question's terms no earlier part did (a paraphrase is dropped); the question
+    itself when none is left."""
     asked = terms(question)
     kept: list[str] = []
-    seen: list[set[str]] = []
+    seen: set[str] = set()
     for part in parts[:MAX_PARTS]:
         own = terms(part)
-        if not own or len(own & asked) * 2 < len(own) or any(own <= s for s in seen):
-            continue
+        if not own or len(own & asked) * 2 < len(own) or own & asked <= seen:
+            continue  # off the question, or only what earlier parts asked (a paraphrase)
         kept.append(" ".join(part.split()))
-        seen.append(own)
+        seen |= own & asked
     return kept or [" ".join(question.split())]
 
 
