@@ -45,7 +45,7 @@ from core.usage import attempt_key, cost_usd, take_carried
 from graph.assessment import Assessment, apply_verdict, judge, wants_assessment
 from graph.context import dependency_context
 from graph.controls import stop_reason
-from graph.dag import blocked_tasks, ready_tasks, status_of
+from graph.dag import blocked_tasks, partial_ids, ready_tasks, status_of
 from graph.retries import TRANSIENT_RETRY
 from graph.runtime import context_for, emit, run_context, settings_update
 from graph.scheduler import NotStarted, Scheduler
@@ -105,6 +105,7 @@ class DispatchStep:
             runnable, status, max_concurrency=self.settings.limits.max_concurrency,
             base_round=self.state.get("rounds", 0),
             hold=wants_assessment(self.state, self.settings, self.ctx.profile, True),
+            partial=partial_ids(self.results),
         )
 
     def attempts(self, task_id: str) -> int:

@@ -57,6 +57,9 @@ class Scheduler:
     base_round: int
     hold: bool = False
     """Hold dependents until their dependencies' results have been assessed."""
+    partial: frozenset[str] = frozenset()
+    """Tasks that failed for good leaving partial work: their dependents may start
+    (graph/dag.py's policy)."""
     rounds: dict[str, int] = field(default_factory=dict)
     unassessed: set[str] = field(default_factory=set)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -97,14 +100,17 @@ class Scheduler:
     def waiting(self) -> frozenset[str]:
         return frozenset(self._gates)
 
+    def _usable(self, task_id: str) -> bool:
+        return self.status.get(task_id) == "done" or task_id in self.partial
+
     def startable(self, task: Task) -> bool:
-        return all(self.status.get(d) == "done" and d not in self.unassessed for d in task.depends_on)
+        return all(self._usable(d) and d not in self.unassessed for d in task.depends_on)
 
     def held(self) -> bool:
         """Whether a waiting task has all its dependencies done but not all assessed."""
         return any(
             self.unassessed.intersection(t.depends_on)
-            and all(self.status.get(d) == "done" for d in t.depends_on)
+            and all(self._usable(d) for d in t.depends_on)
             for t in self.tasks if t.id in self._gates
         )
 

@@ -41,6 +41,10 @@ def results_digest(state: OrchestratorState, budget_tokens: int) -> str:
             body = truncate_to_tokens(record.get("output", ""), share)
             if record.get("citations"):
                 body += "\nSources: " + "; ".join(record["citations"])
+        elif str(record.get("output") or "").strip():
+            why = f": {record['error']}" if record.get("error") else ""
+            body = (f"(partial result: the task {status}{why})\n"
+                    + truncate_to_tokens(str(record["output"]), share))
         else:
             body = f"(no result: {status}{': ' + str(record['error']) if record.get('error') else ''})"
         blocks.append(f"[{task_id}] {agent}:\n{body}")
@@ -49,9 +53,14 @@ def results_digest(state: OrchestratorState, budget_tokens: int) -> str:
 
 def assembled(state: OrchestratorState, budget_tokens: int) -> str:
     """The work itself, from the task records: each done task's output (code and test run,
-    cited answer, actions taken), the files written, the sources cited; failures named."""
+    cited answer, actions taken), the files written, the sources cited; a failed task's work
+    shown as a partial result (and which dependents used it); failures without work named."""
     results = state.get("results", {})
     order = [t["id"] for t in state.get("tasks", [])]
+    dependents: dict[str, list[str]] = {}
+    for t in state.get("tasks", []):
+        for dep in t.get("depends_on") or []:
+            dependents.setdefault(dep, []).append(t["id"])
     share = max(budget_tokens // max(len(order), 1), 200)
     blocks: list[str] = []
     sources: list[str] = []
@@ -62,10 +71,17 @@ def assembled(state: OrchestratorState, budget_tokens: int) -> str:
         status = record.get("status", "pending")
         if status != "done":
             why = f": {record['error']}" if record.get("error") else ""
-            blocks.append(f"**{task_id} ({agent})**: no result ({status}{why})")
-            if str(record.get("output") or "").strip():  # what it made, e.g. code whose tests failed
-                blocks.append(truncate_to_tokens(str(record["output"]).strip(), share))
+            made = str(record.get("output") or "").strip()
+            if made or record.get("artifacts"):  # what it made, e.g. code whose tests failed
+                users = [t for t in dependents.get(task_id, []) if results.get(t, {}).get("status") == "done"]
+                used = f"; used as such by {', '.join(users)}" if users else ""
+                blocks.append(f"**{task_id} ({agent})**: partial result — the task {status}{why}{used}")
+                if made:
+                    blocks.append(truncate_to_tokens(made, share))
+                sources += [c for c in record.get("citations") or [] if c not in sources and c not in made]
                 files += [f for f in record.get("artifacts") or [] if f not in files]
+            else:
+                blocks.append(f"**{task_id} ({agent})**: no result ({status}{why})")
             continue
         body = truncate_to_tokens(str(record.get("output", "")).strip(), share)
         blocks.append(body if len(order) == 1 else f"**{task_id} ({agent})**\n\n{body}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import sqlite3
 import subprocess
 import sys
@@ -139,6 +140,30 @@ async def test_a_failed_task_blocks_only_its_dependents(saver, options):
     assert results["other"]["status"] == results["next"]["status"] == "done"
     assert results["bad"]["status"] == "failed" and results["after"]["status"] == "skipped"
     assert team.calls["after"] == 0
+
+
+async def test_a_failed_tasks_partial_work_reaches_its_dependents_marked_partial(saver, options):
+    # "bad" keeps failing its check but leaves an output: its dependent runs on it, told it
+    # is partial, and the answer shows the partial work. "empty" fails with nothing: its
+    # dependent does not run on nothing.
+    plan = {"tasks": [task("bad", criteria="must be right"), task("after", deps=["bad"]),
+                      task("empty"), task("never", deps=["empty"])]}
+    team = ScriptedTeam([plan])
+    team.verdicts = lambda prompt: {"passed": "result-bad" not in prompt, "feedback": "not right"}
+    team.fail["empty"] = lambda n: ValueError("broken")
+    state = await run(saver, team, {"goal": "g"}, config("partial-work", options(verify_results=True)))
+    results = state.values["results"]
+    assert results["bad"]["status"] == "failed" and results["bad"]["output"], results["bad"]
+    assert results["after"]["status"] == "done" and team.calls["after"] >= 1
+    seen = [p for p in team.prompts if "[[after]]" in p]
+    assert seen and "## Partial result of task bad" in seen[0] and "This task failed" in seen[0]
+    assert results["never"]["status"] == "skipped" and team.calls["never"] == 0
+    assert "left nothing usable" in results["never"]["error"]
+    answer = state.values["answer"]
+    # (escalation may have reassigned the failed tasks: the agent in the heading varies)
+    assert re.search(r"\*\*bad \(\w+\)\*\*: partial result — the task failed: failed verification", answer)
+    assert "used as such by after" in answer
+    assert re.search(r"\*\*empty \(\w+\)\*\*: no result", answer)
 
 
 # -- what a task checkpoints -----------------------------------------------------------------

@@ -6,9 +6,14 @@ code runs it, the model interprets the figures, code checks and cites them.
 
 Code determines what it can: which data file (the one the task names, else every .csv or
 SQLite file in the workspace), its tables and columns, a profile of each table (rows; sum,
-mean, min and max of every numeric column), and the grouping a task like "total revenue per
-region" names outright; these hold exact figures even when the model's query fails. The answer's sentences that state a number found in none of
-the results are removed; the figures are cited by file and query.
+mean, min and max of every numeric column), and the grouping a task names outright by
+column; these hold exact figures even when the model's query fails.
+
+What dependents get is data: the figures lead the answer as markdown tables, each under
+the query that computed it, so a writer copies rows, not a paraphrase. The model's reading
+follows, checked by code against the figures (``checked_reading``): a sentence is dropped
+when it states a number found in no result, or attributes a result's figure to a label that
+is not that figure's row. The figures are cited by file and query.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ from tools.data import SQLITE_SUFFIXES, run_query, table_name_for
 DATA_SUFFIXES = (".csv", *SQLITE_SUFFIXES)
 MAX_TABLES = 6
 INTERPRET_TOKENS = 300
+FIGURES_CHARS = 3000
 QUERY_SYSTEM = (
     "You write one SQLite SELECT statement that computes what the task asks from the tables "
     "shown. Use only the tables and columns listed; aggregate with SUM, AVG, COUNT and GROUP BY "
@@ -95,19 +101,50 @@ def _tables(root: Path, source: str) -> list[str]:
     return [line.strip() for line in out.splitlines()[2:] if line.strip()][:MAX_TABLES]
 
 
+def named(column: str, words: set[str]) -> bool:
+    """Whether a text with ``words`` names ``column``: as written, or by all the parts of a
+    compound name (``shipping_method`` <- "shipping method")."""
+    name = column.lower()
+    parts = [p for p in re.split(r"[_\W]+", name) if p]
+    return name in words or (len(parts) > 1 and all(p in words for p in parts))
+
+
 def grouped_query(text: str, table: str, columns: list[str], numeric: list[str]) -> str | None:
-    """The query a task like "total revenue per region and month" plainly asks for: the
+    """The query a task naming a figure and the columns to break it down by asks for: the
     numeric columns it names (else all), summed (averaged if it says so) by the other
     columns it names; None when it names no column to group by."""
     words = set(re.findall(r"[a-z0-9_]+", text.lower()))
-    groups = [c for c in columns if c not in numeric and c.lower() in words]
-    values = [c for c in numeric if c.lower() in words] or numeric
+    groups = [c for c in columns if c not in numeric and named(c, words)]
+    values = [c for c in numeric if named(c, words)] or numeric
     if not groups or not values:
         return None
     fn = "AVG" if words & {"average", "mean", "avg"} else "SUM"
     keys = ", ".join(f'"{g}"' for g in groups)
     aggs = ", ".join(f'{fn}("{v}") AS "{fn.lower()}_{v}"' for v in values)
     return f'SELECT {keys}, {aggs}, COUNT(*) AS rows FROM "{table}" GROUP BY {keys} ORDER BY {keys}'
+
+
+_GROUP_BY = re.compile(r"\bGROUP\s+BY\s+(.+?)(?=\s+(?:HAVING|ORDER|LIMIT|WINDOW)\b|\s*;|\s*$)", re.I | re.S)
+_SELECT = re.compile(r"^\s*SELECT\s+(?!DISTINCT\b)", re.I)
+
+
+def with_group_keys(sql: str) -> str:
+    """``sql`` with the columns it groups by selected too, first, when it leaves them out
+    (``SELECT COUNT(*) FROM t GROUP BY region`` gives counts no reader can tell apart):
+    only for a plain one-level SELECT grouped by named columns; else ``sql`` unchanged."""
+    group, select, source = _GROUP_BY.search(sql), _SELECT.match(sql), re.search(r"\bFROM\b", sql, re.I)
+    if not group or not select or not source or len(re.findall(r"\bSELECT\b", sql, re.I)) != 1:
+        return sql
+    keys = [k.strip() for k in group.group(1).split(",")]
+    if not all(re.fullmatch(r'"?[A-Za-z_]\w*"?(?:\."?[A-Za-z_]\w*"?)?', k) for k in keys):
+        return sql  # positions, expressions: left as they are
+    if re.search(r"\bORDER\s+BY\s+\d", sql, re.I):
+        return sql  # ordered by position: a column added first would change the order
+    selected = sql[select.end() : source.start()]
+    missing = [k for k in keys if k.strip('"').split(".")[-1].strip('"').lower() not in selected.lower()]
+    if not missing:
+        return sql
+    return _SELECT.sub(lambda m: m.group(0) + ", ".join(missing) + ", ", sql, count=1)
 
 
 def profile(root: Path, source: str, text: str = "") -> tuple[str, list[dict[str, str]]]:
@@ -140,6 +177,98 @@ def profile(root: Path, source: str, text: str = "") -> tuple[str, list[dict[str
 
 def results_block(results: list[dict[str, str]]) -> str:
     return "\n\n".join(f"Query on {r['source']}: {r['sql']}\n{r['table']}" for r in results)
+
+
+def rows_of(table: str) -> tuple[list[str], list[list[str]], str]:
+    """``run_query``'s text as (header, rows, trailing note): its first line describes the
+    source, the second names the columns, then one `` | ``-separated line per row (a ``|``
+    inside a value is escaped), then perhaps a note that rows were left out."""
+    lines = table.splitlines()
+    if len(lines) < 2:
+        return [], [], ""
+    header = [c.strip() for c in lines[1].split(" | ")]
+    rows, note = [], ""
+    for line in lines[2:]:
+        cells = [c.strip() for c in line.split(" | ")]
+        if len(cells) == len(header):
+            rows.append(cells)
+        else:
+            note = line.strip()
+    return header, rows, note
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    """A markdown table: a header row, its rule, one row each, as many cells in each."""
+    def line(cells: list[str]) -> str:
+        return "| " + " | ".join(c.replace("\n", " ") or " " for c in cells) + " |"
+
+    return "\n".join([line(header), "|" + "|".join("---" for _ in header) + "|", *map(line, rows)])
+
+
+def figures_block(results: list[dict[str, str]]) -> str:
+    """Each result as a markdown table under the query that computed it."""
+    blocks = []
+    for r in results:
+        header, rows, note = rows_of(r["table"])
+        body = markdown_table(header, rows) if header else r["table"]
+        blocks.append(f"Query on {r['source']}: `{r['sql']}`\n\n{body}" + (f"\n\n{note}" if note else ""))
+    return "\n\n".join(blocks)
+
+
+_NUMBER = re.compile(r"(?<![\w.])-?\d+(?:[.,]\d+)*")
+_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text.replace(",", ""))
+    except ValueError:
+        return None
+
+
+def _names(label: str, said: str) -> bool:
+    return re.search(rf"(?<!\w){re.escape(label.lower())}(?!\w)", said) is not None
+
+
+def misattributed(sentence: str, results: list[dict[str, str]]) -> bool:
+    """Whether ``sentence`` states a figure of the results only beside a wrong label: each
+    number it states that appears in a result must appear in a one-row result without
+    labels (a total) or in a row one of whose labels (its text cells) the sentence names.
+    A row of a several-row result without labels (a query that grouped by a column it did
+    not select) bears out no sentence: which group a figure belongs to is unknown."""
+    said = sentence.lower()
+    rows: list[tuple[list[str], list[str], bool]] = []  # (cells, labels, a total)
+    for r in results:
+        found = rows_of(r["table"])[1]
+        for cells in found:
+            labels = [c for c in cells if c and c != "NULL" and _number(c) is None]
+            rows.append((cells, labels, len(found) == 1 and not labels))
+    for raw in _NUMBER.findall(sentence):
+        value = _number(raw)
+        if value is None:
+            continue
+        holding = [(labels, total) for cells, labels, total in rows if any(_number(c) == value for c in cells)]
+        if holding and not any(total or any(_names(c, said) for c in labels) for labels, total in holding):
+            return True
+    return False
+
+
+_LIST_NUMBER = re.compile(r"^(\s*)\d{1,2}[.)]\s+", re.M)
+
+
+def checked_reading(draft: str, results: list[dict[str, str]], material: str) -> tuple[str, list[str]]:
+    """The model's reading with the sentences the figures do not bear out removed: a number
+    in none of the results (nor the task or its inputs), or a figure given to the wrong row."""
+    # A numbered list's markers are not figures: bullets instead, so they are not checked.
+    text, dropped = unsupported_sentences(_LIST_NUMBER.sub(r"\1- ", prose_of(draft)), material)
+    kept: list[str] = []
+    for line in text.splitlines():
+        parts = [p for p in _SENTENCE.split(line)]
+        good = [p for p in parts if not misattributed(p, results)]
+        dropped += [p.strip() for p in parts if p not in good]
+        if good or not line.strip():
+            kept.append(" ".join(good))
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(kept)).strip(), dropped
 
 
 class AnalystSteps:
@@ -186,11 +315,19 @@ class AnalystSteps:
         sources = state.get("sources") or []
         source = value.source if value.source in sources else sources[0]
         root = await asyncio.to_thread(self.res.tools(runtime).ensure_workspace)
+        sql = value.sql
         try:
-            table = await asyncio.to_thread(run_query, root, value.sql, source)
+            labelled = with_group_keys(sql)
+            try:
+                table = await asyncio.to_thread(run_query, root, labelled, source)
+                sql = labelled
+            except ToolInputError:
+                if labelled == sql:
+                    raise
+                table = await asyncio.to_thread(run_query, root, sql, source)
         except ToolInputError as err:
             return {**update, "query_error": str(err)}
-        ran = {"source": source, "sql": " ".join(value.sql.split()), "table": table}
+        ran = {"source": source, "sql": " ".join(sql.split()), "table": table}
         return {**update, "query_error": "", "results": [ran, *(state.get("results") or [])]}
 
     async def interpret(self, state: AnalystState, runtime: Runtime[RunContext]) -> dict[str, Any]:
@@ -218,10 +355,14 @@ class AnalystSteps:
                     "error": "no data to analyze: no .csv or SQLite file in the workspace"}  # fmt: skip
         material = "\n".join([results_block(results), str(state.get("context") or ""),
                               str((state.get("task") or {}).get("instruction") or "")])  # fmt: skip
-        text, _ = unsupported_sentences(prose_of(state.get("draft") or ""), material)
-        lines = [text] if text else ["(The model's reading of the figures was unusable; the figures:)"]
+        text, _ = checked_reading(state.get("draft") or "", results, material)
+        lines: list[str] = []
         if results:
-            lines += ["", "Figures (computed by SQL):", "```text", clip(results_block(results), 3000), "```"]
+            lines += ["Figures (computed by SQL):", "", clip(figures_block(results), FIGURES_CHARS), ""]
+        if text:
+            lines += ["Reading of the figures:" if results else "", text]
+        elif results:
+            lines += ["(The model's reading of the figures did not match them; the figures stand alone.)"]
         citations = [f"{r['source']}: {r['sql']}" for r in results]
         return {"output": "\n".join(lines).strip(), "citations": citations, "error": None}
 

@@ -132,8 +132,9 @@ def usage_of(usage: Usage) -> tuple[int, int, int]:
 
 # -- the inputs a step flow is given ---------------------------------------------------------
 
-_RESULT_HEADER = re.compile(r"^## Result of task (\S+) \(([^)]*)\)\s*$", re.M)
-"""How graph/context.py heads each dependency's result in a worker's context."""
+_RESULT_HEADER = re.compile(r"^## (Partial result|Result) of task (\S+) \(([^)]*)\)\s*$", re.M)
+"""How graph/context.py heads each dependency's result in a worker's context (a failed
+task's partial work: ``## Partial result of task …``)."""
 _SOURCES_LINE = re.compile(r"^Sources?:[ \t]*(\S.*)$", re.M)
 _SOURCES_BLOCK = re.compile(r"^Sources?:[ \t]*\n((?:[ \t]*[-*] .*\n?)+)", re.M)
 
@@ -143,9 +144,15 @@ class Section:
     """One dependency's result: who made it, its text, the sources it cited."""
 
     task_id: str
+    """The dependency's task id ("context" when the context had no headers)."""
     agent: str
+    """The agent that made it ("?" when unknown)."""
     body: str
+    """Its text, without its sources."""
     sources: list[str] = field(default_factory=list)
+    """The sources it cited."""
+    partial: bool = False
+    """The task failed; this is the work it left (incomplete, to be said so)."""
 
 
 def sources_in(text: str) -> tuple[str, list[str]]:
@@ -171,7 +178,8 @@ def sections_of(context: str) -> list[Section]:
     for head, after in zip(heads, [*heads[1:], None], strict=True):
         chunk = context[head.end() : after.start() if after else len(context)]
         body, sources = sources_in(chunk)
-        sections.append(Section(head.group(1), head.group(2), body, sources))
+        partial = head.group(1).startswith("Partial")
+        sections.append(Section(head.group(2), head.group(3), body, sources, partial))
     return sections
 
 
