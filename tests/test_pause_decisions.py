@@ -68,7 +68,7 @@ async def _paused_at_refund(opts: dict[str, Any], thread: str) -> list[Interrupt
         graph = build_graph(checkpointer=saver)
         c = cfg(opts, thread)
         with use_model(support_team().model):
-            await graph.ainvoke({"goal": "g"}, c, durability="sync", context=context_of(c))
+            await graph.ainvoke({"goal": "refund O1001 for C001"}, c, durability="sync", context=context_of(c))
         state = await graph.aget_state({"configurable": {"thread_id": thread}})
     return list(state.interrupts)
 
