@@ -554,7 +554,8 @@ async def test_twenty_concurrent_threads_keep_their_own_state(server_url: str) -
         tid = str(thread["thread_id"])
         events = await stream(client, tid, input={"goal": goals[i]}, **settings(**overrides(i)))
         planned = [e for e in events.get("custom", []) if e["event"] == "plan"]
-        assert len(planned) == 1
+        # The supervisor may revise the plan after a round (a second plan event).
+        assert planned and planned[0]["version"] == 1
         thread_plans[tid] = task_keys(planned[0]["tasks"])
         for _ in range(3):  # plan review on: approve (no context: the thread remembers)
             state = await client.threads.get_state(tid)
