@@ -14,8 +14,10 @@ import ast
 import json
 from dataclasses import dataclass
 
+from agents.flows.code_spec import is_stated
 from agents.flows.code_text import assert_key
 
+STATED_NOTE = "an example the task itself states"
 PROBE_MARK = "CODER-PROBE "
 VALUE_CHARS = 240
 
@@ -130,10 +132,13 @@ class Verdict:
     """What the module returned (``raises X`` when it raised)."""
     side: str
     """``tests`` (the other implementation returns the same value), ``module`` (the other
-    implementation passes the check) or ``unknown``."""
+    implementation passes the check), ``stated`` (the task states this example: the module
+    is wrong, whatever any implementation returns) or ``unknown``."""
 
     def line(self) -> str:
         text = f"{self.check.source}  -> but {self.check.call} returns {self.value}"
+        if self.side == "stated":
+            return f"{text} ({STATED_NOTE})"
         if self.side == "tests":
             return text + " (a second, independently sampled implementation returns the same)"
         if self.side == "module":
@@ -153,7 +158,9 @@ def verdicts(
         if ok:
             continue  # the probe saw it pass: pytest failed it for another reason
         side = "unknown"
-        if other is not None and check.test in other:
+        if is_stated(check.test):
+            side = "stated"  # never disputed: the goal's own example is the spec
+        elif other is not None and check.test in other:
             other_value, other_ok = other[check.test]
             if other_ok:
                 side = "module"
@@ -161,6 +168,16 @@ def verdicts(
                 side = "tests"
         out.append(Verdict(check, value, side))
     return out
+
+
+def test_names(test_code: str) -> list[str]:
+    """The test functions of a test file, in order (``[]`` when it does not parse)."""
+    try:
+        tree = ast.parse(test_code)
+    except SyntaxError:
+        return []
+    return [n.name for n in tree.body
+            if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef) and n.name.startswith("test")]
 
 
 def failed_tests(output: str) -> list[str]:
