@@ -357,13 +357,7 @@ def is_stated(test_name: str) -> bool:
     return test_name.startswith(STATED_PREFIX)
 
 
-def brief(spec: CodeSpec) -> str:
-    """The spec as lines for a prompt (``""`` when the goal states nothing)."""
-    lines = []
-    if spec.file:
-        lines.append(f"File: {spec.file}")
-    for cls in spec.classes:
-        lines.append(f"Class: {cls}")
-    for sig in spec.signatures:
-        lines.append(f"Define: {sig.text()}")
-    return "\n".join(lines)
+def brief(spec: CodeSpec) -> list[str]:
+    """The asked classes and signatures as lines for a prompt (``class Stack``,
+    ``Stack.push(item)``, ``scale(values, factor)``)."""
+    return [f"class {c}" for c in spec.classes] + [s.text() for s in spec.signatures]

@@ -275,8 +275,7 @@ class CoderSteps:
         parts = []
         if spec.signatures or spec.classes:
             parts.append("The module must define exactly these, with these parameters:\n"
-                         + "\n".join(f"- {line}" for line in code_spec.brief(spec).splitlines()
-                                      if not line.startswith("File:")))  # fmt: skip
+                         + "\n".join(f"- {line}" for line in code_spec.brief(spec)))
         if spec.given_code:
             parts.append("Start from this code; keep its names and parameters:\n"
                          + _fence(spec.given_code))  # fmt: skip
@@ -305,7 +304,10 @@ class CoderSteps:
                     if cut != "the code" else "the reply was cut off (too long)")
         if not split.names:
             return "it defines no function or class"
-        found = code_spec.problems(split.module, self._spec(state))
+        spec = self._spec(state)
+        found = code_spec.problems(split.module, spec)
+        if spec.given_code and code_checks.same_code(split.module, spec.given_code):
+            found.append("it is the given code unchanged: make the change the task asks for")
         return "; ".join(found)
 
     async def _kept_files(self, state: CoderState, runtime: Runtime[RunContext]) -> tuple[str, str, str] | None:
