@@ -112,3 +112,12 @@ def test_no_prompt_holds_example_code_whose_names_could_leak() -> None:
             tree = ast.parse(block)
             assert not [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.ClassDef)]
         assert "def " not in prompt and "import " not in prompt
+
+
+def test_a_class_called_with_arguments_is_checked_on_its_constructor() -> None:
+    spec = spec_of("Write `Ring(size)` with `Ring.put(x)` in ring.py.")
+    ok = "class Ring:\n    def __init__(self, size):\n        self.size = size\n    def put(self, x):\n        pass\n"
+    assert problems(ok, spec) == []
+    assert problems(ok.replace("self, size", "self, n").replace("self.size = size", "pass"), spec) == [
+        "Ring(n) must take exactly these parameters: Ring(size)"
+    ]
