@@ -121,3 +121,11 @@ def test_a_class_called_with_arguments_is_checked_on_its_constructor() -> None:
     assert problems(ok.replace("self, size", "self, n").replace("self.size = size", "pass"), spec) == [
         "Ring(n) must take exactly these parameters: Ring(size)"
     ]
+
+
+def test_comparisons_inside_given_code_are_not_stated_examples() -> None:
+    goal = (
+        "Fix:\n```python\ndef f(x):\n    if f(0) == 1:\n        pass\n    return x\n```\n"
+        "Usage:\n```\nassert f(2) == 2\n```\nand f(3) -> 3, f(4) -> (4, 4)."
+    )
+    assert spec_of(goal).examples == [Example("f(3)", "3"), Example("f(4)", "(4, 4)"), Example("f(2)", "2")]

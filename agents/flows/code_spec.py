@@ -162,8 +162,11 @@ def _literal(text: str) -> str | None:
             continue
         try:
             ast.literal_eval(head)
+            bare_tuple = isinstance(ast.parse(head, mode="eval").body, ast.Tuple) and head[0] != "("
         except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
             continue
+        if bare_tuple:
+            continue  # ``-> 3, f(2) -> 4``: the comma ends the value, it builds no tuple
         if head.endswith(".") and head[:-1] and _is_literal(head[:-1]):
             head = head[:-1]  # ``-> 6.`` ends a sentence
         return head
@@ -215,20 +218,22 @@ def _inline_code(text: str) -> list[tuple[str, int, int]]:
     return found
 
 
-def _examples(text: str) -> list[Example]:
+def _examples(text: str, prose: str) -> list[Example]:
+    """Doctests anywhere in ``text``; calls joined to a result in ``prose`` (the goal's text
+    without the code it gives, whose own comparisons are the code's, not the goal's)."""
     found: list[Example] = []
     for call, result in _DOCTEST.findall(text):
         call_code, value = _example_call(call), _literal(result)
         if call_code and value is not None:
             found.append(Example(call_code, value))
-    for match in _CALL.finditer(text):
-        end = _closing(text, match.end())
+    for match in _CALL.finditer(prose):
+        end = _closing(prose, match.end())
         if end < 0:
             continue
-        call_code = _example_call(text[match.start() : end + 1])
+        call_code = _example_call(prose[match.start() : end + 1])
         if call_code is None:
             continue
-        rest = text[end + 1 :]
+        rest = prose[end + 1 :]
         if rest.startswith("`"):  # `f(3)` gives `6`
             joined = _CONNECTOR.match(rest[1:])
             value = _literal(joined.group(1)) if joined else None
@@ -286,7 +291,8 @@ def spec_of(text: str) -> CodeSpec:
         spec.signatures.append(sig)
         if sig.owner and sig.owner not in spec.classes:
             spec.classes.append(sig.owner)
-    spec.examples = [e for e in _examples(text) if _called(e) in {s.name for s in spec.signatures if not s.owner}]
+    usage = "\n".join(b for b in blocks if salvage(b).strip("\n") not in code_parts)
+    spec.examples = [e for e in _examples(text, f"{prose}\n{usage}") if _called(e) in {s.name for s in spec.signatures if not s.owner}]
     return spec
 
 
