@@ -10,7 +10,7 @@ from langchain_core.runnables import RunnableConfig
 
 from agents import build_specialist
 from agents.flows import code_checks, code_text
-from agents.flows.coder import failed_count
+from agents.flows.coder import choose_fix, failed_count
 from agents.flows.common import PytestRun
 from core.models import TestChatModel
 from tests.scripting import context_of
@@ -326,3 +326,23 @@ async def test_a_retry_starts_from_the_files_the_attempt_before_left(tmp_path: P
     # No module or tests written from nothing: the second sample, then the repair of the kept module.
     assert again["usage"]["model_calls"] == 2
     assert "def scale(values, factor):\n    return [v + factor for v in values]" in seen[1]
+
+
+def state(failed: int, test_code: str) -> Any:
+    return {"task": {}, "failed": failed, "test_code": test_code}
+
+
+def test_stated_examples_met_outweigh_many_disputed_guesses() -> None:
+    def verdict(test: str) -> code_checks.Verdict:
+        return code_checks.Verdict(code_checks.Check(test, "assert f(1) == 3", "f(1)", "3"), "2", "tests")
+
+    guesses = "".join(f"def test_f_{i}():\n    assert f({i}) == {i}\n\n\n" for i in range(4))
+    found = [verdict("test_f_0"), verdict("test_f_1")]
+    # Two of four model-written checks disputed: too many to set aside, fresh tests instead.
+    assert choose_fix(found, state(2, guesses)) == "retest"
+    # The same beside two stated examples the module meets: the guesses are set aside.
+    stated = "def test_stated_1():\n    assert f(5) == 5\n\n\ndef test_stated_2():\n    assert f(6) == 6\n\n\n"
+    assert choose_fix(found, state(2, stated + guesses)) == "tests"
+    # A failing stated example is never disputed: the module is repaired.
+    wrong = code_checks.Verdict(code_checks.Check("test_stated_1", "assert f(5) == 5", "f(5)", "5"), "4", "stated")
+    assert choose_fix([wrong, *found], state(3, stated + guesses)) == "module"

@@ -216,13 +216,21 @@ def choose_fix(found: list[code_checks.Verdict], state: CoderState) -> str:
     """What to do about the failing checks: ``tests`` (set the disputed ones aside) when
     every failing check is disputed — the second implementation returns the same value —
     and enough tests really pass; ``retest`` (write fresh tests, once) when the disputed
-    checks are too many; otherwise ``module`` (repair it)."""
+    checks are too many; otherwise ``module`` (repair it).
+
+    When the task states examples and the module meets every one of them (a failing stated
+    example is never disputed, so it makes the fix ``module``), the share limit is waived:
+    the goal's own examples outweigh the model's guessed expectations that two independent
+    implementations agree against."""
     failed = state.get("failed", 0)
-    total = code_text.count_tests(state.get("test_code", ""))
+    test_code = state.get("test_code", "")
+    total = code_text.count_tests(test_code)
     disputed = [v for v in found if v.side == "tests"]
     if not found or len(disputed) < len(found) or len(found) < failed:
         return "module"
-    if len(disputed) <= MAX_DISPUTED_SHARE * total and total - len(disputed) >= MIN_PASSING:
+    stated = sum(1 for n in code_checks.test_names(test_code) if code_spec.is_stated(n))
+    few = len(disputed) <= MAX_DISPUTED_SHARE * total or (MAX_DISPUTED_SHARE > 0 and stated > 0)
+    if few and total - len(disputed) >= MIN_PASSING:
         return "tests"
     return "retest" if not state.get("retests") else "module"
 
