@@ -129,3 +129,11 @@ def test_comparisons_inside_given_code_are_not_stated_examples() -> None:
         "Usage:\n```\nassert f(2) == 2\n```\nand f(3) -> 3, f(4) -> (4, 4)."
     )
     assert spec_of(goal).examples == [Example("f(3)", "3"), Example("f(4)", "(4, 4)"), Example("f(2)", "2")]
+
+
+def test_a_guess_contradicting_a_stated_example_is_dropped() -> None:
+    stated = "def test_stated_1():\n    assert top([5, 5, 3]) == 3"
+    guesses = "def test_top():\n    assert top([5, 5, 3]) is None\n    assert top([1, 2]) == 1\n    assert top([5, 5, 3]) == 3\n"
+    text, error = code_text.test_file(guesses, "m.py", ["top"], stated)
+    assert error is None and "is None" not in text
+    assert "assert top([1, 2]) == 1" in text and text.count("top([5, 5, 3]) == 3") == 2

@@ -341,6 +341,9 @@ def test_file(
     header: list[str] = []
     body: list[str] = []
     loose_nodes: list[ast.Assert] = []
+    # A guessed expectation for a call the goal states a result for is right only if it is
+    # that result: one that differs contradicts the spec and is dropped.
+    given = _stated_results(stated)
     # What a test may use: the module's names, working imports, the file's own definitions.
     # A test that reads anything else fails with a NameError whatever the module does.
     known = {*names, stem}
@@ -362,12 +365,14 @@ def test_file(
             plain = _only_asserts(node)
             if plain is not None and isinstance(node, ast.FunctionDef):
                 sound = [a for a in plain
-                         if not _unknown_names(a, known) and not vacuous(a, {*names, stem})]
+                         if not _unknown_names(a, known) and not vacuous(a, {*names, stem})
+                         and not _contradicts(a, given)]
                 body.extend(_explode(node, checked_asserts(sound)[:MAX_ASSERTS]) if sound else [])
             elif not _unknown_names(node, known):
                 body.append(_segment(tests, node))
         elif isinstance(node, ast.Assert):
-            if not _unknown_names(node, known) and not vacuous(node, {*names, stem}):
+            if (not _unknown_names(node, known) and not vacuous(node, {*names, stem})
+                    and not _contradicts(node, given)):
                 loose_nodes.append(node)
         elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
             if node.name not in names:  # a copy of the function under test would shadow it
@@ -384,6 +389,29 @@ def test_file(
         error = "the tests define no test function and no assert that can fail"
         return (_assembled(module, names, header, [stated]) if stated else tests), error
     return _assembled(module, names, header, [stated, *body] if stated else body), None
+
+
+def _stated_results(stated: str) -> dict[str, str]:
+    """Call -> expected value of each stated example's assert (``pytest.approx(v)`` -> ``v``)."""
+    try:
+        tree = ast.parse(stated)
+    except SyntaxError:
+        return {}
+    found = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assert) and (key := assert_key(node)) is not None:
+            found[key[0]] = key[1].removeprefix("pytest.approx(").removesuffix(")")
+    return found
+
+
+def _contradicts(node: ast.Assert, given: dict[str, str]) -> bool:
+    key = assert_key(node)
+    if key is None or key[0] not in given:
+        return False
+    try:
+        return bool(ast.literal_eval(key[1]) != ast.literal_eval(given[key[0]]))
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return key[1] != given[key[0]]
 
 
 def _assembled(module: str, names: list[str], header: list[str], body: list[str]) -> str:
