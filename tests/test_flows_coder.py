@@ -346,3 +346,9 @@ def test_stated_examples_met_outweigh_many_disputed_guesses() -> None:
     # A failing stated example is never disputed: the module is repaired.
     wrong = code_checks.Verdict(code_checks.Check("test_stated_1", "assert f(5) == 5", "f(5)", "5"), "4", "stated")
     assert choose_fix([wrong, *found], state(3, stated + guesses)) == "module"
+
+
+def test_a_probe_reads_an_asserts_condition_not_its_message() -> None:
+    check = code_checks.Check("test_a", "assert f(1) == 5, 'case 4 failed'", "f(1)", "5")
+    script = code_checks.probe_script("test_m.py", [check])
+    assert "'f(1) == 5'" in script and "case 4 failed" not in script

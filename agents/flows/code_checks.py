@@ -81,7 +81,7 @@ def probe_script(test_file: str, checks: list[Check]) -> str:
 
     A call that raises gives ``raises <Error>``. Dicts and sets are shown sorted, so two
     implementations that build the same dict in another order agree."""
-    rows = [[c.test, c.call, c.source.removeprefix("assert ")] for c in checks]
+    rows = [[c.test, c.call, _condition(c.source)] for c in checks]
     return (
         "import json, sys\n"
         "sys.path.insert(0, '.')\n"
@@ -109,6 +109,13 @@ def probe_script(test_file: str, checks: list[Check]) -> str:
         f"    out[name] = [value[:{VALUE_CHARS}], ok]\n"
         f"print({PROBE_MARK!r} + json.dumps(out))\n"
     )
+
+
+def _condition(source: str) -> str:
+    """The condition an assert checks, without its message (``assert x == 1, 'msg'`` ->
+    ``x == 1``: evaluated with the message it is a tuple, always true)."""
+    node = ast.parse(source).body[0]
+    return ast.unparse(node.test) if isinstance(node, ast.Assert) else source.removeprefix("assert ")
 
 
 def probe_results(output: str) -> dict[str, tuple[str, bool]]:
