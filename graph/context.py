@@ -18,7 +18,9 @@ ERROR_CHARS = 300
 """How much of a failed dependency's error its dependents see."""
 
 
-def _body(record: TaskRecord) -> str:
+def _body(record: TaskRecord) -> tuple[str, str]:
+    """The dependency's text, and its ``Sources:`` line (kept whole: a cut citation would
+    reach the dependent's sources as a source that does not exist)."""
     body = str(record.get("output") or "")
     if is_partial(record):
         error = " ".join(str(record.get("error") or "unknown error").split())[:ERROR_CHARS]
@@ -28,9 +30,7 @@ def _body(record: TaskRecord) -> str:
             lead += "\nFiles written: " + ", ".join(files)
         body = f"{lead}\n{body}".rstrip()
     cites = record.get("citations") or []
-    if cites:
-        body += "\nSources: " + "; ".join(cites)
-    return body
+    return body, ("\nSources: " + "; ".join(cites) if cites else "")
 
 
 def dependency_context(task: Task, results: Mapping[str, TaskRecord], budget_tokens: int) -> str:
@@ -54,9 +54,13 @@ def dependency_context(task: Task, results: Mapping[str, TaskRecord], budget_tok
     remaining = budget_tokens
     rendered: dict[str, str] = {}
     # Shortest first, so each block's unused share passes to the longer ones.
-    for i, (dep, agent, kind, body) in enumerate(sorted(blocks, key=lambda b: _tokens(b[3]))):
+    def size(block: tuple[str, str, str, tuple[str, str]]) -> int:
+        return _tokens("".join(block[3]))
+
+    for i, (dep, agent, kind, (body, sources)) in enumerate(sorted(blocks, key=size)):
         share = remaining // (len(blocks) - i)
         header = f"## {kind} of task {dep} ({agent})\n"
-        rendered[dep] = header + truncate_to_tokens(body, share - _tokens(header))
+        fitted = truncate_to_tokens(body, max(0, share - _tokens(header) - _tokens(sources)))
+        rendered[dep] = header + fitted + sources
         remaining -= _tokens(rendered[dep])
     return "\n\n".join(rendered[dep] for dep in deps)
