@@ -297,7 +297,8 @@ async def test_two_concurrent_threads_with_the_same_goal(saver, review_on):
     # Two threads are two requests: each may ask its reviewer (once per action), but the
     # refund and the note land once: the rules decide inside the database's transaction.
     assert effects(opts) == (1, 1)
-    assert max((one | two).values()) == 1 and one["issue_refund"] == 1
+    # Either thread may reach the refund first (they run concurrently): one of them asked.
+    assert max((one | two).values()) == 1 and one["issue_refund"] + two["issue_refund"] >= 1
 
 
 async def test_reassignment_after_a_crash(saver, review_on):
