@@ -72,8 +72,10 @@ class ExampleResult:
 
     @property
     def outcome(self) -> dict[str, float]:
-        """The outcome checks this example has, with their scores (None counts as 0)."""
-        return {k: (self.scores[k] or 0.0) for k in OUTCOME_KEYS if k in self.scores}
+        """The outcome checks this example has, with their scores. A score of None is "not
+        applicable" (``evaluators.base.not_applicable``: the example has no reference for
+        that check, e.g. no hidden tests), so it is not one of its checks."""
+        return {k: v for k in OUTCOME_KEYS if (v := self.scores.get(k)) is not None}
 
     @property
     def passed(self) -> bool | None:

@@ -336,12 +336,14 @@ def test_support_references_follow_the_database_and_the_refund_rules() -> None:
 def test_an_example_passes_when_every_outcome_check_does() -> None:
     ok = ExampleResult("a", "g", {"code_tests": 1.0, "plan_valid": 0.0, "completed": 0.0}, {})
     partial = ExampleResult("b", "g", {"key_facts": 1.0, "source_recall": 0.5}, {})
+    # None is "not applicable" (no reference for that check): not one of the example's checks.
     unscored = ExampleResult("c", "g", {"actions": None}, {})
     planning = ExampleResult("d", "g", {"plan_valid": 1.0}, {})
-    assert ok.passed is True and partial.passed is False and unscored.passed is False
-    assert planning.passed is None
-    stat = pass_rate([ok, partial, unscored, planning])
-    assert stat is not None and stat.mean == pytest.approx(1 / 3, abs=1e-3) and stat.n == 3
+    support = ExampleResult("e", "g", {"code_tests": None, "key_facts": 1.0, "actions": 1.0}, {})
+    assert ok.passed is True and partial.passed is False and support.passed is True
+    assert planning.passed is None and unscored.passed is None
+    stat = pass_rate([ok, partial, unscored, planning, support])
+    assert stat is not None and stat.mean == pytest.approx(2 / 3, abs=1e-3) and stat.n == 3
     assert pass_rate([planning]) is None
 
 
