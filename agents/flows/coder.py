@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
 import shutil
 import tempfile
@@ -48,9 +49,8 @@ from agents.flows.common import (
 )
 from agents.flows.state import FlowInput, FlowOutput, FlowState
 from agents.run_context import RunContext
-from tools.base import ToolInputError
 from tools.context import ToolContext
-from tools.paths import open_file, read_bounded, write_text
+from tools.paths import WorkspacePathError, resolve_in_workspace
 from tools.registry import build_tools
 from tools.sandbox import run_sandboxed
 
@@ -181,17 +181,17 @@ def _read_kept(root: Path, name: str) -> str:
     """A file an earlier attempt left in the workspace ('' when absent or not a plain file);
     the path is confined to the workspace and a symlink is never followed."""
     try:
-        with open_file(root, name) as opened:
-            return read_bounded(opened, 200_000).decode("utf-8", "replace")
-    except (OSError, ToolInputError):
+        path = resolve_in_workspace(root, name)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except (OSError, WorkspacePathError):
         return ""
+    with os.fdopen(fd, "rb") as fh:
+        return fh.read(200_000).decode("utf-8", "replace")
 
 
 def _write_files(root: Path, files: dict[str, str]) -> None:
-    # Walked from the workspace's descriptor: sandboxed code of another task may have
-    # planted a symlink or renamed a directory on the way (tools/paths.py).
     for name, content in files.items():
-        write_text(root, name, content)
+        (root / name).write_text(content, encoding="utf-8")
 
 
 def _fence(code: str) -> str:
