@@ -49,6 +49,7 @@ from agents.flows.common import (
 from agents.flows.state import FlowInput, FlowOutput, FlowState
 from agents.run_context import RunContext
 from tools.context import ToolContext
+from tools.paths import write_text
 from tools.registry import build_tools
 from tools.sandbox import run_sandboxed
 
@@ -146,8 +147,10 @@ def _test_failure(state: CoderState) -> str:
 
 
 def _write_files(root: Path, files: dict[str, str]) -> None:
+    # Walked from the workspace's descriptor: sandboxed code of another task may have
+    # planted a symlink or renamed a directory on the way (tools/paths.py).
     for name, content in files.items():
-        (root / name).write_text(content, encoding="utf-8")
+        write_text(root, name, content)
 
 
 def _fence(code: str) -> str:
