@@ -86,7 +86,9 @@ def _log(kind: str, marker: str) -> None:
 
 
 def _plan(messages: Sequence[BaseMessage]) -> dict[str, Any]:
-    goal = next((str(m.content) for m in messages if m.type == "human"), "")
+    # The goal is the human message that starts "Goal:" (plan-library examples come before it).
+    humans = [str(m.content) for m in messages if m.type == "human"]
+    goal = next((h for h in humans if h.startswith("Goal:")), humans[-1] if humans else "")
     marks = _marks(goal)
     _log("plan", marks.get("goal", "?"))
     tasks = PLANS.get(marks.get("plan", ""), [_task("t1", "writer", "Answer the goal.")])
