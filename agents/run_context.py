@@ -149,6 +149,23 @@ class RunContext(BaseModel):
         """The chat model for ``role`` (cached per model configuration by the factory)."""
         return await achat_model(self.settings, role, factory)
 
+    def with_role_model(self, role: str, name: str) -> RunContext:
+        """This context with ``role`` served by model ``name`` (a stronger tier escalation
+        chose for one task); the registry and the tools' contexts are shared — only the
+        model differs. ``name`` is a known model (``Settings.tiers`` is validated)."""
+        key = f"role-model:{role}={name}"
+        with self._lock:
+            hit = self._derived.get(key)
+            if hit is None:
+                settings = self.settings
+                hit = RunContext(**self.overrides)
+                hit._base = self._base
+                hit._settings = settings.model_copy(update={"roles": {**settings.roles, role: name}})
+                hit._registry = self._registry
+                hit._tools = self._tools
+                self._derived[key] = hit
+        return hit
+
     def for_thread(self, stored: Mapping[str, Any] | None) -> RunContext:
         """This context, or — when it carries no overrides of its own — the one built from
         the overrides the thread stored (a resume or fork sent with no context)."""

@@ -106,6 +106,9 @@ BUILTIN_MODELS: dict[str, ModelConfig] = {
     "test": ModelConfig(provider="test", model="test", context_window=32768),
 }
 
+LOCAL_TIERS: tuple[str, ...] = ("local", "local-1.5b")
+"""The embedded default's model tiers, cheapest first (``Settings.tiers`` unset)."""
+
 LOCAL_ROLE_TIERS: dict[str, str] = {"supervisor": "local-1.5b", "support": "local-1.5b"}
 """Roles that use a stronger built-in model when ``model`` is the embedded default
 (``local``) and ``roles`` does not name one — where the 0.5B's judgments of what a request
@@ -216,6 +219,12 @@ class Settings(BaseSettings):
     """Named model configurations, added to the built-ins."""
     roles: dict[str, str] = Field(default_factory=dict)
     """Role -> model name, overriding ``model`` for that role."""
+    tiers: list[str] | None = None
+    """Model names from cheapest to strongest. A task that failed on one of them (and on
+    the adjusted retry) runs again on the next, before escalation hands it to another
+    agent (graph/escalation.py). A task starts on its role's model (``roles``, ``model``).
+    Unset = on the embedded default ``local`` then ``local-1.5b``, otherwise no ladder;
+    ``[]`` turns the stronger-model step off."""
     data_dir: Path = Path(".orchestrator")
     """Where checkpoints, the result cache and run workspaces live."""
     local: LocalServerSettings = Field(default_factory=LocalServerSettings)
@@ -348,7 +357,9 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _known_models(self) -> Settings:
         known = set(BUILTIN_MODELS) | set(self.models)
-        for role, name in [("model", self.model), *((f"roles.{r}", n) for r, n in self.roles.items())]:
+        named = [("model", self.model), *((f"roles.{r}", n) for r, n in self.roles.items()),
+                 *((f"tiers[{i}]", n) for i, n in enumerate(self.tiers or ()))]
+        for role, name in named:
             if name not in known:
                 raise ValueError(f"{role}: unknown model {name!r}; known: {sorted(known)}")
         return self
@@ -384,6 +395,22 @@ class Settings(BaseSettings):
         if self.model == "local" and "local" not in self.models:
             return LOCAL_ROLE_TIERS.get(role, self.model)
         return self.model
+
+    def tier_ladder(self) -> list[str]:
+        """The model tiers, cheapest first (``tiers``, or the embedded default's)."""
+        if self.tiers is not None:
+            return list(self.tiers)
+        if self.model == "local" and "local" not in self.models:
+            return list(LOCAL_TIERS)
+        return []
+
+    def stronger_model(self, current: str) -> str | None:
+        """The tier after model ``current``; None at the top or off the ladder."""
+        ladder = self.tier_ladder()
+        if current not in ladder:
+            return None
+        at = ladder.index(current)
+        return ladder[at + 1] if at + 1 < len(ladder) else None
 
     def model_for(self, role: str) -> ModelConfig:
         """The model configuration a role uses; raises ConfigError for an unknown name."""

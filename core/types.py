@@ -56,6 +56,9 @@ class TaskRecord(TypedDict, total=False):
     """Agents that already failed this task; reassignment avoids them."""
     settled: bool
     """A failure that escalation has finished with: it stays failed."""
+    model: str
+    """The model the task's next attempts run on, set by escalation's stronger-model step
+    (``Settings.tiers``); absent = the model of its agent's role."""
     metrics: TaskMetrics
 
 

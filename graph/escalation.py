@@ -1,10 +1,12 @@
 """Escalating recovery for a failed task, one step per failure, each recorded in its history.
 
 1. adjusted retry — the same agent again, told the error (skipped when the error repeats);
-2. reassignment — another agent that has every tool the failed agent had (a support action
-   never goes to the coder, code never to the writer), the best match among those;
-3. alternative path — the assessor may replan around the failure (see assessment);
-4. manual intervention — when review.failures is on, a human retries, edits, skips or aborts.
+2. stronger model — the same agent on the next model tier (``Settings.tiers``), told the
+   error; once per tier, up to the top of the ladder;
+3. reassignment — another agent that has every tool the failed agent had (a support action
+   never goes to the coder, code never to the writer), the best match among those; once;
+4. alternative path — the assessor may replan around the failure (see assessment);
+5. manual intervention — when review.failures is on, a human retries, edits, skips or aborts.
 Transient errors were already retried with backoff by the node's RetryPolicy.
 """
 
@@ -41,7 +43,18 @@ def escalate(record: TaskRecord, registry: AgentRegistry, settings: Settings) ->
             "status": "pending", "history": [*history, "escalation: adjusted retry"],
             "feedback": f"Your previous attempt failed: {error}. Fix that and try again.",
         }
-    if attempts <= 2:
+    ran_on = failed_model(record, registry, task, settings)
+    stronger = settings.stronger_model(ran_on)
+    if stronger is not None:
+        metrics = record.get("metrics") or {}
+        spent = (f"{metrics.get('latency_s', 0):.0f} s, "
+                 f"{metrics.get('tokens_in', 0) + metrics.get('tokens_out', 0)} tokens so far")
+        return {
+            "status": "pending", "model": stronger,
+            "history": [*history, f"escalation: stronger model {stronger} (failed on {ran_on}; {spent})"],
+            "feedback": f"An attempt on a smaller model failed: {error}. Fix that and try again.",
+        }
+    if not any(h.startswith("escalation: reassigned") for h in record.get("history", [])):
         needed = needed_tools(registry, task)
         incapable = {s.name for s in registry.specs() if not needed <= set(s.builtin_tools)}
         excluded = sorted({*failed_agents, *incapable})
@@ -65,6 +78,18 @@ def escalate(record: TaskRecord, registry: AgentRegistry, settings: Settings) ->
         return _ask_human(task, error, [*record.get("history", []), *history], history)
     return {"history": [*history, "escalation: exhausted"], "settled": True,
             "failed_agents": failed_agents}
+
+
+def failed_model(record: TaskRecord, registry: AgentRegistry, task: Task, settings: Settings) -> str:
+    """The model the failed attempt ran on: the one its metrics name, else the one the
+    record or the agent's role says."""
+    ran_on = (record.get("metrics") or {}).get("model") or record.get("model")
+    if ran_on:
+        return str(ran_on)
+    try:
+        return settings.model_name_for(registry.get(task.agent).model_role)
+    except UnknownAgentError:
+        return settings.model
 
 
 def needed_tools(registry: AgentRegistry, task: Task) -> set[str]:

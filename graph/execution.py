@@ -129,13 +129,15 @@ class DispatchStep:
         previous = self.results.get(task.id, {})
         exclude = list(previous.get("failed_agents", []))
         worker = self.registry.select(task, self.settings.worker_selection, exclude=frozenset(exclude))
-        budget = int(self.settings.model_for(worker.model_role).context_window * CONTEXT_SHARE)
+        model = str(previous.get("model") or "")
+        window = (self.settings.all_models()[model] if model else self.settings.model_for(worker.model_role)).context_window
+        budget = int(window * CONTEXT_SHARE)
         emit("round", round=round_, tasks=[task.id])
         return WorkerPayload(
             task=task.model_dump(), goal=self.state["goal"],
             context=dependency_context(task, self.results, budget),
             feedback=str(previous.get("feedback", "")), exclude=exclude, agent=worker.name,
-            run_settings=without_secrets(self.ctx.overrides),
+            run_settings=without_secrets(self.ctx.overrides), model=model,
         )
 
     def _idle(self, calls: dict[str, asyncio.Future[TaskRecord]]) -> bool:

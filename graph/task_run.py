@@ -42,6 +42,9 @@ class WorkerPayload(TypedDict):
     task start, to size the dependency context for that agent's model)."""
     run_settings: dict[str, Any]
     """The thread's stored setting overrides (the task runs outside the graph's state)."""
+    model: str
+    """The model this attempt runs on: a stronger tier escalation chose, or "" for the
+    agent's role model."""
 
 
 async def run_task(
@@ -56,9 +59,12 @@ async def run_task(
     if spec.name != task.agent:
         history.append(f"assigned to {spec.name} instead of {task.agent}")
         task = task.model_copy(update={"agent": spec.name})
-    model_name = settings.model_name_for(spec.model_role)
+    model_name = payload.get("model") or settings.model_name_for(spec.model_role)
+    if model_name != settings.model_name_for(spec.model_role):
+        ctx = ctx.with_role_model(spec.model_role, model_name)
+        settings = ctx.settings
     attempt = runtime.execution_info.node_attempt if runtime.execution_info else 1
-    emit("task_started", task_id=task.id, agent=spec.name, attempt=attempt)
+    emit("task_started", task_id=task.id, agent=spec.name, attempt=attempt, model=model_name)
 
     started = time.time()
     # Result cache (effects helper): never for agents with side effects; a hit is recorded.

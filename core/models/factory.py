@@ -77,7 +77,8 @@ _override: ContextVar[Mapping[str, BaseChatModel] | None] = ContextVar(
 @contextmanager
 def use_model(model: BaseChatModel | Mapping[str, BaseChatModel]) -> Iterator[None]:
     """Within the block (and graph runs started in it), serve ``model`` to every role, or
-    to the roles in a ``{role: model}`` mapping (``"*"`` for the rest). For tests and
+    by a mapping whose keys are roles or model names (``{"coder": m}``, ``{"local-1.5b": m}``;
+    a role first, then the name of the role's model, ``"*"`` for the rest). For tests and
     benchmarks that script a model object rather than configure one."""
     token = _override.set(model if isinstance(model, Mapping) else {"*": model})
     try:
@@ -90,10 +91,12 @@ def chat_model(settings: Settings, role: str) -> BaseChatModel:
     """The chat model for ``role``; instances are cached per model configuration so that a
     rate limiter is shared by every user of the same endpoint in this process."""
     override = _override.get()
-    if override is not None and (role in override or "*" in override):
-        return override.get(role) or override["*"]
-    cfg = settings.model_for(role)  # ConfigError naming the key for an unknown model
     name = settings.model_name_for(role)
+    if override is not None:
+        scripted = override.get(role) or override.get(name) or override.get("*")
+        if scripted is not None:
+            return scripted
+    cfg = settings.model_for(role)  # ConfigError naming the key for an unknown model
     if cfg.provider == "test":
         return _cached(("test", cfg.model_dump_json()), lambda: _test_model(cfg))
     if cfg.provider == "openai":

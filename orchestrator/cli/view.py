@@ -19,6 +19,8 @@ class TaskBoard:
         self.console = console
         self.tasks: dict[str, dict[str, Any]] = {}
         self.status: dict[str, str] = {}
+        self.models: dict[str, str] = {}
+        """The model each task's latest attempt runs on (its tier)."""
         self.notes: list[str] = []
         self._live = Live(self.render(), console=console, refresh_per_second=8, transient=False) if live else None
 
@@ -42,12 +44,15 @@ class TaskBoard:
             self.note(f"plan v{event.get('version')}: {len(self.tasks)} tasks ({event.get('reason', '')})")
         elif kind == "task_started":
             self.status[event["task_id"]] = "running"
+            if event.get("model"):
+                self.models[event["task_id"]] = str(event["model"])
         elif kind == "task_finished":
             self.status[event["task_id"]] = event.get("status", "done")
             if event.get("error"):
                 self.note(f"{event['task_id']} failed: {event['error']}")
         elif kind in ("escalation", "stopped", "plan_rejected", "revision_rejected"):
-            detail = event.get("step") or event.get("reason") or event.get("error")
+            detail = str(event.get("step") or event.get("reason") or event.get("error") or "")
+            detail = detail.removeprefix("escalation: ")  # the kind already says it
             self.note(f"{kind}: {event.get('task_id', '')} {detail}".strip())
         elif kind == "synthesizing":
             self.note("synthesizing the answer")
@@ -61,12 +66,13 @@ class TaskBoard:
 
     def render(self) -> Group:
         table = Table(title="Task graph", expand=False)
-        for column in ("id", "agent", "depends on", "status", "instruction"):
+        for column in ("id", "agent", "model", "depends on", "status", "instruction"):
             table.add_column(column)
         for task_id, task in self.tasks.items():
             status = self.status.get(task_id, "pending")
             table.add_row(
-                task_id, task.get("agent", ""), ", ".join(task.get("depends_on", [])) or "-",
+                task_id, task.get("agent", ""), self.models.get(task_id, "-"),
+                ", ".join(task.get("depends_on", [])) or "-",
                 Text(status, style=STYLE.get(status, "")), (task.get("instruction", "")[:60]),
             )
         return Group(table, *[Text(f"· {n}", style="dim") for n in self.notes[-6:]])

@@ -44,6 +44,8 @@ class TaskRow(TypedDict):
     error: str
     verifications_passed: int
     verifications_failed: int
+    escalations: list[str]
+    """The task's escalation steps, in order (a stronger model, another agent, a human)."""
 
 
 class RunSummary(TypedDict):
@@ -207,6 +209,7 @@ def task_rows(values: Mapping[str, Any]) -> list[TaskRow]:
                 error=str(record.get("error") or ""),
                 verifications_passed=sum(h.startswith(VERIFY_PASSED) for h in history),
                 verifications_failed=sum(h.startswith(VERIFY_FAILED) for h in history),
+                escalations=[h.removeprefix("escalation: ") for h in history if h.startswith("escalation: ")],
             )
         )
     return rows

@@ -72,6 +72,8 @@ def render_report(report: Mapping[str, Any], console: Console, width: int | None
             console.print(
                 f"[red]{escape(row['id'])}[/red] ({row['status']}): {escape(row['error'])}", highlight=False
             )
+        for step in row.get("escalations") or ():
+            console.print(f"[yellow]{escape(row['id'])}[/yellow] escalation: {escape(step)}", highlight=False)
     if report.get("answer"):
         console.rule("Answer")
         console.print(report["answer"], markup=False, highlight=False)
