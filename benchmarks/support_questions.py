@@ -78,6 +78,19 @@ CASES = [
     Case("The speaker O1002 is fine, customer only asks what our return policy says", "info", "no"),
     Case("Go ahead and refund O1006 in full, the charger was faulty and the customer returned it "
          "yesterday", "refund", "no", "damaged", "yes"),
+    # A question and an action in one request; ticket updates other than escalation.
+    Case("How many days do refunds take to show up on a card? And refund O1014 please, the "
+         "parcel never came.", "refund", "no", "our_error"),
+    Case("Is the headset from O1010 still returnable? She doesnt need it, so if yes refund her.",
+         "refund", "no", "other"),
+    Case("Customer on T504 confirmed the fix works. Mark the ticket resolved.", "resolve", "no"),
+    Case("T508 is sorted now, pls set it to resolved and tell me what it was about", "resolve", "no"),
+    Case("Explain what our warranty covers for O1020, and push T510 up to a team lead.",
+         "escalate", "no"),
+    Case("Has T503 been resolved yet? Only tell me, don't touch it.", "info", "yes"),
+    Case("What does our policy say about cracked cases? Issue the refund for O1015 too, it "
+         "arrived cracked.", "refund", "no", "damaged", "no"),
+    Case("When will T502 be resolved? just curious", "info", "no"),
 ]
 
 # -- the yes/no form of the intent and the reason ---------------------------------------------
@@ -153,7 +166,7 @@ async def timed(coro: Any) -> tuple[Any, float]:
     return value, time.perf_counter() - start
 
 
-async def main(model_name: str, json_cases: int) -> dict[str, Any]:
+async def main(model_name: str, json_cases: int, choice_only: bool = False) -> dict[str, Any]:
     settings = load_settings(model=model_name)
     model = await achat_model(settings, "support")
     await q.ask_intent(model, "warm up")  # the server starts and caches the system prompts
@@ -173,6 +186,10 @@ async def main(model_name: str, json_cases: int) -> dict[str, Any]:
         if case.returned:
             back, t = await timed(q.ask_returned(model, r))
             rows["choice"]["returned"].append(((back.choice == "yes") == (case.returned == "yes"), t))
+        if choice_only:
+            print(json.dumps({"case": n, "intent": intent.choice, "want": case.intent,
+                              "p": round(intent.p, 3)}), file=sys.stderr, flush=True)
+            continue
         yn_intent, t = await timed(yes_no_intent(model, r))
         rows["yes_no"]["intent"].append((yn_intent == case.intent, t))
         rows["yes_no"]["forbids"] = rows["choice"]["forbids"]  # the same question in both forms
@@ -215,5 +232,7 @@ if __name__ == "__main__":
     parser.add_argument("--model", default="local")
     parser.add_argument("--json-cases", type=int, default=len(CASES),
                         help="ask the constrained-JSON form of only the first N requests (it generates ~40 tokens each)")
+    parser.add_argument("--choice-only", action="store_true",
+                        help="ask only the support flow's own questions (the choice form)")
     args = parser.parse_args()
-    print(json.dumps(asyncio.run(main(args.model, args.json_cases)), indent=2))
+    print(json.dumps(asyncio.run(main(args.model, args.json_cases, args.choice_only)), indent=2))

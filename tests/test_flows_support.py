@@ -27,7 +27,8 @@ from tools.refund_rules import Blocker, RefundVerdict
 
 REGISTRY = AgentRegistry.builtin()
 MODELS = {"ts": {"provider": "test", "model": "ts", "tool_mode": "structured"}}
-LETTER = {"info": "A", "refund": "B", "escalate": "C", "damaged": "A", "our_error": "B", "other": "C"}
+LETTER = {"info": "A", "refund": "B", "escalate": "C", "resolve": "D",
+          "damaged": "A", "our_error": "B", "other": "C"}
 
 
 def config(tmp_path: Path, **overrides: Any) -> RunnableConfig:
@@ -296,3 +297,28 @@ async def test_a_reply_may_state_what_the_action_that_ran_changed(tmp_path: Path
     assert ticket_status(tmp_path, "T503") == "escalated"
     assert out["output"].startswith("Ticket T503 has been escalated to a team lead.")
     assert "Actions taken: Ticket T503 updated: status open -> escalated" in out["output"]
+
+
+async def test_resolves_a_ticket_only_when_asked_after_approval_and_never_an_escalated_one(
+    tmp_path: Path,
+) -> None:
+    model = support_model("The ticket is marked resolved.", intent="resolve")
+    first = await run(model, config(tmp_path), "C008 got a new case and is happy, close T508 as solved")
+    pause = first["__interrupt__"][0].value
+    assert pause["tool"] == "update_ticket" and ticket_status(tmp_path, "T508") == "open"
+    assert pause["args"]["ticket_id"] == "T508" and pause["args"]["status"] == "resolved"
+    assert pause["args"]["acting_for"] == "C008"
+    cfg = config(tmp_path, review={"high_risk_tools": False})
+    out = await run(model, cfg, "C008 got a new case and is happy, close T508 as solved")
+    assert ticket_status(tmp_path, "T508") == "resolved"
+    assert "Actions taken: Ticket T508 updated: status open -> resolved" in out["output"]
+    again = await run(model, cfg, "please mark T508 resolved for C008")
+    assert "No resolution: ticket T508 is already resolved." in again["output"]
+    # an escalated ticket belongs to the team it went to: the tool refuses, nothing changes
+    out = await run(model, cfg, "C006 says the laptop is fine now, resolve T506")
+    assert ticket_status(tmp_path, "T506") == "escalated"
+    assert "is escalated; the team that owns it resolves it" in out["output"]
+    claimed = await run(support_model("I have resolved ticket T501.", intent="info"), cfg,
+                        "Has T501 been resolved for C001?")  # fmt: skip
+    assert ticket_status(tmp_path, "T501") == "open"
+    assert "I have resolved ticket T501." not in claimed["output"]

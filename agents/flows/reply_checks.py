@@ -21,11 +21,11 @@ __all__ = ["cited_only", "consistent", "refundable", "stated_only", "unclaimed"]
 _DONE_FORMS = (
     r"(?:issued|processed|refunded|credited|escalated|updated|closed|reopened|assigned|"
     r"created|opened|sent|shipped|cancell?ed|approved|arranged|initiated|submitted|"
-    r"forwarded|transferred|marked|set)"
+    r"forwarded|transferred|marked|set|resolved)"
 )
 _DO_FORMS = (
     r"(?:issue|process|refund|credit|escalate|update|close|reopen|assign|create|open|send|"
-    r"ship|cancel|approve|arrange|initiate|submit|forward|transfer|mark|set)"
+    r"ship|cancel|approve|arrange|initiate|submit|forward|transfer|mark|set|resolve)"
 )
 ACTION_CLAIM = re.compile(
     # the agent speaking: "I have issued", "we've escalated", "I refunded", "I will send",
@@ -50,7 +50,7 @@ ACTION_KINDS = {
     "issue_refund": re.compile(r"\brefund\w*|\bcredit\w*|\bprocess\w*|\bissu\w*", re.I),
     "update_ticket": re.compile(
         r"\bescalat\w*|\bticket\b|\bupdat\w*|\bclos\w*|\breopen\w*|\bassign\w*|"
-        r"\bteam lead\b|\bmarked\b|\bstatus\b",
+        r"\bteam lead\b|\bmarked\b|\bstatus\b|\bresolv\w*",
         re.I,
     ),
 }

@@ -63,6 +63,11 @@ from tools.knowledge_base import KnowledgeBase
 from tools.refund_rules import money
 from tools.registry import build_tools, is_high_risk
 
+TICKET_ACTIONS = {"escalate": "escalated", "resolve": "resolved"}
+"""The ticket status each ticket action of the request's intent sets."""
+ACTION_NAMES = {"refund": "refund", "escalate": "escalation", "resolve": "resolution"}
+"""How a reply or a note names each action the request may ask for."""
+
 POLICY_PASSAGES = 5
 REPLY_TOKENS = 170
 
@@ -255,7 +260,7 @@ class SupportSteps:
         if not intent.leads(intent.choice, "info", ACT_MARGIN):
             return [], (
                 f"No action: it is not clear that the request asks for a "
-                f"{'refund' if intent.choice == 'refund' else 'ticket escalation'} "
+                f"{ACTION_NAMES.get(intent.choice, intent.choice)} "
                 f"(confidence {intent.p:.2f}, information only {intent.of_key('info'):.2f}); "
                 "confirm it and ask again."
             )
@@ -275,25 +280,30 @@ class SupportSteps:
                         f"customer {customer}, whom the request is about")
             return None
 
-        if intent.choice == "escalate":
+        if new_status := TICKET_ACTIONS.get(intent.choice):
+            name = ACTION_NAMES[intent.choice]
             tickets = request_ids(request)["ticket"] or ids.get("ticket") or []
             if not tickets:
-                return [], "No escalation: the request names no ticket."
+                return [], f"No {name}: the request names no ticket."
             ticket = by_id.get(tickets[0])
             if not isinstance(ticket, TicketRecord):
-                return [], f"No escalation: ticket {tickets[0]} was not found."
+                return [], f"No {name}: ticket {tickets[0]} was not found."
             if why := not_theirs(ticket):
-                return [], f"No escalation: {why}."
+                return [], f"No {name}: {why}."
+            if ticket.status == new_status:
+                return [], f"No {name}: ticket {ticket.id} is already {new_status}."
             checked = "; ".join(r.text.splitlines()[0] for r in records)
-            note = clip(f"Escalated at the request: {summary} Checked: {checked}.", 600)
+            note = clip(f"{new_status.capitalize()} at the request: {summary} "
+                        f"Checked: {checked}.", 600)
             call = ToolCallRecord(
-                id="escalate", tool="update_ticket", status=status,
+                id=intent.choice, tool="update_ticket", status=status,
                 thought=(f"Records this action touches: ticket {ticket.id} of customer "
                          f"{ticket.owner}. The request is about customer {customer}."),
-                args={"ticket_id": ticket.id, "status": "escalated", "note": note,
+                args={"ticket_id": ticket.id, "status": new_status, "note": note,
                       ACTING_FOR_FIELD: customer},
             )  # type: ignore[typeddict-item]  # fmt: skip
-            return [call], f"Escalate ticket {ticket.id} (status escalated, with a note)."
+            return [call], (f"Set ticket {ticket.id} to {new_status} (from {ticket.status}, "
+                            "with a note).")
         orders = request_ids(request)["order"] or ids.get("order") or []
         if not orders:
             return [], "No refund: the request names no order."

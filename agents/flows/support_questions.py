@@ -36,7 +36,7 @@ __all__ = [
 CONFIDENT = 0.6
 """The least probability a yes that leads to an action needs (the item is already back)."""
 ACT_MARGIN = 0.03
-"""How far the action option (refund, escalate) must lead the information-only option
+"""How far the action option (refund, escalate, resolve) must lead the information-only option
 before code acts on it. The embedded 0.5B model spreads its probability thinly over three
 options: on 20 requests written for ``benchmarks/support_questions.py`` its choice was right
 for every intent, the action requests leading information-only by 0.036 to 0.14 and the
@@ -47,18 +47,20 @@ must come back first). Measured on the same requests: the 0.5B model leans to th
 option (damaged); its right answers scored 0.43–0.47, its wrong ones 0.36–0.41. Below it
 no refund is issued and the reply asks for the reason."""
 
-Intent = Literal["info", "refund", "escalate"]
+Intent = Literal["info", "refund", "escalate", "resolve"]
 Reason = Literal["damaged", "our_error", "other"]
 
 INTENT_SYSTEM = (
     "You read customer-support requests sent to a support agent. Decide what the request "
     "asks the agent to DO now. Asking whether something is possible, what the policy says, "
-    "or to check and explain is information only. Answer with one letter."
+    "or to check and explain is information only; a request that asks a question and also "
+    "tells the agent to act (if allowed) asks for the action. Answer with one letter."
 )
 INTENT_OPTIONS = (
     Option("info", "Only information: answer a question, check or explain; nothing to change"),
     Option("refund", "Give the customer money back now: issue or process a refund"),
     Option("escalate", "Escalate the ticket: pass it to a team lead or manager"),
+    Option("resolve", "Mark a ticket resolved: the customer's problem is taken care of"),
 )
 INTENT_EXAMPLES = (
     Example("Request: Can you tell me when order O2210 will arrive?", "info"),
@@ -73,6 +75,13 @@ INTENT_EXAMPLES = (
             "info"),
     Example("Request: Ticket T771 has waited a week; hand it over to a team lead.", "escalate"),
     Example("Request: Kunde C120 möchte sein Geld zurück für O7702, bitte erstatten.", "refund"),
+    Example("Request: The replacement arrived and works, so T412 can be closed out as solved.",
+            "resolve"),
+    Example("Request: Is O8813 still in the return window? If it is, refund the customer.",
+            "refund"),
+    Example("Request: Has ticket T319 been answered yet? What did we tell the customer?", "info"),
+    Example("Request: no more complaints from C341 since the new router came, T905 is done",
+            "resolve"),
 )
 
 FORBIDS_SYSTEM = (
@@ -90,6 +99,8 @@ FORBIDS_EXAMPLES = (
     Example("Request: C230 wants his money back for O6120, the fan is faulty and he sent it "
             "back. Look at our rules and deal with it.", "no"),
     Example("Request: What would our policy allow for O6121? Do not issue anything.", "yes"),
+    Example("Request: The customer says the fix worked, please mark T905 as resolved.", "no"),
+    Example("Request: Is T412 sorted out by now? Only check it, don't close anything.", "yes"),
 )
 
 REASON_SYSTEM = (
