@@ -322,3 +322,24 @@ async def test_resolves_a_ticket_only_when_asked_after_approval_and_never_an_esc
                         "Has T501 been resolved for C001?")  # fmt: skip
     assert ticket_status(tmp_path, "T501") == "open"
     assert "I have resolved ticket T501." not in claimed["output"]
+
+
+async def test_the_item_is_back_only_when_a_clause_of_the_request_says_so() -> None:
+    """"Already returned?" is asked of each clause (over a whole damaged-item request the
+    model leaned to yes); the clause most likely to say so answers."""
+    asked: list[str] = []
+
+    def text(messages: list[BaseMessage]) -> str:
+        asked.append(str(messages[-1].content).splitlines()[0])
+        return "Yes" if "warehouse" in asked[-1] else "No"
+
+    model = TestChatModel(text=text)
+    back = await q.ask_returned(model, "Refund O1006, the charger was faulty.  It reached our\nwarehouse today!")
+    assert back.sure("yes")
+    assert asked == ["Sentence: Refund O1006", "Sentence: the charger was faulty.",
+                     "Sentence: It reached our warehouse today!"]  # fmt: skip
+    assert not (await q.ask_returned(model, "Refund O1006 - the charger was faulty; she has it")).sure("yes")
+    assert q.clauses("  ") == [""] and len(q.clauses("a, b c. " * 40)) == 80
+    asked.clear()
+    await q.ask_returned(model, "x, y z. " * 40)
+    assert len(asked) == q.MAX_CLAUSES

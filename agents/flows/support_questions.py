@@ -14,6 +14,7 @@ evaluation set.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -41,6 +42,8 @@ before code acts on it. The embedded 0.5B model spreads its probability thinly o
 options: on 20 requests written for ``benchmarks/support_questions.py`` its choice was right
 for every intent, the action requests leading information-only by 0.036 to 0.14 and the
 information requests led by information-only by 0.13 or more; a near-tie takes no action."""
+MAX_CLAUSES = 12
+"""The most clauses of one request asked about (a long paste costs no more than this)."""
 REASON_CONFIDENT = 0.42
 """The least probability the refund reason needs (it decides the amount and whether the item
 must come back first). Measured on the same requests: the 0.5B model leans to the first
@@ -124,20 +127,32 @@ REASON_EXAMPLES = (
 )
 
 RETURNED_SYSTEM = (
-    "You read customer-support requests. Answer Yes if the request says the item has "
-    "already been sent back or has reached us, otherwise No."
+    "You read one sentence from a customer-support request. Answer Yes only if the sentence "
+    "says the item has already been sent back to us or has reached us; otherwise No."
 )
 RETURNED_EXAMPLES = (
-    Example("Request: The lamp from O2210 came back to our warehouse yesterday; refund it.",
-            "yes"),
-    Example("Request: Refund O3301, the toaster arrived broken.", "no"),
-    Example("Request: customer already shipped the broken speaker back to us, pls refund",
-            "yes"),
-    Example("Request: She will return the damaged chair next week. What now?", "no"),
-    Example("Request: C230's fan from O6120 was faulty; the fan has been sent back to us. "
-            "Deal with the refund.", "yes"),
-    Example("Request: Refund O6122 for C231, the mug came chipped. Check our rules first.", "no"),
+    Example("Sentence: The lamp from O2210 came back to our warehouse yesterday.", "yes"),
+    Example("Sentence: Refund O3301, the toaster arrived broken.", "no"),
+    Example("Sentence: customer already shipped the broken speaker back to us", "yes"),
+    Example("Sentence: She will return the damaged chair next week.", "no"),
+    Example("Sentence: the fan has been sent back to us.", "yes"),
+    Example("Sentence: The mug came chipped, check our rules first.", "no"),
+    Example("Sentence: Deal with the refund.", "no"),
+    Example("Sentence: We have the returned kettle here now.", "yes"),
 )
+"""Asked of one clause at a time: over a whole request the 1.5B model answered yes to nearly
+every damaged-item request (8 of 14 right on requests written to measure it, 4 confident
+wrong yeses); clause by clause, 11 of 14 at 0.5 and no wrong yes at ``CONFIDENT``
+(docs/benchmarks.md, "Support questions")."""
+_CLAUSE_END = re.compile(r"(?<=[.!?;])\s+|\s+[-–—]+\s+|,\s+(?=\w+\s)")
+"""Where a request is cut into clauses: sentence ends, semicolons, dashes, commas before a
+word (punctuation only; the words are the model's to read)."""
+
+
+def clauses(request: str) -> list[str]:
+    """The request's clauses, each whitespace-normalised (the whole request if it has one)."""
+    parts = [p.strip() for p in _CLAUSE_END.split(" ".join(request.split()))]
+    return [p for p in parts if p] or [" ".join(request.split())]
 
 
 @dataclass(frozen=True)
@@ -209,6 +224,14 @@ async def ask_reason(
 
 
 async def ask_returned(model: BaseChatModel, request: str, config: Any = None) -> Reading:
-    """Whether the item is already back (unreadable reply: it is not)."""
-    return Reading.of(await yes_no(model, RETURNED_SYSTEM, question(request),
-                                   examples=RETURNED_EXAMPLES, default=False, config=config))
+    """Whether the item is already back: asked of each clause, the clause most likely to say
+    so answers (unreadable replies: it is not)."""
+    best: Reading | None = None
+    for clause in clauses(request)[:MAX_CLAUSES]:
+        reading = Reading.of(await yes_no(model, RETURNED_SYSTEM, f"Sentence: {clause}",
+                                          examples=RETURNED_EXAMPLES, default=False,
+                                          config=config))  # fmt: skip
+        if best is None or reading.of_key("yes") > best.of_key("yes"):
+            best = reading
+    assert best is not None  # clauses() is never empty
+    return best
