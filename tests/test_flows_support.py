@@ -43,7 +43,8 @@ def support_model(
     """A model that answers each of the flow's questions as told (by the question's system
     message) and replies ``reply`` to the drafting step."""
     answers = {q.INTENT_SYSTEM: LETTER[intent], q.FORBIDS_SYSTEM: forbids,
-               q.REASON_SYSTEM: LETTER[reason], q.RETURNED_SYSTEM: returned}  # fmt: skip
+               q.REASON_SYSTEM: LETTER[reason], q.RETURNED_SYSTEM: returned,
+               q.WHERE_SYSTEM: "B" if returned == "Yes" else "A"}  # fmt: skip
 
     def text(messages: list[BaseMessage]) -> str:
         system = str(messages[0].content)
@@ -330,8 +331,11 @@ async def test_the_item_is_back_only_when_a_clause_of_the_request_says_so() -> N
     asked: list[str] = []
 
     def text(messages: list[BaseMessage]) -> str:
-        asked.append(str(messages[-1].content).splitlines()[0])
-        return "Yes" if "warehouse" in asked[-1] else "No"
+        clause = str(messages[-1].content).splitlines()[0]
+        if messages[0].content == q.WHERE_SYSTEM:  # asked only after a sure yes
+            return "B" if "warehouse" in clause else "A"
+        asked.append(clause)
+        return "Yes" if "warehouse" in clause or "arrived" in clause else "No"
 
     model = TestChatModel(text=text)
     back = await q.ask_returned(model, "Refund O1006, the charger was faulty.  It reached our\nwarehouse today!")
@@ -339,6 +343,9 @@ async def test_the_item_is_back_only_when_a_clause_of_the_request_says_so() -> N
     assert asked == ["Sentence: Refund O1006", "Sentence: the charger was faulty.",
                      "Sentence: It reached our warehouse today!"]  # fmt: skip
     assert not (await q.ask_returned(model, "Refund O1006 - the charger was faulty; she has it")).sure("yes")
+    # a yes the other form does not bear out ("where is it now?": with the customer) is a no
+    arrived = await q.ask_returned(model, "Refund O1006, it arrived damaged.")
+    assert arrived.choice == "no" and not arrived.sure("yes")
     assert q.clauses("  ") == [""] and len(q.clauses("a, b c. " * 40)) == 80
     asked.clear()
     await q.ask_returned(model, "x, y z. " * 40)

@@ -140,10 +140,33 @@ RETURNED_EXAMPLES = (
     Example("Sentence: Deal with the refund.", "no"),
     Example("Sentence: We have the returned kettle here now.", "yes"),
 )
-"""Asked of one clause at a time: over a whole request the 1.5B model answered yes to nearly
-every damaged-item request (8 of 14 right on requests written to measure it, 4 confident
-wrong yeses); clause by clause, 11 of 14 at 0.5 and no wrong yes at ``CONFIDENT``
-(docs/benchmarks.md, "Support questions")."""
+"""Asked of one clause at a time, beside ``WHERE_SYSTEM``: over a whole request the 1.5B
+model answered yes to nearly every damaged-item request (8 of 14 right on requests written to
+measure it, 4 confident wrong yeses); clause by clause 13 of 14, but "asks for a refund
+because it arrived damaged" still read as a yes (docs/benchmarks.md, §8)."""
+WHERE_SYSTEM = (
+    "You read one sentence from a customer-support request. Where is the item now, as the "
+    "sentence tells it? Answer with one letter."
+)
+WHERE_OPTIONS = (
+    Option("customer", "With the customer: it was delivered to them (damaged or not), or they "
+                       "still have it"),
+    Option("us", "Sent back by the customer to us, or received back by us"),
+    Option("unsaid", "The sentence does not say"),
+)
+WHERE_EXAMPLES = (
+    Example("Sentence: The lamp from O2210 came back to our warehouse yesterday.", "us"),
+    Example("Sentence: Refund O3301, the toaster arrived broken.", "customer"),
+    Example("Sentence: customer already shipped the broken speaker back to us", "us"),
+    Example("Sentence: She will return the damaged chair next week.", "customer"),
+    Example("Sentence: Deal with the refund.", "unsaid"),
+    Example("Sentence: the fan has been sent back to us.", "us"),
+    Example("Sentence: Her order O4417 arrived with a cracked screen.", "customer"),
+    Example("Sentence: We have the returned kettle here now.", "us"),
+)
+"""The same fact as a choice of where the item is: it never chose "us" for a clause that
+does not say so, but misses some that do; the item counts as back only where both forms
+agree (no wrong yes on 30 requests; docs/benchmarks.md, §8)."""
 _CLAUSE_END = re.compile(r"(?<=[.!?;])\s+|\s+[-–—]+\s+|,\s+(?=\w+\s)")
 """Where a request is cut into clauses: sentence ends, semicolons, dashes, commas before a
 word (punctuation only; the words are the model's to read)."""
@@ -224,14 +247,23 @@ async def ask_reason(
 
 
 async def ask_returned(model: BaseChatModel, request: str, config: Any = None) -> Reading:
-    """Whether the item is already back: asked of each clause, the clause most likely to say
-    so answers (unreadable replies: it is not)."""
+    """Whether the item is already back: the first clause for which both questions say so
+    (yes with ``CONFIDENT`` and the choice "sent back to us") answers yes; otherwise no,
+    with the likeliest yes of any clause for the record (unreadable replies: not back)."""
     best: Reading | None = None
     for clause in clauses(request)[:MAX_CLAUSES]:
-        reading = Reading.of(await yes_no(model, RETURNED_SYSTEM, f"Sentence: {clause}",
+        said = f"Sentence: {clause}"
+        reading = Reading.of(await yes_no(model, RETURNED_SYSTEM, said,
                                           examples=RETURNED_EXAMPLES, default=False,
                                           config=config))  # fmt: skip
+        if reading.sure("yes"):
+            where = await choose(model, WHERE_SYSTEM, said, WHERE_OPTIONS,
+                                 examples=WHERE_EXAMPLES, default="unsaid", config=config)
+            if where.choice == "us":
+                return reading
         if best is None or reading.of_key("yes") > best.of_key("yes"):
             best = reading
     assert best is not None  # clauses() is never empty
+    if best.choice == "yes":  # sure of yes for no clause where the item is with us
+        return Reading("no", round(1 - best.p, 4), best.form, best.scores)
     return best
