@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, TypedDict
 
 from core.usage import run_metrics
+from graph.synthesis import final_status
 
 VERIFY_PASSED = "verification passed"
 VERIFY_FAILED = "verification failed"
@@ -263,14 +264,17 @@ def run_status(values: Mapping[str, Any], next_nodes: Sequence[str] = (), interr
     """The run's status as the CLI's ``show`` reports it.
 
     ``interrupted``: paused for a human. ``incomplete``: steps remain (still running, the
-    process died, or an unreplayed fork); ``resume`` continues it. Otherwise ``completed``
-    when the supervisor said so, else ``failed`` (it ended without completing).
+    process died, or an unreplayed fork); ``resume`` continues it. Otherwise, for a run
+    that ended with an answer, ``completed`` (every task done) or ``stopped`` (tasks not
+    done: ``graph.synthesis.final_status``), else ``failed`` (it ended without a result).
     """
     if interrupts:
         return "interrupted"
     if next_nodes:
         return "incomplete"
-    return "completed" if values.get("status") == "completed" else "failed"
+    if values.get("status") in ("completed", "stopped"):
+        return final_status(values)[0]
+    return "failed"
 
 
 def summarize_run(

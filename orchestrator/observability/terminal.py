@@ -12,7 +12,8 @@ from rich.text import Text
 
 from orchestrator.observability.timeline import auto_width, task_graph_tree, timeline_table
 
-RUN_STYLE = {"completed": "green", "failed": "red", "interrupted": "yellow", "incomplete": "yellow"}
+RUN_STYLE = {"completed": "green", "failed": "red", "stopped": "magenta", "interrupted": "yellow",
+             "incomplete": "yellow"}
 
 
 def pct(value: float | None) -> str:
