@@ -27,6 +27,7 @@ from graph.runner import Runner
 from orchestrator.cli.answers import Requested, UsageError, load_tasks, not_applied, resume_map
 from orchestrator.cli.session import EXIT, stream_run, summarise
 from orchestrator.cli.view import TaskBoard
+from orchestrator.observability.terminal import render_why
 
 out = Console()
 err = Console(stderr=True)
@@ -177,7 +178,8 @@ def _print_outcome(outcome: dict[str, Any], as_json: bool) -> int:
         if outcome.get("error"):
             out.print(f"[red]Error:[/red] {outcome['error']}\nResume with: {outcome['resume']}")
     if outcome.get("stop_reason"):
-        out.print(f"[magenta]Stopped early:[/magenta] {outcome['stop_reason']}")
+        out.print(f"[magenta]Stopped early:[/magenta] {escape(outcome['stop_reason'])}", highlight=False)
+    render_why(outcome.get("diagnosis"), out)
     out.print(
         f"[dim]thread {outcome['thread_id']} · {outcome['status']} · tasks {m['tasks_completed']}/{m['tasks_total']} done,"
         f" {m['tasks_failed']} failed · {m['tokens']} tokens · ${m['cost_usd']:.4f} · {m['latency_s']:.1f}s[/dim]"

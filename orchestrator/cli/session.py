@@ -12,6 +12,7 @@ from core.usage import run_metrics
 from graph.runner import Runner
 from graph.synthesis import final_status
 from orchestrator.cli.view import TaskBoard
+from orchestrator.observability.diagnosis import diagnose
 
 EXIT = {"completed": 0, "failed": 1, "interrupted": 3, "stopped": 4}
 """Exit codes by final status (2 is a usage or configuration error). ``stopped`` (4): the run
@@ -66,6 +67,10 @@ def summarise(snapshot: StateSnapshot, thread_id: str, error: str | None = None)
         "interrupts": interrupts,
         "checkpoint_id": snapshot.config["configurable"].get("checkpoint_id"),
     }
+    if status in ("completed", "stopped", "failed") and not snapshot.next:
+        why = diagnose(values, status)
+        if why["run"] or why["tasks"]:  # a run that completed without escalations has none
+            outcome["diagnosis"] = why
     if error:
         outcome["error"] = error
     if status != "completed":
