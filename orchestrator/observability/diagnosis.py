@@ -14,7 +14,9 @@ Rules, in order (the first that matches names the mode): a task's *final* error 
 that stayed failed; the error of its *first* failure for a task that escalation recovered
 (the reason it needed help), except that a task done after a reassignment was planned for
 the wrong agent. A run's mode is its ``stop_reason``'s when that names a budget, a cap, a
-human's abort or an early finish; otherwise its first failing task's, in plan order.
+human's abort or an early finish; else ``plan_invalid`` when it ran the planner's fallback
+plan; otherwise its first failing task's, in plan order. A done task whose code lacks a
+name the task asked for is ``spec_not_followed`` (its run may still complete).
 """
 
 from __future__ import annotations
@@ -248,6 +250,10 @@ def diagnose_task(task_id: str, record: Mapping[str, Any], values: Mapping[str, 
                 return _make("task", "approval_rejected", h, f"results.{task_id}.history[{i}]", task_id, agent)
         return None
     if status == "done" and not (escalated or failures):
+        missing = missing_names(record)
+        if missing:  # done, but not what was asked: the check that should have caught it did not
+            return _make("task", "spec_not_followed", _missing_text(missing), f"results.{task_id}.output",
+                         task_id, agent)
         return None
     if status not in ("done", "failed"):
         return None
@@ -255,14 +261,12 @@ def diagnose_task(task_id: str, record: Mapping[str, Any], values: Mapping[str, 
     if recovered:
         for i, h in enumerate(history):
             if h.startswith("escalation: reassigned to "):
-                return _make("task", "wrong_agent", f"{h}; it was planned for {_first_agent(record, history)}",
+                return _make("task", "wrong_agent", f"{h}; it was planned for {_planned_agent(task_id, values)}",
                              f"results.{task_id}.history[{i}]", task_id, agent, recovered=True)
     text, where = (failures[0] if recovered else failures[-1]) if failures else ("", f"results.{task_id}")
     missing = missing_names(record)
     if missing and not recovered:
-        return _make("task", "spec_not_followed",
-                     f"asked for {', '.join(missing)}; the code defines none of "
-                     f"{'it' if len(missing) == 1 else 'them'}", f"results.{task_id}.output",
+        return _make("task", "spec_not_followed", _missing_text(missing), f"results.{task_id}.output",
                      task_id, agent, blocks=_blocked_by(task_id, values))
     mode = classify(text)
     if mode is None and not recovered:
@@ -283,9 +287,16 @@ def diagnose_task(task_id: str, record: Mapping[str, Any], values: Mapping[str, 
                  task_id, agent, recovered=recovered, blocks=[] if recovered else _blocked_by(task_id, values))
 
 
-def _first_agent(record: Mapping[str, Any], history: Sequence[str]) -> str:
-    failed = record.get("failed_agents") or []
-    return str(failed[0]) if failed else "another agent"
+def _planned_agent(task_id: str, values: Mapping[str, Any]) -> str:
+    """The agent the plan named for the task (the record names the one that ran it)."""
+    for t in values.get("tasks") or []:
+        if str(t.get("id")) == task_id:
+            return str(t.get("agent") or "another agent")
+    return "another agent"
+
+
+def _missing_text(missing: Sequence[str]) -> str:
+    return f"asked for {', '.join(missing)}; the code defines {'it' if len(missing) == 1 else 'them'} nowhere"
 
 
 def _has_done_dependency(record: Mapping[str, Any], values: Mapping[str, Any]) -> bool:
@@ -347,13 +358,20 @@ def diagnose(values: Mapping[str, Any], status: str | None = None) -> RunDiagnos
     if mode is not None:
         never = [tid for tid in order if (results.get(tid) or {}).get("status") in (None, "pending", "skipped")]
         run = _make("run", mode, reason, "stop_reason", blocks=never)
+    elif (fallback := _fallback_plan(values)) is not None:
+        run = _make("run", "plan_invalid", *fallback)
     elif (first := next((d for d in tasks if not d["recovered"]), None)) is not None:
         run = _make("run", first["mode"], f"task {first['task_id']} ({first['agent']}): {first['evidence']}",
                     first["source"], first["task_id"], first["agent"], blocks=first["blocks"])
     else:
-        for i, version in enumerate(values.get("plan_versions") or []):
-            if version.get("planned_by") == "fallback":
-                run = _make("run", "plan_invalid", str(version.get("reason") or ""), f"plan_versions[{i}].reason")
-        if run is None:
-            run = _make("run", "unknown", reason or f"the run ended {status}", "stop_reason" if reason else "status")
+        run = _make("run", "unknown", reason or f"the run ended {status}", "stop_reason" if reason else "status")
     return RunDiagnosis(run=run, tasks=tasks)
+
+
+def _fallback_plan(values: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(reason, where) of the current plan when it is the planner's fallback: no valid plan
+    was made, so what failed after it started from a plan nobody designed."""
+    versions = values.get("plan_versions") or []
+    if versions and versions[-1].get("planned_by") == "fallback":
+        return str(versions[-1].get("reason") or "fell back to a one-task plan"), f"plan_versions[{len(versions) - 1}].reason"
+    return None
