@@ -255,3 +255,22 @@ async def test_stats_count_modes_over_runs_and_show_the_trend_by_day(saver, opti
     assert day["runs"] == 3 and day["completed"] == 1 and day["stopped"] == 2
     assert day["completion_rate"] == round(4 / 6, 6) and day["error_rate"] == round(2 / 6, 6)
     assert day["cost_per_workflow_usd"] == stats["per_workflow"]["cost_usd"]["mean"]
+
+
+# -- the dashboard's "why" panel --------------------------------------------------------------
+
+
+async def test_the_dashboard_diagnoses_the_values_the_page_posts(saver, options):
+    from starlette.testclient import TestClient
+
+    from orchestrator.dashboard import DIAGNOSIS_PATH, app
+
+    team = ScriptedTeam([{"tasks": [task("a"), task("b", deps=["a"]), task("c", deps=["b"])]}], tokens=(100, 50))
+    state = await run(saver, team, config(options(budgets={"run_tokens": 300})))
+    client = TestClient(app, base_url="http://127.0.0.1:2024")
+    values = {k: v for k, v in state.values.items() if k != "messages"}  # as JSON, like the API's
+    answer = client.post(DIAGNOSIS_PATH, json=values).json()
+    assert answer["status"] == "stopped" and answer["stop_reason"].startswith("budget: run_tokens")
+    assert answer["diagnosis"]["run"]["mode"] == "budget"
+    refused = client.post(DIAGNOSIS_PATH, content=b"[1]", headers={"content-type": "application/json"})
+    assert refused.status_code == 400 and "JSON object" in refused.json()["detail"]
