@@ -45,9 +45,10 @@ def render_why(diagnosis: Mapping[str, Any] | None, console: Console) -> None:
     with its evidence and a suggestion (nothing for a run without failures)."""
     if not diagnosis:
         return
-    for d in [diagnosis.get("run"), *diagnosis.get("tasks", [])]:
-        if not d:
-            continue
+    run = diagnosis.get("run")
+    for d in [run, *diagnosis.get("tasks", [])]:
+        if not d or (d["scope"] == "task" and run and (run["task_id"], run["mode"]) == (d["task_id"], d["mode"])):
+            continue  # the run's line already says it (its cause is this task)
         who = "run" if d["scope"] == "run" else f"task {d['task_id']}" + (" (recovered)" if d["recovered"] else "")
         mast = f", {d['mast']}" if d["mast"] else ""
         console.print(
