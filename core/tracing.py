@@ -432,4 +432,12 @@ def start_otel_run(settings: Settings | None, thread_id: str) -> OtelRun | None:
     """The spans of one run (one CLI invocation's stream of it), or None when export is off."""
     if not otel_enabled(settings):
         return None
-    return OtelRun(settings, thread_id, _provider(settings))
+    try:
+        provider = _provider(settings)
+    except ImportError as err:
+        from core.settings import ConfigError
+
+        raise ConfigError(
+            f"OpenTelemetry export is on (otel_endpoint or OTEL_EXPORTER_OTLP_ENDPOINT) but {err.name} is not "
+            "installed: pip install 'agent-orchestrator[otel]'") from None
+    return OtelRun(settings, thread_id, provider)
