@@ -93,3 +93,4 @@ def test_the_cli_exits_non_zero_on_a_stopped_run_and_names_the_budget(
         code = main(["--config", str(config_file), "show", "s1"])
     text = capsys.readouterr().out
     assert code == 4 and "stopped" in text and "budget: run_tokens (300)" in text
+    assert "Why run: budget" in " ".join(text.split())  # the diagnosis, under the answer

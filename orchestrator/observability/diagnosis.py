@@ -145,7 +145,8 @@ _RULES: tuple[tuple[FailureMode, re.Pattern[str]], ...] = (
     ("approval_rejected", re.compile(
         r"rejected by a (human|reviewer)|rejected by a human reviewer|aborted by a human"
         r"|skipped by a human|the user rejected", re.I)),
-    ("time_out", re.compile(r"budget: (task|run)_wall_s|\bTimeoutError\b|\btimed out\b|\btime-?out\b", re.I)),
+    ("time_out", re.compile(
+        r"budget: (task|run)_wall_s|\bTimeoutError\b|APITimeoutError|ReadTimeout|\btimed out\b|\btime-?out\b", re.I)),
     ("budget", re.compile(r"^(budget|limit): |TokenBudgetExceeded|budget: \w+ \(", re.I)),
     ("sandbox_refusal", re.compile(r"sandbox unavailable|sandbox refused|refused by the sandbox|kernel refused", re.I)),
     ("spec_not_followed", re.compile(r"cannot import name '?(\w+)'?", re.I)),
