@@ -274,3 +274,16 @@ async def test_the_dashboard_diagnoses_the_values_the_page_posts(saver, options)
     assert answer["diagnosis"]["run"]["mode"] == "budget"
     refused = client.post(DIAGNOSIS_PATH, content=b"[1]", headers={"content-type": "application/json"})
     assert refused.status_code == 400 and "JSON object" in refused.json()["detail"]
+
+
+def test_the_dashboard_route_answers_on_a_real_server(readme_server):
+    """Behind the server's guard and auth, as the page calls it (token header, JSON body)."""
+    import httpx
+
+    values = {"status": "stopped", "stop_reason": "limit: max_rounds (2) reached", "tasks": [{"id": "a"}, {"id": "b"}],
+              "results": {"a": {"task": {"id": "a", "agent": "writer"}, "status": "done"}}}
+    answer = httpx.post(f"{readme_server.url}/dashboard/diagnosis", json=values,
+                        headers=readme_server.headers, timeout=30)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["diagnosis"]["run"]["mode"] == "budget"
+    assert answer.json()["diagnosis"]["run"]["blocks"] == ["b"]

@@ -71,7 +71,7 @@ async function refreshThread() {
     ui.state = state;
     renderThread();
     if (moved || !ui.history) loadHistory().catch(() => {});
-    loadWhy().catch(() => {}); // the panel says nothing rather than block the page
+    loadWhy().catch(() => {});
   } catch (err) {
     if (id === ui.selected) setError(err.message);
   }
@@ -92,7 +92,12 @@ async function loadWhy() {
   const id = ui.selected;
   const key = `${id}:${state_checkpoint()}`;
   if (!id || (ui.why && ui.why.key === key)) return;
-  const data = await api.diagnose((ui.state && ui.state.values) || {});
+  let data;
+  try {
+    data = await api.diagnose((ui.state && ui.state.values) || {});
+  } catch (err) {
+    data = { error: String(err.message || err) }; // said in the panel, not over the page
+  }
   if (id !== ui.selected) return;
   ui.why = { key, data };
   renderThread();

@@ -379,9 +379,11 @@ export function historyTable(states, currentId, onFork) {
 // -- why: the failure diagnosis ------------------------------------------------------------
 
 // The run's failure mode and each failed or escalated task's, with evidence and a suggestion
-// (`why` is POST /dashboard/diagnosis's answer; null while it loads).
+// (`why` is POST /dashboard/diagnosis's answer; null while it loads; {error} if it failed).
 export function whyView(why, onSelect) {
-  const d = why && why.diagnosis;
+  if (!why) return h("p", { class: "muted" }, "…");
+  if (why.error) return h("p", { class: "muted" }, `No diagnosis: ${why.error}`);
+  const d = why.diagnosis;
   const items = d ? [d.run, ...(d.tasks || [])].filter(Boolean) : [];
   if (!items.length) return h("p", { class: "muted", "data-testid": "why-none" }, "No failures diagnosed.");
   return h("ul", { class: "why", "data-testid": "why" }, items.map((x) =>
