@@ -219,14 +219,30 @@ async def test_verification_failed(saver, options):
     assert "no citation of the policy" in tasks["a"]["evidence"]
 
 
-async def test_own_tests_wrong(saver, options):
-    team = ScriptedTeam([{"tasks": [task("a", agent="writer")]}])
-    team.fail["a"] = lambda n: RuntimeError(
-        f"the tests of chunk.py FAILED in the sandbox (1 error, attempt {n}): "
-        "ERROR collecting test_chunk.py - NameError: name 'chunks' is not defined")
-    state = await run(saver, team, config(options()))
-    _, tasks = why(state.values)
-    assert tasks["a"]["mode"] == "own_tests_wrong" and tasks["a"]["category"] == "verification"
+async def test_own_tests_wrong(saver, options, tmp_path):
+    # The real coder flow and sandbox: one of the model's own tests expects the wrong value,
+    # two independent implementations contradict it, so the coder sets it aside (xfail).
+    from core.models import TestChatModel
+    from tests.test_flows_coder import GOAL, MODULE, OTHER_MODULE, TESTS_ONE_WRONG
+
+    agents = tmp_path / "agents.toml"
+    agents.write_text('[agents.coder]\nflow = "steps"\n')  # the test model otherwise takes the tool loop
+    team = ScriptedTeam([{"tasks": [{**task("a", agent="coder"), "instruction": f"{GOAL} [[a]]"}]}])
+    coder = TestChatModel(script=[MODULE, TESTS_ONE_WRONG, OTHER_MODULE])
+    cfg = config(options(agents_file=str(agents)))
+    graph = build_graph(checkpointer=saver)
+    with use_model({"coder": coder, "*": team.model}):
+        await graph.ainvoke({"goal": "g"}, cfg, durability="sync", context=context_of(cfg))
+    values = (await graph.aget_state(cfg)).values
+    assert values["status"] == "completed"  # the code is right; only a test was wrong
+    run_why, tasks = why(values)
+    assert run_why is None
+    assert tasks["a"]["mode"] == "own_tests_wrong" and tasks["a"]["recovered"]
+    assert "1 disputed check(s) set aside" in tasks["a"]["evidence"]
+    assert tasks["a"]["source"] == "results.a.history[0]"
+    # A test file that does not even collect is the tests' fault too.
+    assert classify("the tests of chunk.py FAILED in the sandbox (1 error): ERROR collecting test_chunk.py") \
+        == "own_tests_wrong"
 
 
 # -- the taxonomy and the stats -------------------------------------------------------------

@@ -16,7 +16,8 @@ that stayed failed; the error of its *first* failure for a task that escalation 
 the wrong agent. A run's mode is its ``stop_reason``'s when that names a budget, a cap, a
 human's abort or an early finish; else ``plan_invalid`` when it ran the planner's fallback
 plan; otherwise its first failing task's, in plan order. A done task whose code lacks a
-name the task asked for is ``spec_not_followed`` (its run may still complete).
+name the task asked for is ``spec_not_followed``, and one whose own tests the coder had to
+set aside is ``own_tests_wrong`` (recovered); their runs may still complete.
 """
 
 from __future__ import annotations
@@ -141,6 +142,10 @@ class RunDiagnosis(TypedDict):
 
 # -- reading a failure text ----------------------------------------------------------------
 
+DISPUTED = re.compile(r"disputed checks?(\(s\))? set aside", re.I)
+"""The coder's note that some of its own tests contradict two independent implementations
+(agents/flows/coder.py): the tests, not the code, were wrong."""
+
 _RULES: tuple[tuple[FailureMode, re.Pattern[str]], ...] = (
     ("approval_rejected", re.compile(
         r"rejected by a (human|reviewer)|rejected by a human reviewer|aborted by a human"
@@ -175,18 +180,19 @@ def classify(text: str) -> FailureMode | None:
 
 
 _ASKED_NAME = re.compile(
-    r"(?:function|class|method)\s+(?:named\s+|called\s+)?`?([A-Za-z_]\w*)`?(?=\s*(?:\(|`|,|\.|\s|$))"
-    r"|`([A-Za-z_]\w*)\(\)?`?", re.I,
+    r"\b(?:function|class|method)\s+(?:(?:named|called)\s+`?([A-Za-z_]\w*)`?|`([A-Za-z_]\w*)`|([A-Za-z_]\w*)\()"
+    r"|`([A-Za-z_]\w*)\([^`]*\)`"
 )
-_NOT_NAMES = {"that", "which", "to", "the", "a", "an", "and", "with", "named", "called", "in", "of", "for"}
+"""How a task asks for a name: "a function named f", "class called Foo", "function `f`",
+"function f(x)", "`f(x)`" (never a bare word: "a method that…" asks for nothing)."""
 
 
 def asked_names(instruction: str) -> list[str]:
-    """Identifiers a task asks for by name: "a function named f", "class Foo", "`f()`"."""
-    names = []
+    """Identifiers a task asks for by name, in order, once each."""
+    names: list[str] = []
     for m in _ASKED_NAME.finditer(instruction):
-        name = m.group(1) or m.group(2)
-        if name and name.lower() not in _NOT_NAMES and name not in names:
+        name = next(g for g in m.groups() if g)
+        if name not in names:
             names.append(name)
     return names
 
@@ -255,6 +261,10 @@ def diagnose_task(task_id: str, record: Mapping[str, Any], values: Mapping[str, 
         if missing:  # done, but not what was asked: the check that should have caught it did not
             return _make("task", "spec_not_followed", _missing_text(missing), f"results.{task_id}.output",
                          task_id, agent)
+        for i, h in enumerate(history):
+            if DISPUTED.search(h):  # the coder caught its own wrong tests and set them aside
+                return _make("task", "own_tests_wrong", h, f"results.{task_id}.history[{i}]", task_id, agent,
+                             recovered=True)
         return None
     if status not in ("done", "failed"):
         return None
