@@ -109,13 +109,25 @@ async def test_approval_rejected(saver, options):
     assert run_why["evidence"].startswith("aborted by a human at task a")
 
 
-async def test_sandbox_refusal(saver, options):
-    team = ScriptedTeam([{"tasks": [task("a")]}])
-    team.fail["a"] = always(RuntimeError(
-        "sandbox unavailable: bubblewrap (bwrap) is not installed; the code did not run"))
-    state = await run(saver, team, config(options()))
-    run_why, tasks = why(state.values)
-    assert tasks["a"]["mode"] == "sandbox_refusal" and "bwrap" in tasks["a"]["evidence"]
+async def test_sandbox_refusal(saver, options, tmp_path, monkeypatch):
+    # The real coder flow and sandbox on a host where no isolation mode is available: the
+    # sandbox refuses to run the tests (nothing runs unisolated unless allowed).
+    import tools.sandbox
+    from core.models import TestChatModel
+    from tests.test_flows_coder import GOAL, MODULE, TESTS_RIGHT
+
+    monkeypatch.setattr(tools.sandbox, "candidate_modes", lambda limits: [])
+    agents = tmp_path / "agents.toml"
+    agents.write_text('[agents.coder]\nflow = "steps"\n')
+    team = ScriptedTeam([{"tasks": [{**task("a", agent="coder"), "instruction": f"{GOAL} [[a]]"}]}])
+    coder = TestChatModel(script=[MODULE, TESTS_RIGHT] * 6)
+    cfg = config(options(agents_file=str(agents), cache_results=False))
+    graph = build_graph(checkpointer=saver)
+    with use_model({"coder": coder, "*": team.model}):
+        await graph.ainvoke({"goal": "g"}, cfg, durability="sync", context=context_of(cfg))
+    values = (await graph.aget_state(cfg)).values
+    run_why, tasks = why(values)
+    assert tasks["a"]["mode"] == "sandbox_refusal" and "sandbox unavailable" in tasks["a"]["evidence"]
     assert tasks["a"]["source"].startswith("results.a.")
     assert run_why is not None and run_why["mode"] == "sandbox_refusal"
 

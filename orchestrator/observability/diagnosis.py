@@ -280,6 +280,13 @@ def diagnose_task(task_id: str, record: Mapping[str, Any], values: Mapping[str, 
         return _make("task", "spec_not_followed", _missing_text(missing), f"results.{task_id}.output",
                      task_id, agent, blocks=_blocked_by(task_id, values))
     mode = classify(text)
+    if not recovered and mode != "sandbox_refusal":
+        # A host that refused to isolate code refuses every retry too: that is the cause,
+        # whatever the later attempts failed of.
+        for t, w in failures:
+            if classify(t) == "sandbox_refusal":
+                mode, text, where = "sandbox_refusal", t, w
+                break
     if mode is None and not recovered:
         # A result that failed its check (the history's "verification failed: …").
         for i, h in enumerate(history):
