@@ -1,10 +1,13 @@
 """Failure diagnosis by code: one scripted run per failure mode, made to fail that way, is
 diagnosed with that mode and its evidence; a run that completes has none.
 
-Most failures are injected where they happen in production — the worker's model call
-raises the error a tool, the sandbox or an endpoint raises, or answers what a weak model
-answers — on the scripted test model (tests/scripting.py); budgets, time-outs, human
-aborts, early finishes and reassignments are the product's own mechanisms, unscripted.
+Budgets, time-outs, a human's abort, the supervisor's early finish, reassignment, the
+planner's fallback, a failed verification and an empty model answer are the product's own
+mechanisms on the scripted test model (tests/scripting.py). Own tests wrong and the
+sandbox's refusal run the real coder flow and sandbox (scripted replies; for the refusal, a
+host with no isolation mode). A tool's, a lost dependency's and a crashed attempt's errors
+are raised where production raises them — in the worker's model call — with the texts the
+tools and agents write.
 """
 
 from __future__ import annotations
