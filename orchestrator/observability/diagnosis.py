@@ -287,6 +287,8 @@ def diagnose_task(task_id: str, record: Mapping[str, Any], values: Mapping[str, 
             if classify(t) == "sandbox_refusal":
                 mode, text, where = "sandbox_refusal", t, w
                 break
+    if mode == "dependency_lost" and not _has_done_dependency(record, values):
+        mode = None  # no dependency had a result to lose: it is the task's own failure
     if mode is None and not recovered:
         # A result that failed its check (the history's "verification failed: …").
         for i, h in enumerate(history):
@@ -299,8 +301,6 @@ def diagnose_task(task_id: str, record: Mapping[str, Any], values: Mapping[str, 
             return _make("task", "repeated_step",
                          f"the same failure {texts.count(repeated)} times: {repeated}", where, task_id, agent,
                          recovered=recovered, blocks=[] if recovered else _blocked_by(task_id, values))
-    if mode == "dependency_lost" and not _has_done_dependency(record, values):
-        mode = None  # no dependency had a result to lose: it is the task's own failure
     return _make("task", mode or "unknown", text or str(record.get("error") or "no error recorded"), where,
                  task_id, agent, recovered=recovered, blocks=[] if recovered else _blocked_by(task_id, values))
 
