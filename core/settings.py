@@ -432,6 +432,12 @@ class Settings(BaseSettings):
         settings._root = self._root
         return settings
 
+    otel_endpoint: str | None = None
+    """OpenTelemetry: the OTLP/HTTP collector to export runs, tasks, model and tool calls to as
+    spans (e.g. ``http://127.0.0.1:6006`` for Phoenix; ``/v1/traces`` is appended). Off when
+    unset, unless the standard ``OTEL_EXPORTER_OTLP_ENDPOINT`` (or ``…_TRACES_ENDPOINT``) is
+    set; docs/observability.md. Operator-only: never client-settable."""
+
 
 _path_root: ContextVar[Path | None] = ContextVar("orchestrator_path_root", default=None)
 """While applying overrides: the directory their relative paths are resolved against."""

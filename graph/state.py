@@ -7,13 +7,14 @@ clients all see the same thing; the pydantic models below validate them at the b
 from __future__ import annotations
 
 import operator
-from typing import Annotated, Any, TypedDict
+from typing import Annotated, Any, Literal, TypedDict
 
 from langchain_core.messages import AnyMessage
 from langgraph.channels.delta import DeltaChannel
 from langgraph.graph.message import add_messages
 
-from core.types import Plan, PlanVersion, RunStatus, Task, TaskRecord, TaskStatus
+from core.types import Plan, PlanVersion, Task, TaskRecord, TaskStatus
+from core.types import RunStatus as _CoreRunStatus
 from core.usage import SUMMED_METRICS, TaskMetrics
 
 __all__ = [
@@ -28,6 +29,13 @@ __all__ = [
     "TaskRecord",
     "TaskStatus",
 ]
+
+RunStatus = _CoreRunStatus | Literal["stopped"]
+"""A run's status. ``stopped``: the run ended with an answer but with tasks of its plan not
+done (never started, skipped or failed: a budget, a cap, a stall, a rejected plan, an abort,
+a failure escalation gave up on); ``stop_reason`` says why. ``completed`` only when every
+task of the plan is done. ``failed``: no task is done."""
+
 
 def merge_results(left: dict[str, TaskRecord], right: dict[str, TaskRecord]) -> dict[str, TaskRecord]:
     """Reducer for the blackboard: parallel workers each write their own task id.
@@ -102,6 +110,9 @@ class OrchestratorState(TypedDict, total=False):
     rounds: int
     answer: str
     status: RunStatus
+    """``planning``/``review``/``running`` while it runs; at the end ``completed`` (every
+    task done), ``stopped`` (an answer, but tasks not done: ``stop_reason`` says why) or
+    ``failed`` (no task done)."""
     stop_reason: str
     started_at: float
     finished_at: float

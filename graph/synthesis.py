@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Literal
 
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from langgraph.graph import END
@@ -25,6 +26,49 @@ from graph.state import OrchestratorState
 
 SYNTHESIS_SHARE = 0.6
 """Share of the supervisor model's context window given to the task results."""
+
+
+FinalStatus = Literal["completed", "stopped", "failed"]
+"""How a run that reached synthesis ended (``graph.state.RunStatus`` has the rest)."""
+
+ANSWERED = ("completed", "stopped")
+"""Final statuses with an answer built from done tasks (a human may review it)."""
+
+
+def unfinished(values: Mapping[str, Any]) -> str:
+    """The plan's tasks that are not done, each with its status and error, in plan order:
+    the reason of a stop that no budget or cap named (a failure escalation gave up on)."""
+    results: Mapping[str, Any] = values.get("results") or {}
+    parts = []
+    for task in values.get("tasks") or []:
+        record = results.get(task.get("id", "")) or {}
+        status = str(record.get("status") or "never started")
+        if status == "done":
+            continue
+        error = f": {record['error']}" if record.get("error") else ""
+        parts.append(f"{task.get('id')} {status}{error}")
+    return "tasks not done: " + "; ".join(parts) if parts else ""
+
+
+def final_status(values: Mapping[str, Any]) -> tuple[FinalStatus, str]:
+    """The truthful end of a run and why: ``completed`` only when every task of its plan is
+    done; ``stopped`` when some are done and others never started, were skipped or failed
+    (the reason: the recorded ``stop_reason`` — a budget, a cap, an abort, the supervisor's
+    early finish — else the tasks not done); ``failed`` when none is done.
+
+    Read from state values alone, so threads saved before ``stopped`` existed get it too;
+    a run without a plan keeps its recorded status."""
+    results: Mapping[str, Any] = values.get("results") or {}
+    ids = [str(t.get("id", "")) for t in values.get("tasks") or []]
+    done = [tid for tid in ids if (results.get(tid) or {}).get("status") == "done"]
+    reason = str(values.get("stop_reason") or "") or unfinished(values)
+    if not ids:  # no plan to judge by: the recorded status stands
+        return ("completed", "") if values.get("status") == "completed" else ("failed", reason)
+    if len(done) == len(ids):
+        return "completed", ""
+    if not done:
+        return "failed", reason
+    return "stopped", reason
 
 
 def results_digest(state: OrchestratorState, budget_tokens: int) -> str:
@@ -107,7 +151,7 @@ async def synthesize(state: OrchestratorState, runtime: Runtime[RunContext]) -> 
         results.get(t.get("id", ""), {}).get("status") == "done" for t in state.get("tasks", [])
     ):
         await learn_from(state, settings)
-    due = settings.review.final_answer and update.get("status") == "completed"
+    due = settings.review.final_answer and update.get("status") in ANSWERED
     return Command(goto="review_answer" if due else END, update=update)
 
 
@@ -130,11 +174,16 @@ async def compose_answer(
             # A failed task's work stays visible: the code, and the test run that failed.
             budget = int(settings.model_for("supervisor").context_window * SYNTHESIS_SHARE)
             answer = "The run produced no results.\n\n" + assembled(state, budget)
-        return {"answer": answer, "status": "failed", "finished_at": time.time(), **answer_message(answer)}
+        _, reason = final_status(state)
+        return {"answer": answer, "status": "failed", "stop_reason": reason, "finished_at": time.time(),
+                **answer_message(answer)}
 
     window = settings.model_for("supervisor").context_window
+    status, reason = final_status(state)
     work = assembled(state, int(window * SYNTHESIS_SHARE))
-    update: dict[str, Any] = {"status": "completed", "finished_at": time.time(), "feedback": ""}
+    if status == "stopped":  # said in the answer too: a chat client shows only the answer
+        work += f"\n\n_Stopped before the plan was done: {reason}_"
+    update: dict[str, Any] = {"status": status, "stop_reason": reason, "finished_at": time.time(), "feedback": ""}
     if len(state.get("tasks", [])) <= 1 or not profile.model_synthesis:
         return {**update, "answer": work, **answer_message(work)}
     messages: list[BaseMessage] = [SystemMessage(prompts.SYNTHESIZER)]
@@ -156,7 +205,7 @@ async def review_answer(state: OrchestratorState, runtime: Runtime[RunContext]) 
     """Pause on the final answer when review.final_answer is on (``synthesize`` comes here
     only then; the check stays for threads saved before it did)."""
     settings, _ = await run_context(runtime, state)
-    if not settings.review.final_answer or state.get("status") != "completed":
+    if not settings.review.final_answer or state.get("status") not in ANSWERED:
         return Command(goto=END)
     decision = review.read_answer_review(interrupt(review.answer_review_request(state.get("answer", ""))))
     if decision.action == "edit" and decision.answer.strip():

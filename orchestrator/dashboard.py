@@ -16,12 +16,13 @@ printed (``#token=…``) and keeps in ``sessionStorage`` (this tab only).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -66,6 +67,35 @@ async def _to_index(request: Request) -> Response:
     return RedirectResponse(url=f"{DASHBOARD_PATH}/", status_code=307)
 
 
+DIAGNOSIS_PATH = f"{DASHBOARD_PATH}/diagnosis"
+"""Where the page posts a thread's state values to get its failure diagnosis."""
+MAX_DIAGNOSIS_BYTES = 16 * 1024 * 1024
+"""The largest state the diagnosis reads (a thread's values, as ``GET /threads/{id}/state`` gave them)."""
+
+
+async def _diagnosis(request: Request) -> Response:
+    """The "why" panel's data: the diagnosis of the thread values the page posts, by the
+    same code as ``orchestrator report`` (orchestrator/observability/diagnosis.py). It reads
+    nothing on the server: the page already holds the values (read with its token), so
+    the answer holds nothing the caller did not send."""
+    from graph.synthesis import final_status
+    from orchestrator.observability.diagnosis import diagnose
+
+    body = await request.body()
+    if len(body) > MAX_DIAGNOSIS_BYTES:
+        return JSONResponse({"detail": f"state too large to diagnose (over {MAX_DIAGNOSIS_BYTES} bytes)"}, 413)
+    try:
+        values = json.loads(body or b"null")
+    except ValueError:
+        values = None
+    if not isinstance(values, dict):
+        return JSONResponse({"detail": "send a thread's state values as one JSON object"}, 400)
+    recorded = str(values.get("status") or "")
+    status, reason = final_status(values) if recorded in ("completed", "stopped", "failed") else (recorded, "")
+    return JSONResponse({"status": status, "stop_reason": reason or str(values.get("stop_reason") or ""),
+                         "diagnosis": diagnose(values, status)})
+
+
 def dashboard_url(base_url: str) -> str:
     """The page's address on a server at ``base_url``."""
     return f"{base_url.rstrip('/')}{DASHBOARD_PATH}/"
@@ -74,6 +104,7 @@ def dashboard_url(base_url: str) -> str:
 app = Starlette(
     routes=[
         Route(DASHBOARD_PATH, _to_index, methods=["GET", "HEAD"]),
+        Route(DIAGNOSIS_PATH, _diagnosis, methods=["POST"]),  # before the mount, which would take it
         Mount(DASHBOARD_PATH, app=_Secured(StaticFiles(directory=DASHBOARD_DIR, html=True)), name="dashboard"),
     ],
     middleware=[Middleware(RequestGuard)],

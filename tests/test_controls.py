@@ -52,7 +52,9 @@ async def test_escalation_retries_then_reassigns_then_gives_up(saver, options):
     assert "bad input to parser" in retry_prompt
     # The rest of the run is intact: b done, the answer says a is missing.
     assert state.values["results"]["b"]["status"] == "done"
-    assert state.values["status"] == "completed" and "result-b" in state.values["answer"]
+    # Not "completed": a task of the plan failed; the reason names it.
+    assert state.values["status"] == "stopped" and "result-b" in state.values["answer"]
+    assert state.values["stop_reason"].startswith("tasks not done: a failed")
 
 
 async def test_transient_errors_are_retried_with_backoff(saver, options):

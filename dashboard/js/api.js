@@ -77,6 +77,9 @@ export const api = {
   findAssistant: (graphId) => request("POST", "/assistants/search", { graph_id: graphId, limit: 1 }),
   assistantSchemas: (assistantId) => request("GET", `/assistants/${enc(assistantId)}/schemas`),
   cancelRun: (id, runId) => request("POST", `/threads/${enc(id)}/runs/${enc(runId)}/cancel`, {}),
+  // The failure diagnosis of a thread's state values (orchestrator/dashboard.py): the same
+  // code as `orchestrator report`; the server reads nothing but what is sent.
+  diagnose: (values) => request("POST", "/dashboard/diagnosis", values || {}),
 };
 
 // Start a run on a thread and read its server-sent events: onEvent(name, data) per event.

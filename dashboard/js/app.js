@@ -4,7 +4,7 @@ import { h, replace } from "./dom.js";
 import { applyEvent, runMetrics, runOverrides, taskRows, threadSummary } from "./model.js";
 import {
   answerView, dagView, ganttView, historyTable, interruptCard, planVersionsView, taskDetail,
-  tasksTable, threadHeader, threadsTable,
+  tasksTable, threadHeader, threadsTable, whyView,
 } from "./views.js";
 
 const $ = (id) => document.getElementById(id);
@@ -14,6 +14,7 @@ const ui = {
   selected: null, // thread id
   thread: null, // GET /threads/{id}
   state: null, // GET /threads/{id}/state
+  why: null, // {key, data}: POST /dashboard/diagnosis for the state's checkpoint
   live: {}, // thread id -> {task id -> live status}
   log: {}, // thread id -> recent custom events
   streams: new Set(), // thread ids with a stream open from this page
@@ -70,6 +71,7 @@ async function refreshThread() {
     ui.state = state;
     renderThread();
     if (moved || !ui.history) loadHistory().catch(() => {});
+    loadWhy().catch(() => {});
   } catch (err) {
     if (id === ui.selected) setError(err.message);
   }
@@ -83,6 +85,22 @@ async function loadHistory() {
   ui.history = states;
   ui.historyFor = state_checkpoint();
   renderHistory();
+}
+
+// The diagnosis of the shown state, fetched again only when the checkpoint changes.
+async function loadWhy() {
+  const id = ui.selected;
+  const key = `${id}:${state_checkpoint()}`;
+  if (!id || (ui.why && ui.why.key === key)) return;
+  let data;
+  try {
+    data = await api.diagnose((ui.state && ui.state.values) || {});
+  } catch (err) {
+    data = { error: String(err.message || err) }; // said in the panel, not over the page
+  }
+  if (id !== ui.selected) return;
+  ui.why = { key, data };
+  renderThread();
 }
 
 function state_checkpoint() {
@@ -273,6 +291,7 @@ function renderThread() {
   replace($("tasks"), tasksTable(rows, ui.selectedTask, selectTask));
   replace($("task-detail"), taskDetail(rows.find((r) => r.id === ui.selectedTask)));
   replace($("answer"), answerView(values, rows, selectTask));
+  replace($("why"), whyView(ui.why && ui.why.key.startsWith(`${ui.selected}:`) ? ui.why.data : null, selectTask));
   replace($("plan-versions"), planVersionsView(values.plan_versions));
   renderInterrupts();
   renderLog();

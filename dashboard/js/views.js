@@ -375,3 +375,25 @@ export function historyTable(states, currentId, onFork) {
         h("td", {}, (s.next || []).length ? h("button", { class: "fork", "data-testid": "fork", onclick: () => onFork(s) }, "Fork & run from here") : null));
     })));
 }
+
+// -- why: the failure diagnosis ------------------------------------------------------------
+
+// The run's failure mode and each failed or escalated task's, with evidence and a suggestion
+// (`why` is POST /dashboard/diagnosis's answer; null while it loads; {error} if it failed).
+export function whyView(why, onSelect) {
+  if (!why) return h("p", { class: "muted" }, "…");
+  if (why.error) return h("p", { class: "muted" }, `No diagnosis: ${why.error}`);
+  const d = why.diagnosis;
+  const items = d ? [d.run, ...(d.tasks || [])].filter(Boolean) : [];
+  if (!items.length) return h("p", { class: "muted", "data-testid": "why-none" }, "No failures diagnosed.");
+  return h("ul", { class: "why", "data-testid": "why" }, items.map((x) =>
+    h("li", { class: `why-${x.scope}`, "data-mode": x.mode },
+      x.scope === "run"
+        ? h("b", {}, "run")
+        : h("a", { href: "#", onclick: (e) => { e.preventDefault(); onSelect(x.task_id); } }, `task ${x.task_id}`),
+      x.recovered ? h("span", { class: "muted" }, " (recovered)") : null, ": ",
+      h("span", { class: "badge s-failed mode" }, x.mode), " ",
+      h("span", { class: "muted" }, x.category + (x.mast ? ` · ${x.mast}` : "")),
+      h("div", { class: "evidence" }, x.evidence, " ", h("code", { class: "muted" }, x.source)),
+      h("div", { class: "suggestion" }, "→ ", x.suggestion))));
+}

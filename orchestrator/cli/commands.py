@@ -8,6 +8,7 @@ import re
 import sys
 import uuid
 from collections.abc import Sequence
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +22,13 @@ from agents import RunContext
 from core.goal import InvalidGoal, check_goal
 from core.review import ReviewDecision, describe, kind_of, resume_value
 from core.settings import ConfigError, Settings
-from core.tracing import trace_run
+from core.tracing import start_otel_run, trace_run
 from graph.history import CheckpointNotFound, ForkEditError
 from graph.runner import Runner
 from orchestrator.cli.answers import Requested, UsageError, load_tasks, not_applied, resume_map
 from orchestrator.cli.session import EXIT, stream_run, summarise
 from orchestrator.cli.view import TaskBoard
+from orchestrator.observability.terminal import render_why
 
 out = Console()
 err = Console(stderr=True)
@@ -77,14 +79,23 @@ async def drive(runner: Runner, thread_id: str, context: RunContext, payload: An
     moved on before it arrived) are listed in ``not_applied``."""
     lost: list[str] = []
     while True:
-        with TaskBoard(err, live=not as_json and err.is_terminal) as board, \
-                trace_run(runner.settings, thread_id):
-            error = await stream_run(runner, payload, thread_id, context, board, checkpoint_id)
-        snapshot = await runner.state(thread_id)
+        otel = start_otel_run(runner.settings, thread_id)  # None unless OpenTelemetry export is on
+        ended: dict[str, Any] = {"values": {}, "status": "failed", "diagnosis": None, "error": None}
+        try:
+            with TaskBoard(err, live=not as_json and err.is_terminal) as board, \
+                    trace_run(runner.settings, thread_id), (otel.active() if otel else nullcontext()):
+                error = await stream_run(runner, payload, thread_id, context, board, checkpoint_id)
+            snapshot = await runner.state(thread_id)
+            outcome = summarise(snapshot, thread_id, error)
+            ended = {"values": snapshot.values or {}, "status": outcome["status"],
+                     "diagnosis": outcome.get("diagnosis"), "error": error}
+        finally:
+            if otel is not None:  # the spans end with the recorded outcome, and are flushed
+                await asyncio.to_thread(otel.finish, ended["values"], ended["status"], ended["diagnosis"],
+                                        ended["error"])
         if answered is not None:
             lost += await asyncio.to_thread(not_applied, context.tools(thread_id), answered[0],
                                             answered[1], snapshot.interrupts)
-        outcome = summarise(snapshot, thread_id, error)
         if lost:
             outcome["not_applied"] = lost
         if outcome["status"] != "interrupted" or not interactive:
@@ -177,7 +188,8 @@ def _print_outcome(outcome: dict[str, Any], as_json: bool) -> int:
         if outcome.get("error"):
             out.print(f"[red]Error:[/red] {outcome['error']}\nResume with: {outcome['resume']}")
     if outcome.get("stop_reason"):
-        out.print(f"[magenta]Stopped early:[/magenta] {outcome['stop_reason']}")
+        out.print(f"[magenta]Stopped early:[/magenta] {escape(outcome['stop_reason'])}", highlight=False)
+    render_why(outcome.get("diagnosis"), out)
     out.print(
         f"[dim]thread {outcome['thread_id']} · {outcome['status']} · tasks {m['tasks_completed']}/{m['tasks_total']} done,"
         f" {m['tasks_failed']} failed · {m['tokens']} tokens · ${m['cost_usd']:.4f} · {m['latency_s']:.1f}s[/dim]"

@@ -10,10 +10,14 @@ from agents import RunContext
 from core.review import kind_of
 from core.usage import run_metrics
 from graph.runner import Runner
+from graph.synthesis import final_status
 from orchestrator.cli.view import TaskBoard
+from orchestrator.observability.diagnosis import diagnose
 
-EXIT = {"completed": 0, "failed": 1, "interrupted": 3}
-"""Exit codes by final status (2 is a usage or configuration error)."""
+EXIT = {"completed": 0, "failed": 1, "interrupted": 3, "stopped": 4}
+"""Exit codes by final status (2 is a usage or configuration error). ``stopped`` (4): the run
+ended with an answer but tasks of its plan not done (a budget, a cap, a failure escalation
+gave up on); ``stop_reason`` says why."""
 
 
 async def stream_run(runner: Runner, payload: Any, thread_id: str, context: RunContext,
@@ -34,10 +38,11 @@ def summarise(snapshot: StateSnapshot, thread_id: str, error: str | None = None)
     values = snapshot.values or {}
     results = values.get("results", {})
     interrupts = [{"id": i.id, "value": i.value} for i in snapshot.interrupts]
+    reason = str(values.get("stop_reason") or "")
     if interrupts:
         status = "interrupted"
-    elif values.get("status") == "completed" and not error and not snapshot.next:
-        status = "completed"
+    elif values.get("status") in ("completed", "stopped") and not error and not snapshot.next:
+        status, reason = final_status(values)  # threads saved before `stopped` read truthfully too
     else:
         status = "failed"
     plan = [
@@ -57,11 +62,15 @@ def summarise(snapshot: StateSnapshot, thread_id: str, error: str | None = None)
         "plan": plan,
         "plan_versions": len(values.get("plan_versions", [])),
         "answer": values.get("answer", ""),
-        "stop_reason": values.get("stop_reason", "") or "",
+        "stop_reason": reason,
         "metrics": run_metrics(values),
         "interrupts": interrupts,
         "checkpoint_id": snapshot.config["configurable"].get("checkpoint_id"),
     }
+    if status in ("completed", "stopped", "failed") and not snapshot.next:
+        why = diagnose(values, status)
+        if why["run"] or why["tasks"]:  # a run that completed without escalations has none
+            outcome["diagnosis"] = why
     if error:
         outcome["error"] = error
     if status != "completed":

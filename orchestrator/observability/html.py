@@ -17,6 +17,7 @@ from orchestrator.observability.timeline import timed
 COLORS = {  # status -> (stroke/bar, fill)
     "done": ("#2e7d32", "#e8f5e9"),
     "failed": ("#c62828", "#ffebee"),
+    "stopped": ("#c2410c", "#fff7ed"),
     "skipped": ("#757575", "#f5f5f5"),
     "running": ("#f9a825", "#fffde7"),
     "pending": ("#9e9e9e", "#fafafa"),
@@ -210,6 +211,21 @@ def tasks_html(tasks: Sequence[Mapping[str, Any]]) -> str:
     )
 
 
+def why_html(diagnosis: Mapping[str, Any] | None) -> str:
+    """The diagnosis: the run's failure mode, then each failed or escalated task's, with the
+    evidence each was read from and what to change ("" when there is nothing to say)."""
+    if not diagnosis or not (diagnosis.get("run") or diagnosis.get("tasks")):
+        return ""
+    rows = [d for d in [diagnosis.get("run"), *diagnosis.get("tasks", [])] if d]
+    return "<h2>Why</h2>" + _table(
+        ("scope", "mode", "category", "evidence", "source", "suggestion"),
+        [("run" if d["scope"] == "run" else f"task {d['task_id']}" + (" (recovered)" if d["recovered"] else ""),
+          d["mode"], d["category"] + (f" · {d['mast']}" if d["mast"] else ""), d["evidence"], d["source"],
+          d["suggestion"]) for d in rows],
+        numeric_from=99,
+    )
+
+
 def render_html(report: Mapping[str, Any]) -> str:
     """The whole page."""
     s = report["summary"]
@@ -232,6 +248,7 @@ def render_html(report: Mapping[str, Any]) -> str:
         '<div class="cards">',
         *(f'<div class="card">{escape(k)}<b>{escape(str(v))}</b></div>' for k, v in cards),
         "</div>",
+        why_html(report.get("diagnosis")),
         '<h2>Task graph</h2><div class="scroll">', dag_svg(report), "</div>",
         '<h2>Timeline</h2><div class="scroll">', timeline_svg(report), "</div>",
         "<h2>Per agent</h2>", agents_html(report["agents"]),

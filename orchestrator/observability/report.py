@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from graph.synthesis import final_status
+from orchestrator.observability.diagnosis import diagnose
 from orchestrator.observability.stats import agent_table, run_status, summarize_run, task_rows
 
 __all__ = ["build_report", "run_status"]  # run_status lives with the metrics
@@ -31,8 +33,9 @@ def build_report(
         "thread_id": thread_id,
         "goal": str(values.get("goal") or ""),
         "status": status,
-        "stop_reason": str(values.get("stop_reason") or ""),
+        "stop_reason": final_status(values)[1] if status == "stopped" else str(values.get("stop_reason") or ""),
         "answer": str(values.get("answer") or ""),
+        "diagnosis": diagnose(values, status),
         "summary": summarize_run(values, thread_id, status, rows),
         "tasks": rows,
         "edges": [[d, r["id"]] for r in rows for d in r["depends_on"] if d in ids],

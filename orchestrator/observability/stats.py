@@ -8,10 +8,13 @@ are ``None`` (JSON ``null``): "no data" is not the same as 0 %.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any, TypedDict
 
 from core.usage import run_metrics
+from graph.synthesis import final_status
+from orchestrator.observability.diagnosis import RunDiagnosis, diagnose
 
 VERIFY_PASSED = "verification passed"
 VERIFY_FAILED = "verification failed"
@@ -79,6 +82,10 @@ class RunSummary(TypedDict):
     cost_usd: float
     model_calls: int
     retries: int
+    failure_mode: str
+    """The run's failure mode (``orchestrator.observability.diagnosis``); "" when it has none."""
+    task_failure_modes: list[str]
+    """The modes of its failed or escalated tasks, in plan order."""
 
 
 class AgentRow(TypedDict):
@@ -263,14 +270,17 @@ def run_status(values: Mapping[str, Any], next_nodes: Sequence[str] = (), interr
     """The run's status as the CLI's ``show`` reports it.
 
     ``interrupted``: paused for a human. ``incomplete``: steps remain (still running, the
-    process died, or an unreplayed fork); ``resume`` continues it. Otherwise ``completed``
-    when the supervisor said so, else ``failed`` (it ended without completing).
+    process died, or an unreplayed fork); ``resume`` continues it. Otherwise, for a run
+    that ended with an answer, ``completed`` (every task done) or ``stopped`` (tasks not
+    done: ``graph.synthesis.final_status``), else ``failed`` (it ended without a result).
     """
     if interrupts:
         return "interrupted"
     if next_nodes:
         return "incomplete"
-    return "completed" if values.get("status") == "completed" else "failed"
+    if values.get("status") in ("completed", "stopped"):
+        return final_status(values)[0]
+    return "failed"
 
 
 def summarize_run(
@@ -282,10 +292,12 @@ def summarize_run(
     c = _counts(rows)
     latencies = [r["latency_s"] for r in rows if r["latency_s"] is not None]
     totals = run_metrics(values)
+    status = status or run_status(values)
+    why: RunDiagnosis = diagnose(values, status)
     return RunSummary(
         thread_id=thread_id,
         goal=str(values.get("goal") or ""),
-        status=status or run_status(values),
+        status=status,
         started_at=run_origin(values),
         plan_versions=len(values.get("plan_versions") or []),
         tasks_total=c["total"],
@@ -310,6 +322,8 @@ def summarize_run(
         cost_usd=totals["cost_usd"],
         model_calls=totals["model_calls"],
         retries=totals["retries"],
+        failure_mode=why["run"]["mode"] if why["run"] else "",
+        task_failure_modes=[d["mode"] for d in why["tasks"]],
     )
 
 
@@ -344,8 +358,57 @@ def agent_table(rows: Sequence[TaskRow]) -> list[AgentRow]:
     return table
 
 
+def day_of(started_at: float | None) -> str:
+    """The UTC day a run started on (YYYY-MM-DD), "unknown" when it has no start time."""
+    return time.strftime("%Y-%m-%d", time.gmtime(started_at)) if started_at else "unknown"
+
+
+def trend(runs: Sequence[tuple[RunSummary, Sequence[TaskRow]]]) -> list[dict[str, Any]]:
+    """The promised metrics per day, oldest first: runs by status, task completion rate,
+    task error rate, dropped-claim rate (checks that failed a result: verification
+    failures over verifications, the hallucination proxy) and cost per workflow (mean
+    cost of a run that day)."""
+    days: dict[str, list[tuple[RunSummary, Sequence[TaskRow]]]] = {}
+    for run in runs:
+        days.setdefault(day_of(run[0]["started_at"]), []).append(run)
+    table = []
+    for day in sorted(days):
+        summaries = [s for s, _ in days[day]]
+        c = _counts([row for _, rows in days[day] for row in rows])
+        costs = [s["cost_usd"] for s in summaries]
+        table.append({
+            "day": day,
+            "runs": len(summaries),
+            "completed": sum(s["status"] == "completed" for s in summaries),
+            "stopped": sum(s["status"] == "stopped" for s in summaries),
+            "failed": sum(s["status"] == "failed" for s in summaries),
+            "completion_rate": rate(c["done"], c["total"]),
+            "error_rate": rate(c["failed"], c["done"] + c["failed"]),
+            "dropped_claim_rate": rate(c["verified_bad"], c["verified_ok"] + c["verified_bad"]),
+            "cost_per_workflow_usd": round(sum(costs) / len(costs), 8),
+            "cost_usd": round(sum(costs), 8),
+        })
+    return table
+
+
+def failure_modes(summaries: Sequence[RunSummary]) -> dict[str, dict[str, int]]:
+    """Failure modes with counts over runs (the run's own) and over their tasks."""
+    return {
+        "runs": _count([s["failure_mode"] for s in summaries if s["failure_mode"]]),
+        "tasks": _count([m for s in summaries for m in s["task_failure_modes"]]),
+    }
+
+
+def _count(modes: Sequence[str]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for m in modes:
+        counts[m] = counts.get(m, 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
 def aggregate(runs: Sequence[tuple[RunSummary, Sequence[TaskRow]]]) -> dict[str, Any]:
-    """Metrics across runs: pooled task rates, per-step latency percentiles, per-workflow cost."""
+    """Metrics across runs: pooled task rates, per-step latency percentiles, per-workflow cost,
+    failure modes with counts and the promised metrics by day."""
     rows = [row for _, run_rows in runs for row in run_rows]
     summaries = [summary for summary, _ in runs]
     c = _counts(rows)
@@ -378,5 +441,7 @@ def aggregate(runs: Sequence[tuple[RunSummary, Sequence[TaskRow]]]) -> dict[str,
             "tokens": sum(s["tokens"] for s in summaries),
         },
         "agents": agent_table(rows),
+        "failure_modes": failure_modes(summaries),
+        "trend": trend(runs),
         "run_list": summaries,
     }

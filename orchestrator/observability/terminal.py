@@ -12,7 +12,8 @@ from rich.text import Text
 
 from orchestrator.observability.timeline import auto_width, task_graph_tree, timeline_table
 
-RUN_STYLE = {"completed": "green", "failed": "red", "interrupted": "yellow", "incomplete": "yellow"}
+RUN_STYLE = {"completed": "green", "failed": "red", "stopped": "magenta", "interrupted": "yellow",
+             "incomplete": "yellow"}
 
 
 def pct(value: float | None) -> str:
@@ -39,6 +40,24 @@ def agents_table(agents: Sequence[Mapping[str, Any]], title: str = "Per agent") 
     return table
 
 
+def render_why(diagnosis: Mapping[str, Any] | None, console: Console) -> None:
+    """The diagnosis: the run's failure mode, then each failed or escalated task's, each
+    with its evidence and a suggestion (nothing for a run without failures)."""
+    if not diagnosis:
+        return
+    run = diagnosis.get("run")
+    for d in [run, *diagnosis.get("tasks", [])]:
+        if not d or (d["scope"] == "task" and run and (run["task_id"], run["mode"]) == (d["task_id"], d["mode"])):
+            continue  # the run's line already says it (its cause is this task)
+        who = "run" if d["scope"] == "run" else f"task {d['task_id']}" + (" (recovered)" if d["recovered"] else "")
+        mast = f", {d['mast']}" if d["mast"] else ""
+        console.print(
+            f"[bold red]Why[/bold red] {escape(who)}: [bold]{escape(d['mode'])}[/bold] ({escape(d['category'])}{escape(mast)})"
+            f" — {escape(d['evidence'])} [dim]({escape(d['source'])})[/dim]\n  [cyan]→[/cyan] {escape(d['suggestion'])}",
+            highlight=False,
+        )
+
+
 def render_report(report: Mapping[str, Any], console: Console, width: int | None = None) -> None:
     """The run: header, timeline, task graph, per-agent table, failures and the answer.
 
@@ -63,6 +82,7 @@ def render_report(report: Mapping[str, Any], console: Console, width: int | None
     )
     if report.get("stop_reason"):
         console.print(f"[magenta]Stopped early:[/magenta] {escape(report['stop_reason'])}", highlight=False)
+    render_why(report.get("diagnosis"), console)
     console.print(timeline_table(report, width or auto_width(console.width)))
     console.print(task_graph_tree(report))
     if report["agents"]:
@@ -109,15 +129,36 @@ def render_stats(stats: Mapping[str, Any], console: Console) -> None:
     console.print(per)
     if stats["agents"]:
         console.print(agents_table(stats["agents"], "Per agent (all runs)"))
+    modes = stats.get("failure_modes") or {}
+    if modes.get("runs") or modes.get("tasks"):
+        table = Table(title="Failure modes")
+        table.add_column("mode")
+        table.add_column("runs", justify="right")
+        table.add_column("tasks", justify="right")
+        for mode in sorted({*modes.get("runs", {}), *modes.get("tasks", {})},
+                           key=lambda m: (-modes.get("runs", {}).get(m, 0), -modes.get("tasks", {}).get(m, 0), m)):
+            table.add_row(mode, str(modes.get("runs", {}).get(mode, 0)), str(modes.get("tasks", {}).get(mode, 0)))
+        console.print(table)
+    if stats.get("trend"):
+        by_day = Table(title="By day (UTC)")
+        for column in ("day", "runs", "completed", "stopped", "failed", "completion", "errors",
+                       "dropped claims", "cost $/workflow"):
+            by_day.add_column(column, justify="left" if column == "day" else "right")
+        for d in stats["trend"]:
+            by_day.add_row(d["day"], str(d["runs"]), str(d["completed"]), str(d["stopped"]), str(d["failed"]),
+                           pct(d["completion_rate"]), pct(d["error_rate"]), pct(d["dropped_claim_rate"]),
+                           f"{d['cost_per_workflow_usd']:.4f}")
+        console.print(by_day)
     runs = Table(title="Runs")
     runs.add_column("thread", overflow="fold", min_width=6)
     runs.add_column("status", min_width=9)
     runs.add_column("goal", overflow="ellipsis", max_width=40)  # wraps on narrow terminals
     for column in ("done", "tokens", "cost $", "wall"):
         runs.add_column(column, justify="right", no_wrap=True)
+    runs.add_column("why")
     for r in stats["run_list"]:  # per-run rates and latency percentiles are in --json
         runs.add_row(
             Text(r["thread_id"]), r["status"], Text(r["goal"]), f"{r['tasks_done']}/{r['tasks_total']}",
-            str(r["tokens"]), f"{r['cost_usd']:.4f}", secs(r["wall_s"]),
+            str(r["tokens"]), f"{r['cost_usd']:.4f}", secs(r["wall_s"]), r.get("failure_mode") or "",
         )
     console.print(runs)
