@@ -58,3 +58,14 @@ serve-aegra: aegra-venv  ## an Aegra instance on PostgreSQL + Redis (AEGRA_HOST,
 	$(AEGRA_VENV)/bin/python -c "import psycopg, sys; u = sys.argv[1]; base, db = u.rsplit('/', 1); c = psycopg.connect(base + '/postgres', autocommit=True); c.execute('SELECT 1 FROM pg_database WHERE datname=%s', (db,)).fetchone() or c.execute('CREATE DATABASE \"%s\"' % db)" "$(AEGRA_DATABASE_URL)"
 	DATABASE_URL="$(AEGRA_DATABASE_URL)" REDIS_URL="$(AEGRA_REDIS_URL)" REDIS_BROKER_ENABLED=true \
 	  $(AEGRA_VENV)/bin/aegra serve --host $(AEGRA_HOST) --port $(AEGRA_PORT) --config aegra.json
+
+.PHONY: phoenix-venv
+# Arize Phoenix, a local OpenTelemetry collector and trace viewer (tests/test_otel.py starts it;
+# docs/observability.md): its own venv, it pins packages of its own.
+PHOENIX_VENV := .venv-phoenix
+phoenix-venv: $(PHOENIX_VENV)/.installed
+
+$(PHOENIX_VENV)/.installed:
+	python3 -m venv $(PHOENIX_VENV)
+	$(PHOENIX_VENV)/bin/pip install -q arize-phoenix==20.26.1
+	touch $@

@@ -221,7 +221,7 @@ def collect(
         status = "interrupted"
     else:
         status = str(values.get("status") or "failed")
-    if error and status == "completed":
+    if error and status in ("completed", "stopped"):
         status = "failed"
     versions = values.get("plan_versions") or []
     return {
