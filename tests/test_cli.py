@@ -126,3 +126,24 @@ def test_models_lists_providers_and_readiness(capsys):
     by_name = {m["name"]: m for m in out}
     assert by_name["test"]["ready"] is True
     assert {"local", "test"} <= set(by_name)
+
+
+def test_the_task_board_of_a_resumed_run_starts_from_the_plan_in_state(capsys, monkeypatch):
+    """The plan is streamed before the review pause, not again after it: the board of the
+    resumed leg (or of an answer given inline) starts from the thread's plan and results."""
+    from orchestrator.cli import commands, view
+
+    boards: list[dict[str, str]] = []
+
+    class Recording(view.TaskBoard):
+        def __enter__(self) -> view.TaskBoard:
+            boards.append(dict(self.status))  # what the board shows before any event
+            return super().__enter__()
+
+    monkeypatch.setattr(commands, "TaskBoard", Recording)
+    code, out, _ = run_cli(capsys, "run", "Write a haiku about SQLite", "--model", "test",
+                           "--thread", "board-1", "--json")  # fmt: skip
+    assert code == 3 and boards == [{}]  # a new goal: nothing known yet
+    planned = {t["id"] for t in out["plan"]}
+    code, out, _ = run_cli(capsys, "resume", "board-1", "--approve", "--json")
+    assert set(boards[1]) == planned and set(boards[1].values()) == {"pending"}

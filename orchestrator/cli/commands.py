@@ -78,14 +78,17 @@ async def drive(runner: Runner, thread_id: str, context: RunContext, payload: An
     that did not decide their pause (another answer was recorded first, or the pause
     moved on before it arrived) are listed in ``not_applied``."""
     lost: list[str] = []
+    fresh = isinstance(payload, dict) and "goal" in payload
+    known: Any = {} if fresh else (await runner.state(thread_id, checkpoint_id)).values
     while True:
         otel = start_otel_run(runner.settings, thread_id)  # None unless OpenTelemetry export is on
         ended: dict[str, Any] = {"values": {}, "status": "failed", "diagnosis": None, "error": None}
         try:
-            with TaskBoard(err, live=not as_json and err.is_terminal) as board, \
+            with TaskBoard(err, live=not as_json and err.is_terminal, known=known) as board, \
                     trace_run(runner.settings, thread_id), (otel.active() if otel else nullcontext()):
                 error = await stream_run(runner, payload, thread_id, context, board, checkpoint_id)
             snapshot = await runner.state(thread_id)
+            known = snapshot.values or {}  # the next leg's board starts from this plan
             outcome = summarise(snapshot, thread_id, error)
             ended = {"values": snapshot.values or {}, "status": outcome["status"],
                      "diagnosis": outcome.get("diagnosis"), "error": error}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from rich.console import Console, Group
@@ -15,13 +16,22 @@ STYLE = {"pending": "dim", "running": "yellow", "done": "green", "failed": "red"
 class TaskBoard:
     """Keeps task statuses from stream events and renders them as a table."""
 
-    def __init__(self, console: Console, live: bool) -> None:
+    def __init__(self, console: Console, live: bool, known: Mapping[str, Any] | None = None) -> None:
+        """``known``: the thread's state values so far, when the run resumes a paused or
+        earlier run (its plan was streamed before the pause, not again)."""
         self.console = console
         self.tasks: dict[str, dict[str, Any]] = {}
         self.status: dict[str, str] = {}
         self.models: dict[str, str] = {}
         """The model each task's latest attempt runs on (its tier)."""
         self.notes: list[str] = []
+        known = known or {}
+        self.tasks = {str(t["id"]): t for t in known.get("tasks") or [] if isinstance(t, dict) and "id" in t}
+        for task_id in self.tasks:
+            record = (known.get("results") or {}).get(task_id) or {}
+            self.status[task_id] = str(record.get("status") or "pending")
+            if record.get("model"):
+                self.models[task_id] = str(record["model"])
         self._live = Live(self.render(), console=console, refresh_per_second=8, transient=False) if live else None
 
     def __enter__(self) -> TaskBoard:
