@@ -74,7 +74,9 @@ async def passes(code: str, problem: dict[str, Any], work: Path) -> bool:
 def written_module(workspace: Path, entry: str) -> str:
     """The module the run wrote that defines ``entry`` (tests excluded)."""
     for path in sorted(workspace.rglob("*.py")):
-        if path.name.startswith("test_") or "/." in str(path):
+        if path.name.startswith("test_") or any(
+            part.startswith(".") for part in path.relative_to(workspace).parts
+        ):
             continue
         text = path.read_text(errors="replace")
         if re.search(rf"^def {re.escape(entry)}\(", text, re.M):
@@ -132,6 +134,15 @@ async def main(ids: list[int], name: str, timeout: float, baseline: bool) -> dic
             row["baseline_s"] = round(seconds, 1)
         rows.append(row)
         print(json.dumps(row), file=sys.stderr, flush=True)
+    return report_of(rows, name)
+
+
+def report_of(
+    rows: list[dict[str, Any]], name: str, config: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """The summary of ``rows``, written to results/humaneval-NAME.json (``config``: the
+    settings the runs had, by default this process's ``ORCHESTRATOR_*`` variables)."""
+    baseline = bool(rows) and "baseline_passed" in rows[0]
     walls = [r["wall_s"] for r in rows]
     summary: dict[str, Any] = {
         "problems": len(rows),
@@ -148,7 +159,8 @@ async def main(ids: list[int], name: str, timeout: float, baseline: bool) -> dic
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "name": name,
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
-        "config": {k: v for k, v in os.environ.items() if k.startswith("ORCHESTRATOR_")},
+        "config": config if config is not None
+        else {k: v for k, v in os.environ.items() if k.startswith("ORCHESTRATOR_")},
         "load_avg": os.getloadavg(),
         "summary": summary,
         "rows": rows,
@@ -156,6 +168,20 @@ async def main(ids: list[int], name: str, timeout: float, baseline: bool) -> dic
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"humaneval-{name}.json").write_text(json.dumps(report, indent=2))
     return report
+
+
+async def recheck(path: Path) -> dict[str, Any]:
+    """Grade the kept runs of a results file again (their working directories must exist)."""
+    earlier = json.loads(path.read_text())
+    rows = earlier["rows"]
+    by_id = {p["task_id"]: p for p in problems([int(r["task_id"].split("/")[1]) for r in rows])}
+    for row in rows:
+        problem = by_id[row["task_id"]]
+        workspaces = Path(row["cwd"]) / ".orchestrator" / "workspaces"
+        code = next((written_module(w, problem["entry_point"]) for w in sorted(workspaces.glob("*"))), "")
+        row["passed"] = await passes(code, problem, Path(row["cwd"]) / "recheck")
+        row["truthful"] = (row["status"] == "completed") == row["passed"]
+    return report_of(rows, earlier["name"], earlier.get("config"))
 
 
 if __name__ == "__main__":
@@ -166,7 +192,11 @@ if __name__ == "__main__":
     parser.add_argument("--timeout", type=float, default=600, help="seconds per run")
     parser.add_argument("--baseline", action="store_true",
                         help="also one plain completion of the coder's model per problem")
+    parser.add_argument("--recheck", type=Path, help="grade the kept runs of this results file again")
     args = parser.parse_args()
+    if args.recheck:
+        print(json.dumps(asyncio.run(recheck(args.recheck))["summary"], indent=2))
+        sys.exit(0)
     chosen = [int(i) for i in args.ids.split(",") if i.strip()]
     print(json.dumps(asyncio.run(main(chosen, args.name, args.timeout, args.baseline))["summary"],
                      indent=2))
