@@ -350,7 +350,8 @@ async def test_remote_cli_run_and_resume(server_url: str, cli_token: str) -> Non
     assert print_outcome(done, as_json=True) == 0
     expected_keys = {"thread_id", "status", "goal", "plan", "plan_versions", "answer", "stop_reason",
                      "metrics", "interrupts", "checkpoint_id"}
-    assert set(done) == expected_keys
+    # diagnosis: only when a task was escalated or did not follow its spec (recovered or not)
+    assert expected_keys <= set(done) <= expected_keys | {"diagnosis"}
 
     state = await client_for(server_url).threads.get_state(server_thread_id("cli-remote-1"))
     assert state["values"]["run_settings"] == options
