@@ -194,8 +194,10 @@ def collect(
     interrupted: bool,
     plan_only: bool,
     error: str | None = None,
+    timed_out: bool = False,
 ) -> dict[str, Any]:
-    """The target's output for one run, from the graph's final (or paused) state."""
+    """The target's output for one run, from the graph's final (or paused) state; a run cut
+    off by the example's time limit is ``time-out`` whatever its state said then."""
     results: Mapping[str, Any] = values.get("results") or {}
     steps = trajectory(values)
     citations: list[str] = []
@@ -221,7 +223,9 @@ def collect(
         status = "interrupted"
     else:
         status = str(values.get("status") or "failed")
-    if error and status in ("completed", "stopped"):
+    if timed_out and status not in ("interrupted", "planned"):
+        status = "time-out"
+    elif error and status in ("completed", "stopped", "running"):
         status = "failed"
     versions = values.get("plan_versions") or []
     return {
@@ -275,6 +279,7 @@ async def run_goal(
     if files:
         seed_workspace(data_dir / "workspaces" / thread_id, files)
     error: str | None = None
+    timed_out = False
     async with AsyncExitStack() as stack:
         if config.checkpointer == "sqlite":
             saver: Any = await stack.enter_async_context(
@@ -288,7 +293,7 @@ async def run_goal(
             async with asyncio.timeout(config.timeout_s):
                 await runner.run(goal, thread_id, config.options(data_dir))
         except TimeoutError:
-            error = f"timed out after {config.timeout_s:g}s"
+            error, timed_out = f"timed out after {config.timeout_s:g}s", True
         except Exception as exc:  # the run's state so far is still worth grading
             error = f"{type(exc).__name__}: {exc}"[:1000]
         snapshot = await runner.state(thread_id)
@@ -300,6 +305,7 @@ async def run_goal(
         interrupted=bool(snapshot.interrupts),
         plan_only=config.plan_only,
         error=error,
+        timed_out=timed_out,
     )
     output["wall_s"] = round(time.monotonic() - started, 3)
     return output

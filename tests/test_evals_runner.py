@@ -248,3 +248,11 @@ def test_sync_to_langsmith_creates_the_version_once() -> None:
     partial = FakeLangSmith(existing=True, present=5)
     runner.sync_to_langsmith(partial, dataset)
     assert not partial.created and len(partial.uploaded) == len(dataset.examples) - 5
+
+
+async def test_a_run_cut_off_by_the_time_limit_is_a_time_out(tmp_path: Path) -> None:
+    """Its state may say anything (running, nothing yet); the example is a time-out."""
+    from evals.target import TargetConfig, run_goal
+
+    out = await run_goal("Write a haiku about SQLite", TargetConfig(root=tmp_path, model="test", timeout_s=0.001))
+    assert out["status"] == "time-out" and out["error"] == "timed out after 0.001s"
