@@ -6,7 +6,8 @@ is the model's judgment (``core.models.judgment``).
 
 - ``STOP_WORDS``: English function words that carry no subject.
 - ``stem``: a light suffix stripper, so "refunds", "refunded" and "refunding" meet.
-- ``terms``: the stems of a text's content words, in order.
+- ``terms``: the stems of a text's content words, in order; a record id (T508, O1001) is
+  its kind (``t#``, ``o#``), so goals about the same kind of record meet.
 - ``TermIndex``: BM25 over a small set of documents (a few hundred plan examples).
 """
 
@@ -38,9 +39,21 @@ def stem(word: str) -> str:
     return w
 
 
+_RECORD_ID = re.compile(r"([A-Za-z]{1,3})\d{2,}")
+"""A record id's shape: a short letter prefix and a number (T508, O1001, INV2023)."""
+
+
+def term(word: str) -> str:
+    """One word as a term: a record id becomes its kind ("T508" and "T900" are both "t#": two
+    goals about a ticket are alike whichever ticket), any other word its stem."""
+    if shape := _RECORD_ID.fullmatch(word):
+        return shape.group(1).lower() + "#"
+    return stem(word)
+
+
 def terms(text: str) -> list[str]:
-    """The stems of ``text``'s content words (stop words and one-letter words dropped)."""
-    return [stem(w) for w in _WORD.findall(text) if len(w) > 1 and w.lower() not in STOP_WORDS]
+    """The terms of ``text``'s content words (stop words and one-letter words dropped)."""
+    return [term(w) for w in _WORD.findall(text) if len(w) > 1 and w.lower() not in STOP_WORDS]
 
 
 class TermIndex:
