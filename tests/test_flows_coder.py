@@ -4,12 +4,17 @@ sandbox: which side of a failure gets repaired, and that a pass is always a real
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+from langchain_core.runnables import RunnableConfig
+
+from agents import build_specialist
 from agents.flows import code_checks, code_text
-from agents.flows.coder import failed_count
+from agents.flows.coder import choose_fix, failed_count
 from agents.flows.common import PytestRun
 from core.models import TestChatModel
-from tests.test_agents_flows import config, run
+from tests.scripting import context_of
+from tests.test_agents_flows import REGISTRY, config, factory, run
 
 GOAL = "Write a Python function chunk(items: list, size: int) -> list[list]. Save it in chunk.py."
 MODULE = '''```python
@@ -197,3 +202,153 @@ async def test_a_dispute_needs_three_real_passes_beside_it(tmp_path: Path) -> No
     out = await run("coder", model, config(tmp_path), GOAL)
     assert out["verification"]["passed"] is True and "xfail" not in out["output"]
     assert out["usage"]["model_calls"] == 4
+
+
+# -- the stated interface -------------------------------------------------------------------
+
+SPEC_GOAL = (
+    "Write `scale(values, factor)` in scaling.py: it multiplies each value by factor. "
+    "scale([1, 2], 3) -> [3, 6]."
+)
+RENAMED = "```python\ndef scaled(values, factor):\n    return [v * factor for v in values]\n```"
+WRONG_PARAMS = "```python\ndef scale(xs, k):\n    return [x * k for x in xs]\n```"
+SCALE = "```python\ndef scale(values, factor):\n    return [v * factor for v in values]\n```"
+SCALE_BUG = "```python\ndef scale(values, factor):\n    return [v + factor for v in values]\n```"
+SCALE_TESTS = (
+    "```python\ndef test_scale():\n    assert scale([], 2) == []\n    assert scale([2], 2) == [4]\n"
+    "    assert scale([1, 1], 0) == [0, 0]\n    assert scale([5], 1) == [5]\n```"
+)
+
+
+async def retry(model: TestChatModel, cfg: RunnableConfig, goal: str, feedback: str) -> dict[str, Any]:
+    """The coder task run again as the supervisor's adjusted retry runs it: with feedback."""
+    spec = REGISTRY.get("coder").model_copy(update={"flow": "steps"})
+    graph = build_specialist(spec, model_factory=factory(model))
+    task = {"id": "t1", "agent": "coder", "instruction": goal, "depends_on": []}
+    state = {"task": task, "goal": goal, "feedback": feedback}
+    return dict(await graph.ainvoke(state, cfg, context=context_of(cfg)))
+
+
+def prompts_of(model: TestChatModel, replies: list[str]) -> list[str]:
+    """Make ``model`` answer ``replies`` in order and record each call's prompt."""
+    seen: list[str] = []
+    queue = list(replies)
+
+    def answer(messages: Any) -> str:
+        seen.append("\n".join(str(m.content) for m in messages))
+        return queue.pop(0) if queue else "no more"
+
+    model.text = answer
+    return seen
+
+
+async def test_a_module_without_the_asked_name_or_parameters_is_written_again(tmp_path: Path) -> None:
+    model = TestChatModel()
+    seen = prompts_of(model, [RENAMED, SCALE_TESTS, WRONG_PARAMS, SCALE])
+    out = await run("coder", model, config(tmp_path), SPEC_GOAL)
+    assert out["error"] is None and out["verification"]["passed"] is True
+    assert out["artifacts"] == ["scaling.py", "test_scaling.py"]
+    assert "it does not define scale(values, factor)" in seen[2]
+    assert "must take exactly these parameters: scale(values, factor)" in seen[3]
+    assert "- scale(values, factor)" in seen[0]  # the interface is said in the task's names
+    written = (workspace(tmp_path) / "test_scaling.py").read_text()
+    assert written.startswith("from scaling import scale\n")
+    assert written.index("def test_stated_1():\n    assert scale([1, 2], 3) == [3, 6]") < written.index(
+        "def test_scale_1"
+    )
+    assert "1 example(s) the task states and 4 model-written test(s)" in out["output"]
+
+
+async def test_a_module_that_never_has_the_asked_name_fails(tmp_path: Path) -> None:
+    model = TestChatModel(script=[RENAMED, SCALE_TESTS, RENAMED, RENAMED])
+    out = await run("coder", model, config(tmp_path), SPEC_GOAL)
+    assert "no usable module: it does not define scale(values, factor)" in out["error"]
+    assert "def scaled" in out["output"]  # the rejected module still reaches the reader
+
+
+async def test_a_module_cut_off_at_the_token_cap_is_never_run(tmp_path: Path) -> None:
+    cut = "```python\ndef scale(values, factor):\n    out = []\n    for v in values:\n        out.append("
+    model = TestChatModel(script=[cut, SCALE_TESTS, SCALE])
+    out = await run("coder", model, config(tmp_path), SPEC_GOAL)
+    assert out["verification"]["passed"] is True and out["usage"]["model_calls"] == 3
+    assert "return [v * factor" in (workspace(tmp_path) / "scaling.py").read_text()
+
+
+async def test_a_failing_stated_example_is_never_set_aside(tmp_path: Path) -> None:
+    # Both implementations add instead of multiply and agree on the stated example's value:
+    # a model-written test would be disputed, the goal's own example points at the module.
+    model = TestChatModel(script=[SCALE_BUG, SCALE_TESTS, SCALE_BUG.replace("v + factor", "factor + v"), SCALE])
+    out = await run("coder", model, config(tmp_path), SPEC_GOAL)
+    assert out["verification"]["passed"] is True and "xfail" not in out["output"]
+    assert "v * factor" in (workspace(tmp_path) / "scaling.py").read_text()
+
+
+async def test_tests_that_cannot_fail_are_never_the_evidence(tmp_path: Path) -> None:
+    weak = "```python\ndef test_f():\n    assert callable(double)\n    assert double(2) is not None\n```"
+    module = "```python\ndef double(n):\n    return n * 3\n```"
+    model = TestChatModel(script=[module, weak, weak, weak])
+    out = await run("coder", model, config(tmp_path), "Write a function double(n) that doubles n.")
+    assert out["verification"]["passed"] is False and out["error"].startswith("no evidence")
+    assert out["verification"]["feedback"] == "evidence: none"
+    assert out["usage"]["model_calls"] == 4  # module + draft tests, then two more test files
+
+
+async def test_a_bug_fix_starts_from_the_given_code_and_keeps_its_signature(tmp_path: Path) -> None:
+    goal = (
+        "This returns the wrong thing, fix it:\n"
+        "def last_word(sentence):\n    return sentence.split()[0]\n"
+        "last_word('a b c') -> 'c'"
+    )
+    fixed = "```python\ndef last_word(sentence):\n    return sentence.split()[-1]\n```"
+    renamed = "```python\ndef final_word(text):\n    return text.split()[-1]\n```"
+    unchanged = "```python\ndef last_word(sentence):\n    return sentence.split()[0]\n```"
+    tests = "```python\ndef test_w():\n    assert last_word('x y') == 'y'\n    assert last_word('z') == 'z'\n```"
+    model = TestChatModel()
+    seen = prompts_of(model, [renamed, tests, unchanged, fixed])
+    out = await run("coder", model, config(tmp_path), goal)
+    assert out["verification"]["passed"] is True
+    assert "Start from this code; keep its names and parameters:\n```python\ndef last_word(sentence):" in seen[0]
+    assert "the given code unchanged" in seen[3]
+    assert "1 example(s) the task states" in out["output"]
+
+
+async def test_a_retry_starts_from_the_files_the_attempt_before_left(tmp_path: Path) -> None:
+    cfg = config(tmp_path)
+    first = TestChatModel(script=[SCALE_BUG, SCALE_TESTS, SCALE_BUG, SCALE_BUG, SCALE_BUG, SCALE_BUG])
+    out = await run("coder", first, cfg, SPEC_GOAL)
+    assert out["error"] is not None and "scaling.py" in out["error"]
+    feedback = f"Your previous attempt failed: {out['error']}. Fix that and try again."
+    model = TestChatModel()
+    seen = prompts_of(model, [SCALE_BUG.replace("v + factor", "factor + v"), SCALE])
+    again = await retry(model, cfg, SPEC_GOAL, feedback)
+    assert again["verification"]["passed"] is True
+    assert "started from the files the attempt before left" in again["output"]
+    # No module or tests written from nothing: the second sample, then the repair of the kept module.
+    assert again["usage"]["model_calls"] == 2
+    assert "def scale(values, factor):\n    return [v + factor for v in values]" in seen[1]
+
+
+def state(failed: int, test_code: str) -> Any:
+    return {"task": {}, "failed": failed, "test_code": test_code}
+
+
+def test_stated_examples_met_outweigh_many_disputed_guesses() -> None:
+    def verdict(test: str) -> code_checks.Verdict:
+        return code_checks.Verdict(code_checks.Check(test, "assert f(1) == 3", "f(1)", "3"), "2", "tests")
+
+    guesses = "".join(f"def test_f_{i}():\n    assert f({i}) == {i}\n\n\n" for i in range(4))
+    found = [verdict("test_f_0"), verdict("test_f_1")]
+    # Two of four model-written checks disputed: too many to set aside, fresh tests instead.
+    assert choose_fix(found, state(2, guesses)) == "retest"
+    # The same beside two stated examples the module meets: the guesses are set aside.
+    stated = "def test_stated_1():\n    assert f(5) == 5\n\n\ndef test_stated_2():\n    assert f(6) == 6\n\n\n"
+    assert choose_fix(found, state(2, stated + guesses)) == "tests"
+    # A failing stated example is never disputed: the module is repaired.
+    wrong = code_checks.Verdict(code_checks.Check("test_stated_1", "assert f(5) == 5", "f(5)", "5"), "4", "stated")
+    assert choose_fix([wrong, *found], state(3, stated + guesses)) == "module"
+
+
+def test_a_probe_reads_an_asserts_condition_not_its_message() -> None:
+    check = code_checks.Check("test_a", "assert f(1) == 5, 'case 4 failed'", "f(1)", "5")
+    script = code_checks.probe_script("test_m.py", [check])
+    assert "'f(1) == 5'" in script and "case 4 failed" not in script

@@ -154,8 +154,10 @@ async def test_code_whose_tests_never_pass_is_a_failed_task_and_the_answer_says_
         "escalation: no other agent has the tools this task needs (list_files, read_file, run_python, write_file)",
         "escalation: exhausted"]  # not handed to an agent that cannot write files
     assert code["task"]["agent"] == "coder" and team.calls["code"] == 0  # no tool-loop step ran
-    # the first try and the retry, each: the module, then two second samples (identical to it
-    # here, so no evidence for setting a check aside)
-    assert sum("You write Python modules" in p for p in prompts) == 2 * 3
+    # the first try: the module, then two second samples (identical to it here, so no
+    # evidence for setting a check aside); the retry starts from the files the first try
+    # left, so it writes no module from nothing: only its two second samples
+    assert sum("You write Python modules" in p for p in prompts) == 3 + 2
+    assert "started from the files the attempt before left" in code["output"]
     assert state["status"] == "failed"
     assert "FAILED in the sandbox" in state["answer"] and "return s == s[::-1]" in state["answer"]

@@ -14,8 +14,10 @@ import ast
 import json
 from dataclasses import dataclass
 
+from agents.flows.code_spec import is_stated
 from agents.flows.code_text import assert_key
 
+STATED_NOTE = "an example the task itself states"
 PROBE_MARK = "CODER-PROBE "
 VALUE_CHARS = 240
 
@@ -79,7 +81,7 @@ def probe_script(test_file: str, checks: list[Check]) -> str:
 
     A call that raises gives ``raises <Error>``. Dicts and sets are shown sorted, so two
     implementations that build the same dict in another order agree."""
-    rows = [[c.test, c.call, c.source.removeprefix("assert ")] for c in checks]
+    rows = [[c.test, c.call, _condition(c.source)] for c in checks]
     return (
         "import json, sys\n"
         "sys.path.insert(0, '.')\n"
@@ -109,6 +111,13 @@ def probe_script(test_file: str, checks: list[Check]) -> str:
     )
 
 
+def _condition(source: str) -> str:
+    """The condition an assert checks, without its message (``assert x == 1, 'msg'`` ->
+    ``x == 1``: evaluated with the message it is a tuple, always true)."""
+    node = ast.parse(source).body[0]
+    return ast.unparse(node.test) if isinstance(node, ast.Assert) else source.removeprefix("assert ")
+
+
 def probe_results(output: str) -> dict[str, tuple[str, bool]]:
     """What ``probe_script`` printed: test name -> (value shown, whether the assert held)."""
     for line in reversed(output.splitlines()):
@@ -130,10 +139,13 @@ class Verdict:
     """What the module returned (``raises X`` when it raised)."""
     side: str
     """``tests`` (the other implementation returns the same value), ``module`` (the other
-    implementation passes the check) or ``unknown``."""
+    implementation passes the check), ``stated`` (the task states this example: the module
+    is wrong, whatever any implementation returns) or ``unknown``."""
 
     def line(self) -> str:
         text = f"{self.check.source}  -> but {self.check.call} returns {self.value}"
+        if self.side == "stated":
+            return f"{text} ({STATED_NOTE})"
         if self.side == "tests":
             return text + " (a second, independently sampled implementation returns the same)"
         if self.side == "module":
@@ -153,7 +165,9 @@ def verdicts(
         if ok:
             continue  # the probe saw it pass: pytest failed it for another reason
         side = "unknown"
-        if other is not None and check.test in other:
+        if is_stated(check.test):
+            side = "stated"  # never disputed: the goal's own example is the spec
+        elif other is not None and check.test in other:
             other_value, other_ok = other[check.test]
             if other_ok:
                 side = "module"
@@ -161,6 +175,16 @@ def verdicts(
                 side = "tests"
         out.append(Verdict(check, value, side))
     return out
+
+
+def test_names(test_code: str) -> list[str]:
+    """The test functions of a test file, in order (``[]`` when it does not parse)."""
+    try:
+        tree = ast.parse(test_code)
+    except SyntaxError:
+        return []
+    return [n.name for n in tree.body
+            if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef) and n.name.startswith("test")]
 
 
 def failed_tests(output: str) -> list[str]:

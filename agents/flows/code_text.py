@@ -42,6 +42,34 @@ def code_of(reply: str) -> str:
     return salvage(text.strip("\n") + "\n")
 
 
+def cut_inside(reply: str, hit_cap: bool) -> str | None:
+    """The definition a reply was cut off inside, or None when every definition is whole.
+
+    A reply is cut when its code does not parse (the tail was dropped by ``code_of``) or
+    when it reached the token cap. It was cut inside a definition when the dropped tail is
+    indented (it continued a body) or, at the cap, when the code ends in a definition: a
+    function cut mid-loop may still parse, and must not pass as finished."""
+    blocks = [b.strip("\n") for b in FENCE.findall(reply) if b.strip()]
+    text = ("\n\n".join(blocks) if blocks else reply).strip("\n") + "\n"
+    kept = salvage(text)
+    whole = kept.strip() == text.strip()
+    if whole and not hit_cap:
+        return None
+    try:
+        tree = ast.parse(kept)
+    except SyntaxError:
+        return "the code"
+    if not tree.body:
+        return "the code" if not whole else None
+    last = tree.body[-1]
+    if not isinstance(last, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+        return None
+    dropped = [line for line in text.splitlines()[len(kept.splitlines()) :] if line.strip()]
+    if (dropped and dropped[0][:1].isspace()) or (whole and hit_cap):
+        return last.name
+    return None
+
+
 def salvage(code: str) -> str:
     """``code`` if it parses, else its longest prefix of whole lines that does (a reply cut
     off by the token cap keeps its finished statements)."""
@@ -197,6 +225,27 @@ def _only_asserts(node: ast.stmt) -> list[ast.Assert] | None:
     return asserts
 
 
+def vacuous(node: ast.Assert, names: set[str]) -> bool:
+    """Whether an assert cannot fail for any module: it uses none of the module's ``names``,
+    or only asks whether a thing exists (``callable(f)``, ``hasattr``, ``x is not None``,
+    a constant). Such a check is no evidence, so it is never counted as a test."""
+    test = node.test
+    if not any(isinstance(n, ast.Name) and n.id in names for n in ast.walk(test)):
+        return True
+    if isinstance(test, ast.Constant):
+        return True
+    if isinstance(test, ast.Call) and isinstance(test.func, ast.Name) and test.func.id in (
+        "callable", "hasattr"
+    ):
+        return True
+    if isinstance(test, ast.Compare) and len(test.ops) == 1:
+        right = test.comparators[0]
+        none = isinstance(right, ast.Constant) and right.value is None
+        if none and isinstance(test.ops[0], ast.IsNot | ast.NotEq):
+            return True
+    return False
+
+
 def _binds(node: ast.Assign, names: set[str]) -> bool:
     return any(isinstance(n, ast.Name) and n.id in names for t in node.targets for n in ast.walk(t))
 
@@ -273,19 +322,28 @@ def _calls_fixed(tests: str, names: list[str]) -> str:
     return ast.unparse(_TestNameCalls(names).visit(tree)) + "\n"
 
 
-def test_file(tests: str, module: str, names: list[str]) -> tuple[str, str | None]:
+def test_file(
+    tests: str, module: str, names: list[str], stated: str = ""
+) -> tuple[str, str | None]:
     """A pytest file from the model's tests: imports the module's names, bare asserts wrapped
-    in a test function, trailing calls dropped. Returns (text, error) — error when no test
-    remains or the tests do not parse."""
+    in a test function, trailing calls dropped, asserts that cannot fail dropped (see
+    ``vacuous``). ``stated`` (test functions holding the goal's own examples) comes first.
+    Returns (text, error) — error when no test remains or the tests do not parse; with
+    ``stated`` tests the file holds them even then."""
     tests = _calls_fixed(tests, names)
     try:
         tree = ast.parse(tests)
     except SyntaxError as err:
+        if stated:
+            return _assembled(module, names, [], [stated]), f"SyntaxError in the tests: {err.msg} (line {err.lineno})"
         return tests, f"SyntaxError in the tests: {err.msg} (line {err.lineno})"
     stem = module.removesuffix(".py")
     header: list[str] = []
     body: list[str] = []
     loose_nodes: list[ast.Assert] = []
+    # A guessed expectation for a call the goal states a result for is right only if it is
+    # that result: one that differs contradicts the spec and is dropped.
+    given = _stated_results(stated)
     # What a test may use: the module's names, working imports, the file's own definitions.
     # A test that reads anything else fails with a NameError whatever the module does.
     known = {*names, stem}
@@ -306,12 +364,15 @@ def test_file(tests: str, module: str, names: list[str]) -> tuple[str, str | Non
         if _is_test_def(node):
             plain = _only_asserts(node)
             if plain is not None and isinstance(node, ast.FunctionDef):
-                sound = [a for a in plain if not _unknown_names(a, known)]
+                sound = [a for a in plain
+                         if not _unknown_names(a, known) and not vacuous(a, {*names, stem})
+                         and not _contradicts(a, given)]
                 body.extend(_explode(node, checked_asserts(sound)[:MAX_ASSERTS]) if sound else [])
             elif not _unknown_names(node, known):
                 body.append(_segment(tests, node))
         elif isinstance(node, ast.Assert):
-            if not _unknown_names(node, known):
+            if (not _unknown_names(node, known) and not vacuous(node, {*names, stem})
+                    and not _contradicts(node, given)):
                 loose_nodes.append(node)
         elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
             if node.name not in names:  # a copy of the function under test would shadow it
@@ -325,10 +386,41 @@ def test_file(tests: str, module: str, names: list[str]) -> tuple[str, str | Non
             for i, a in enumerate(checked_asserts(loose_nodes), 1)
         )
     if not any(line.startswith(("def test", "class Test")) for line in body):
-        return tests, "the tests define no test function and no assert"
+        error = "the tests define no test function and no assert that can fail"
+        return (_assembled(module, names, header, [stated]) if stated else tests), error
+    return _assembled(module, names, header, [stated, *body] if stated else body), None
+
+
+def _stated_results(stated: str) -> dict[str, str]:
+    """Call -> expected value of each stated example's assert (``pytest.approx(v)`` -> ``v``)."""
+    try:
+        tree = ast.parse(stated)
+    except SyntaxError:
+        return {}
+    found = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assert) and (key := assert_key(node)) is not None:
+            found[key[0]] = key[1].removeprefix("pytest.approx(").removesuffix(")")
+    return found
+
+
+def _contradicts(node: ast.Assert, given: dict[str, str]) -> bool:
+    key = assert_key(node)
+    if key is None or key[0] not in given:
+        return False
+    try:
+        return bool(ast.literal_eval(key[1]) != ast.literal_eval(given[key[0]]))
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return key[1] != given[key[0]]
+
+
+def _assembled(module: str, names: list[str], header: list[str], body: list[str]) -> str:
+    stem = module.removesuffix(".py")
     imports = [f"from {stem} import {', '.join(names)}"] if names else [f"import {stem}"]
-    text = "\n".join([*imports, *header]) + "\n\n\n" + "\n\n\n".join(body) + "\n"
-    return text, None
+    text = "\n\n\n".join(body)
+    if "pytest." in text and not any(h.strip() == "import pytest" for h in header):
+        header = ["import pytest", *header]
+    return "\n".join([*imports, *header]) + "\n\n\n" + text + "\n"
 
 
 def count_tests(text: str) -> int:

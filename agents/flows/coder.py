@@ -35,7 +35,7 @@ from langgraph.graph import START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 
-from agents.flows import code_checks, code_text
+from agents.flows import code_checks, code_spec, code_text
 from agents.flows.common import (
     PytestRun,
     Resources,
@@ -49,7 +49,8 @@ from agents.flows.common import (
 from agents.flows.state import FlowInput, FlowOutput, FlowState
 from agents.run_context import RunContext
 from tools.context import ToolContext
-from tools.paths import write_text
+from tools.base import ToolInputError
+from tools.paths import open_file, read_bounded, write_text
 from tools.registry import build_tools
 from tools.sandbox import run_sandboxed
 
@@ -65,32 +66,40 @@ ALT_TEMPERATURES = (ALT_TEMPERATURE, 1.0)
 tried in turn until one differs from the module: the same code agreeing with itself is no
 evidence, and a shared bug would make a right test look wrong."""
 UNUSABLE = "# no usable second implementation\n"
-MODULE_TOKENS = 450
-TESTS_TOKENS = 260
+MODULE_TOKENS = 768
+"""Room for a whole module: the reply stops at its closing fence, so a higher cap costs
+nothing for short modules, and a module cut off at the cap is rejected, not run."""
+TESTS_TOKENS = 300
 STOP = ["\n```\n", "\n```\r\n"]
 """Stop when the code block closes: the explanation small models add costs time, not value."""
 
+# The prompts hold no example code: a small model copies an example's names into its
+# module and tests (a prompt's example function was seen in written modules and their
+# tests). What a reply should look like is said in words, and the names it must use come
+# from the task itself (see ``_interface``).
 MODULE_SYSTEM = (
     "You write Python modules. Reply with one ```python code block holding the whole module: "
-    "imports, then the functions the task asks for, with type hints and a one-line "
-    "docstring. Handle the edge cases the task mentions or implies (for text: letter "
-    "case, spaces and punctuation; for numbers: zero, negatives; empty inputs). No tests, no print calls, no "
-    "example usage, no explanation.\n\nExample of the style:\n```python\n"
-    'def is_even(n: int) -> bool:\n    """Return True if n is even."""\n    return n % 2 == 0\n```'
+    "imports, then the functions and classes the task asks for, with type hints and a "
+    "one-line docstring. Use exactly the names, parameters and file name the task states. "
+    "Handle the edge cases the task mentions or implies, such as empty inputs. No tests, no "
+    "print calls, no example usage, no explanation."
 )
 TESTS_SYSTEM = (
     "You write pytest tests. Reply with one ```python code block: one test function with 3 "
-    "to 5 different assert statements on short, simple inputs whose result you are sure of, "
-    "including an edge case the task mentions or implies (an empty input). Expected values "
-    "must follow the task exactly. No docstrings, no explanation.\n\nExample of the "
-    "style:\n```python\nfrom even import is_even\n\n\n"
-    "def test_is_even():\n    assert is_even(2) is True\n    assert is_even(7) is False\n"
-    "    assert is_even(0) is True\n    assert is_even(-4) is True\n```"
+    "to 5 different assert statements, each comparing one call's result with the exact "
+    "expected value (assert f(x) == y), on short, simple inputs whose result you are sure "
+    "of, including an edge case the task mentions or implies. Expected values must follow "
+    "the task exactly. No docstrings, no explanation."
 )
 FIX_MODULE_SYSTEM = (
     "You fix Python modules. The tests below failed. Reply with one ```python code block "
-    "holding the whole corrected module. No tests, no explanation."
+    "holding the whole corrected module, with the same names and parameters. No tests, no "
+    "explanation."
 )
+MAX_MODULE_TRIES = 3
+"""Module replies read before the task fails for want of a usable module."""
+MAX_TEST_TRIES = 2
+"""Test files written before a task without stated examples gives up for lack of evidence."""
 MAX_DISPUTED_SHARE = 1 / 3
 """At most this share of the tests may be set aside as disputed; more means the tests as a
 whole are doubtful, and a fresh set is written instead. 0 turns setting aside off."""
@@ -132,6 +141,12 @@ class CoderState(FlowState, total=False):
     diagnoses: int
     retests: int
     """Fresh test files written after the first ones were found doubtful."""
+    module_tries: int
+    """Module replies read so far (each may be rejected for a ``problem``)."""
+    test_tries: int
+    """Test files the model wrote after the module (none usable ends the task: no evidence)."""
+    kept: bool
+    """This attempt started from the files an earlier attempt of the task left."""
 
 
 def _test_failure(state: CoderState) -> str:
@@ -144,6 +159,32 @@ def _test_failure(state: CoderState) -> str:
         f"({state.get('summary') or 'no summary'}): {detail}",
         900,
     )
+
+
+def evidence_of(test_code: str) -> str:
+    """How strong a test file is as evidence: the task's stated examples it checks and the
+    model-written tests beside them (whose expectations are the model's guesses, checked
+    against a second implementation only when they fail)."""
+    names = code_checks.test_names(test_code)
+    stated = sum(1 for n in names if code_spec.is_stated(n))
+    written = len(names) - stated
+    if stated and written:
+        return f"{stated} example(s) the task states and {written} model-written test(s)"
+    if stated:
+        return f"{stated} example(s) the task states"
+    if written:
+        return f"model-written tests only ({written})"
+    return "none"
+
+
+def _read_kept(root: Path, name: str) -> str:
+    """A file an earlier attempt left in the workspace ('' when absent or not a plain file);
+    the path is confined to the workspace and a symlink is never followed."""
+    try:
+        with open_file(root, name) as opened:
+            return read_bounded(opened, 200_000).decode("utf-8", "replace")
+    except (OSError, ToolInputError):
+        return ""
 
 
 def _write_files(root: Path, files: dict[str, str]) -> None:
@@ -175,13 +216,21 @@ def choose_fix(found: list[code_checks.Verdict], state: CoderState) -> str:
     """What to do about the failing checks: ``tests`` (set the disputed ones aside) when
     every failing check is disputed — the second implementation returns the same value —
     and enough tests really pass; ``retest`` (write fresh tests, once) when the disputed
-    checks are too many; otherwise ``module`` (repair it)."""
+    checks are too many; otherwise ``module`` (repair it).
+
+    When the task states examples and the module meets every one of them (a failing stated
+    example is never disputed, so it makes the fix ``module``), the share limit is waived:
+    the goal's own examples outweigh the model's guessed expectations that two independent
+    implementations agree against."""
     failed = state.get("failed", 0)
-    total = code_text.count_tests(state.get("test_code", ""))
+    test_code = state.get("test_code", "")
+    total = code_text.count_tests(test_code)
     disputed = [v for v in found if v.side == "tests"]
     if not found or len(disputed) < len(found) or len(found) < failed:
         return "module"
-    if len(disputed) <= MAX_DISPUTED_SHARE * total and total - len(disputed) >= MIN_PASSING:
+    stated = sum(1 for n in code_checks.test_names(test_code) if code_spec.is_stated(n))
+    few = len(disputed) <= MAX_DISPUTED_SHARE * total or (MAX_DISPUTED_SHARE > 0 and stated > 0)
+    if few and total - len(disputed) >= MIN_PASSING:
         return "tests"
     return "retest" if not state.get("retests") else "module"
 
@@ -208,15 +257,83 @@ class CoderSteps:
         )
 
     def _task(self, state: CoderState) -> str:
-        return task_block(dict(state))
+        block = task_block(dict(state))
+        goal = str(state.get("goal") or "").strip()
+        instruction = str((state.get("task") or {}).get("instruction") or "").strip()
+        if goal and goal not in instruction and self._spec(state).given_code:
+            # The planner's instruction may paraphrase the request: code the user gave is
+            # read from the request itself.
+            block += f"\n\nThe user's request:\n{clip(goal, 2500)}"
+        return block
+
+    def _spec(self, state: CoderState) -> code_spec.CodeSpec:
+        """What the task and the goal state about the module (names, file, examples, code)."""
+        instruction = str((state.get("task") or {}).get("instruction") or "")
+        criteria = str((state.get("task") or {}).get("acceptance_criteria") or "")
+        return code_spec.task_spec(f"{instruction}\n{criteria}", str(state.get("goal") or ""))
+
+    def _file(self, state: CoderState, names: list[str]) -> str:
+        spec = self._spec(state)
+        return spec.file or code_text.module_name(self._task(state), names or spec.names)
+
+    def _interface(self, state: CoderState) -> str:
+        """The stated interface and starting code, said to the model in the task's own names."""
+        spec = self._spec(state)
+        named = self._file(state, [])
+        parts = []
+        if spec.signatures or spec.classes:
+            parts.append("The module must define exactly these, with these parameters:\n"
+                         + "\n".join(f"- {line}" for line in code_spec.brief(spec)))
+        if spec.given_code:
+            parts.append("Start from this code; keep its names and parameters:\n"
+                         + _fence(spec.given_code))  # fmt: skip
+        if named != "solution.py":
+            parts.append(f"The module is saved as {named}.")
+        return "\n\n".join(parts)
 
     def _module_prompt(self, state: CoderState) -> str:
-        task = self._task(state)
-        named = code_text.module_name(task, [])
-        user = task + (f"\n\nThe module is saved as {named}." if named != "solution.py" else "")
+        user = self._task(state)
+        interface = self._interface(state)
+        if interface:
+            user += "\n\n" + interface
         if state.get("problem"):
-            user += f"\n\nYour last reply was unusable: {state['problem']}. Write the module again."
+            if state.get("module_code"):
+                user += f"\n\nYour last module:\n{_fence(state['module_code'])}"
+            user += f"\n\nIt was unusable: {state['problem']}. Write the whole module again."
         return user
+
+    def _module_problem(self, state: CoderState, split: code_text.SplitCode,
+                        cut: str | None) -> str:
+        """Why a module reply cannot be run as the task's module (``""`` when it can)."""
+        if split.error:
+            return split.error
+        if cut is not None:
+            return (f"the reply was cut off inside {cut} (too long): write a shorter module"
+                    if cut != "the code" else "the reply was cut off (too long)")
+        if not split.names:
+            return "it defines no function or class"
+        spec = self._spec(state)
+        found = code_spec.problems(split.module, spec)
+        if spec.given_code and code_checks.same_code(split.module, spec.given_code):
+            found.append("it is the given code unchanged: make the change the task asks for")
+        return "; ".join(found)
+
+    async def _kept_files(self, state: CoderState, runtime: Runtime[RunContext]) -> tuple[str, str, str] | None:
+        """The module and test file an earlier attempt of this task left in the workspace
+        (named in the feedback the retry was given), or None."""
+        feedback = str(state.get("feedback") or "")
+        if not feedback:
+            return None
+        root = await asyncio.to_thread(self.res.tools(runtime).ensure_workspace)
+        for match in code_text.PY_FILE.finditer(feedback):
+            stem = match.group(1)
+            if stem.startswith("test"):
+                continue
+            module = await asyncio.to_thread(_read_kept, root, f"{stem}.py")
+            tests = await asyncio.to_thread(_read_kept, root, f"test_{stem}.py")
+            if module and tests:
+                return f"{stem}.py", module, tests
+        return None
 
     async def _run(
         self, ctx: ToolContext, module: tuple[str, str], tests: tuple[str, str]
@@ -232,71 +349,108 @@ class CoderSteps:
 
     async def write_module(self, state: CoderState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         """The model writes the module and, in parallel, tests from the task alone (the
-        server serves both at once); tests it wrote along with the module are kept too."""
+        server serves both at once); tests it wrote along with the module are kept too.
+
+        A retry of the task starts from the files its earlier attempt left (no model call):
+        they are run again and repaired. A reply that lacks a stated name, takes other
+        parameters or was cut off at the token cap is rejected and written again."""
+        first = not state.get("steps") and not state.get("module_tries")
+        if first and not state.get("kept"):
+            kept = await self._kept_files(state, runtime)
+            if kept is not None:
+                started = self._from_kept(state, *kept)
+                if started is not None:
+                    return started
         usage = dict(state)
         calls = [self._generate(runtime, MODULE_SYSTEM, self._module_prompt(state), MODULE_TOKENS)]
         draft = state.get("draft_tests", "")
-        if not state.get("steps"):
-            named = code_text.module_name(self._task(state), [])
+        if first:
+            named = self._file(state, [])
+            spec = self._spec(state)
             user = f"{self._task(state)}\n\nThe module is {named}. Write test_{named}."
+            if spec.names:
+                stem = named.removesuffix(".py")
+                user += f"\nImport what you test: from {stem} import {', '.join(spec.names)}"
             calls.append(self._generate(runtime, TESTS_SYSTEM, user, TESTS_TOKENS))
         replies = await asyncio.gather(*calls)
         for _, n_in, n_out in replies:
             usage["usage"] = add_usage(usage, n_in, n_out)
         if len(replies) > 1:
             draft = code_text.code_of(replies[1][0])
-        update: dict[str, Any] = {"usage": usage["usage"], "draft_tests": draft}
-        split = code_text.split_module(code_text.code_of(replies[0][0]))
+        tries = state.get("module_tries", 0) + 1
         steps = state.get("steps", 0) + len(replies)
-        if split.error or not split.names:
-            problem = split.error or "it defines no function or class"
-            return {**update, "steps": steps, "problem": problem, "module_code": split.module}
-        filename = code_text.module_name(self._task(state), split.names)
+        update: dict[str, Any] = {"usage": usage["usage"], "draft_tests": draft,
+                                  "steps": steps, "module_tries": tries}  # fmt: skip
+        reply, _, n_out = replies[0]
+        split = code_text.split_module(code_text.code_of(reply))
+        cut = code_text.cut_inside(reply, n_out >= MODULE_TOKENS)
+        problem = self._module_problem(state, split, cut)
+        if problem:
+            log.debug("coder module rejected: %s", problem)
+            # Code that parses is shown to the next try (and to the reader if none succeeds).
+            return {**update, "problem": problem, "module_code": "" if split.error else split.module}
+        filename = self._file(state, split.names)
         update.update(
-            steps=steps, problem="", module_file=filename, module_code=split.module,
+            problem="", module_file=filename, module_code=split.module,
             names=split.names, test_file=f"test_{filename}", test_code="",
         )  # fmt: skip
+        stated = code_spec.stated_tests(self._spec(state), split.names)
         for tests in (draft, split.tests):
             if tests:
-                text, error = code_text.test_file(tests, filename, split.names)
+                text, error = code_text.test_file(tests, filename, split.names, stated)
                 if error is None and code_text.count_tests(text):
                     update["test_code"] = text
                     break
         return update
 
+    def _from_kept(self, state: CoderState, filename: str, module: str, tests: str) -> dict[str, Any] | None:
+        """The state of a retry that starts from an earlier attempt's files (None when the
+        kept module is not usable as it is: the retry then writes it again, shown why)."""
+        split = code_text.split_module(module)
+        if self._module_problem(state, split, None) or not code_text.count_tests(tests):
+            return None
+        notes = [*state.get("notes", []), "started from the files the attempt before left "
+                 f"({filename}, test_{filename}) and their failing tests"]  # fmt: skip
+        return {
+            "kept": True, "module_file": filename, "module_code": split.module,
+            "names": split.names, "test_file": f"test_{filename}", "test_code": tests,
+            "problem": "", "notes": notes, "module_tries": 1,
+        }  # fmt: skip
+
     async def write_tests(self, state: CoderState, runtime: Runtime[RunContext]) -> dict[str, Any]:
-        """The model writes tests for the module; code adds the import and drops stray calls."""
+        """The model writes tests for the module; code adds the import, puts the stated
+        examples first and drops stray calls and checks that cannot fail."""
         filename = state["module_file"]
         user = (
             f"{self._task(state)}\n\nModule {filename}:\n{_fence(state['module_code'])}\n\n"
             f"Write {state['test_file']}."
         )
         retest = state.get("fix") == "retest"
-        if retest:
-            # The first tests were doubtful: a fresh sample, not the same greedy reply again.
+        again = bool(state.get("test_tries"))
+        if retest or again:
+            # The first tests were doubtful or unusable: a fresh sample, not the same reply.
             user += "\n\nUse short inputs whose results you can work out with certainty."
-        temperature = ALT_TEMPERATURE if retest else None
+        temperature = ALT_TEMPERATURE if retest or again else None
         reply, n_in, n_out = await self._generate(
             runtime, TESTS_SYSTEM, user, TESTS_TOKENS, temperature
         )
-        text, error = code_text.test_file(code_text.code_of(reply), filename, state["names"])
+        stated = code_spec.stated_tests(self._spec(state), state["names"])
+        text, error = code_text.test_file(
+            code_text.code_of(reply), filename, state["names"], stated
+        )
         update: dict[str, Any] = {
             "usage": add_usage(dict(state), n_in, n_out), "steps": state.get("steps", 0) + 1,
+            "test_tries": state.get("test_tries", 0) + 1,
         }  # fmt: skip
         if retest:
             update.update(retests=state.get("retests", 0) + 1, fix="", disputed=[],
                           repairs=state.get("repairs", 0) + 1, best=None)  # fmt: skip
-            if error is not None:  # keep the doubtful tests rather than a mere smoke test
+            if error is not None:  # keep the doubtful tests: they can fail, unlike none
                 update["test_code"] = state["test_code"]
                 return update
-        if error is not None:
-            # No usable tests: a smoke test still proves the module imports.
-            names = ", ".join(state["names"])
-            text = (
-                f"from {filename.removesuffix('.py')} import {names}\n\n\n"
-                f"def test_defined():\n    assert callable({state['names'][0]})\n"
-            )
-        update["test_code"] = text
+        # Without usable tests of its own the file holds the stated examples only, or
+        # nothing: a check that cannot fail (``callable(f)``) is never written instead.
+        update["test_code"] = text if error is None or stated else ""
         return update
 
     async def run_tests(self, state: CoderState, runtime: Runtime[RunContext]) -> dict[str, Any]:
@@ -347,7 +501,9 @@ class CoderSteps:
                 usage["usage"] = add_usage(usage, n_in, n_out)
                 repairs += 1
                 split = code_text.split_module(code_text.code_of(reply))
-                usable = split.error is None and set(state["names"]) <= set(split.names)
+                cut = code_text.cut_inside(reply, n_out >= MODULE_TOKENS)
+                usable = not self._module_problem(state, split, cut) and set(
+                    state["names"]) <= set(split.names)  # fmt: skip
                 alt = split.module if usable else UNUSABLE
                 if alt != UNUSABLE and not code_checks.same_code(alt, state["module_code"]):
                     break
@@ -421,6 +577,8 @@ class CoderSteps:
             f"{_fence(state['module_code'])}\n\nThese checks of it fail:\n{failure}\n\n"
             f"Write the corrected {state['module_file']}."
         )
+        if any(code_checks.STATED_NOTE in c for c in evidence):
+            user += " The checks the task itself states are right: the module must meet them."
         reply, n_in, n_out = await self._generate(runtime, FIX_MODULE_SYSTEM, user, MODULE_TOKENS)
         update: dict[str, Any] = {
             "usage": add_usage(dict(state), n_in, n_out), "repairs": repairs,
@@ -429,16 +587,34 @@ class CoderSteps:
         code = code_text.code_of(reply)
         log.debug("coder repair (module) reply:\n%s", code)
         split = code_text.split_module(code)
-        if split.error is None and set(state["names"]) <= set(split.names):
+        problem = self._module_problem(state, split, code_text.cut_inside(reply, n_out >= MODULE_TOKENS))
+        if not problem and set(state["names"]) <= set(split.names):
             update["module_code"] = split.module
+        else:  # the module stays as it was; the next run says so
+            update["notes"] = [*state.get("notes", []), f"a repair was rejected: {problem or 'a name went missing'}"]
         return update
 
     async def finish(self, state: CoderState, runtime: Runtime[RunContext]) -> dict[str, Any]:
-        """The result: the files and the test run, as the task's output."""
+        """The result: the files and the test run, as the task's output, with how strong
+        its evidence is."""
         if not state.get("module_file"):
-            return {"output": "", "error": f"no usable module: {state.get('problem') or 'no code'}"}
+            lines = []
+            if state.get("module_code"):  # the rejected module still reaches the reader
+                lines = ["The last module written (rejected, not saved):", _fence(state["module_code"])]
+            return {"output": "\n".join(lines),
+                    "error": f"no usable module: {state.get('problem') or 'no code'}"}
+        if not state.get("test_code"):
+            return {
+                "output": f"Wrote nothing: no test that can fail was written for "
+                f"{state['module_file']}.\n\n{state['module_file']} (not saved):\n"
+                + _fence(state["module_code"]),
+                "error": f"no evidence: the model wrote no usable test for {state['module_file']} "
+                "and the task states no example to test",
+                "verification": {"passed": False, "feedback": "evidence: none"},
+            }
         passed = bool(state.get("passed"))
         disputed = state.get("disputed") or []
+        evidence = evidence_of(state["test_code"])
         verdict = "passed" if passed else "FAILED"
         if passed and disputed:
             # pytest passed, but only with checks set aside: say so where a reader looks first.
@@ -447,6 +623,7 @@ class CoderSteps:
         lines = [
             f"Wrote {state['module_file']} and {state['test_file']}; "
             f"the tests {verdict} in the sandbox ({state.get('summary') or 'no summary'}).",
+            f"Evidence: {evidence}.",
             "", f"{state['module_file']}:", _fence(state["module_code"]),
             "", f"{state['test_file']}:", _fence(state["test_code"]),
         ]  # fmt: skip
@@ -464,14 +641,16 @@ class CoderSteps:
             clip(state.get("run_output", ""), 1500),
             "```",
         ]
+        feedback = f"pytest: {state.get('summary', '')}; evidence: {evidence}"
+        if disputed:
+            feedback += f"; {len(disputed)} disputed check(s) set aside"
         return {
             "output": "\n".join(lines),
             "citations": [],
             # Tests that never passed make a failed task (the files and output stay in its
             # record): the supervisor escalates it, and a failure is never cached as done.
             "error": None if passed else _test_failure(state),
-            "verification": {"passed": passed, "feedback": f"pytest: {state.get('summary', '')}"
-                             + (f"; {len(disputed)} disputed check(s) set aside" if disputed else "")},
+            "verification": {"passed": passed, "feedback": feedback},
         }
 
     # routing ------------------------------------------------------------------------------
@@ -480,8 +659,13 @@ class CoderSteps:
         self, state: CoderState
     ) -> Literal["write_module", "write_tests", "run_tests", "finish"]:
         if not state.get("module_file"):
-            return "write_module" if state.get("steps", 0) < 3 else "finish"
+            return "write_module" if state.get("module_tries", 0) < MAX_MODULE_TRIES else "finish"
         return "run_tests" if state.get("test_code") else "write_tests"
+
+    def after_tests(self, state: CoderState) -> Literal["write_tests", "run_tests", "finish"]:
+        if state.get("test_code"):
+            return "run_tests"
+        return "write_tests" if state.get("test_tries", 0) < MAX_TEST_TRIES else "finish"
 
     def after_run(self, state: CoderState) -> Literal["diagnose", "finish"]:
         # Diagnosing costs no model call once the second implementation exists, and its
@@ -515,7 +699,7 @@ def build_coder(name: str, resources: Resources) -> CompiledStateGraph[Any, Any,
     builder.add_node("finish", steps.finish)
     builder.add_edge(START, "write_module")
     builder.add_conditional_edges("write_module", steps.after_module)
-    builder.add_edge("write_tests", "run_tests")
+    builder.add_conditional_edges("write_tests", steps.after_tests)
     builder.add_conditional_edges("run_tests", steps.after_run)
     builder.add_conditional_edges("diagnose", steps.after_diagnose)
     builder.add_edge("repair", "run_tests")
