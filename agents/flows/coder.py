@@ -48,8 +48,8 @@ from agents.flows.common import (
 )
 from agents.flows.state import FlowInput, FlowOutput, FlowState
 from agents.run_context import RunContext
-from tools.context import ToolContext
 from tools.base import ToolInputError
+from tools.context import ToolContext
 from tools.paths import open_file, read_bounded, write_text
 from tools.registry import build_tools
 from tools.sandbox import run_sandboxed
