@@ -301,10 +301,101 @@ def _called(example: Example) -> str:
     return node.func.id if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) else ""
 
 
+# -- one module of a project plan -----------------------------------------------------------------
+
+MODULE_HEAD = "Write {file}: one module of a project; other tasks write its other modules."
+DEFINES = "It must define exactly these, with these parameters:"
+USES = "It imports these from modules of the project written before it (do not redefine them):"
+PROJECT = "The whole project, for context only:"
+_MODULE_HEAD = re.compile(r"\AWrite ([A-Za-z_]\w*\.py): one module of a project")
+
+
+@dataclass(frozen=True)
+class ModuleBrief:
+    """One module of a project plan, as its coder task states it (the planner writes it with
+    :func:`module_instruction`, the coder reads it back with :func:`module_brief`)."""
+
+    file: str
+    """The module's file name."""
+    defines: tuple[str, ...]
+    """What it defines: ``class Name``, ``name(params) -> type`` or ``Name.method(params)``."""
+    purpose: str = ""
+    """One sentence on what the module is for."""
+    uses: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """Modules written before it that it imports: (file, what that file defines)."""
+
+
+def module_instruction(brief: ModuleBrief, goal: str) -> str:
+    """The instruction of a project module's coder task."""
+    lines = [MODULE_HEAD.format(file=brief.file)]
+    if brief.purpose.strip():
+        lines.append(f"Purpose: {brief.purpose.strip()}")
+    lines += ["", DEFINES, *(f"- {d}" for d in brief.defines)]
+    if brief.uses:
+        lines += ["", USES]
+        lines += [f"- from {f.removesuffix('.py')}: {'; '.join(ds)}" for f, ds in brief.uses]
+    lines += ["", PROJECT, goal.strip()]
+    return "\n".join(lines)
+
+
+def module_brief(instruction: str) -> ModuleBrief | None:
+    """The brief of a project module's task (None for any other task)."""
+    head = _MODULE_HEAD.match(instruction.strip())
+    if head is None or DEFINES not in instruction:
+        return None
+    body = instruction.split(PROJECT, 1)[0]
+    defines_part, _, uses_part = body.split(DEFINES, 1)[1].partition(USES)
+    purpose = next((line.removeprefix("Purpose:").strip() for line in body.splitlines()
+                    if line.startswith("Purpose:")), "")  # fmt: skip
+    defines = tuple(line[2:].strip() for line in defines_part.splitlines() if line.startswith("- "))
+    uses = []
+    for line in uses_part.splitlines():
+        if line.startswith("- from ") and ":" in line:
+            stem, _, names = line[len("- from "):].partition(":")
+            uses.append((f"{stem.strip()}.py", tuple(n.strip() for n in names.split(";") if n.strip())))
+    return ModuleBrief(head.group(1), defines, purpose, tuple(uses))
+
+
+def parse_define(text: str) -> Signature | str | None:
+    """One ``defines`` entry: a class name (``class Shape``), a :class:`Signature`
+    (``area(w, h) -> float``, ``Shape.scale(factor)``), or None when it is neither."""
+    text = text.strip().rstrip(":")
+    cls = re.fullmatch(r"class\s+([A-Za-z_]\w*)(?:\s*\(.*\))?", text)
+    if cls:
+        return cls.group(1)
+    match = _CALL.match(text)
+    if match is None or match.start() != 0:
+        return None
+    end = _closing(text, match.end())
+    if end < 0 or (text[end + 1 :].strip() and not text[end + 1 :].strip().startswith("->")):
+        return None
+    return _signature(match.group(1), text[match.end() : end], prose=False)
+
+
+def brief_spec(brief: ModuleBrief, goal: str) -> CodeSpec:
+    """The spec of a project module: its brief's names; the goal's stated examples of them."""
+    spec = CodeSpec(file=brief.file, files=[brief.file])
+    for entry in brief.defines:
+        parsed = parse_define(entry)
+        if isinstance(parsed, str):
+            if parsed not in spec.classes:
+                spec.classes.append(parsed)
+        elif parsed is not None and parsed not in spec.signatures:
+            spec.signatures.append(parsed)
+            if parsed.owner and parsed.owner not in spec.classes:
+                spec.classes.append(parsed.owner)
+    mine = {s.name for s in spec.signatures if not s.owner}
+    spec.examples = [e for e in spec_of(goal).examples if _called(e) in mine]
+    return spec
+
+
 def task_spec(instruction: str, goal: str) -> CodeSpec:
     """The spec a coder task works to: its own text's, and the goal's when the goal is about
     one module (a goal naming several files was split by the planner; each task names its
-    own part)."""
+    own part). A project module's task states its interface as a brief."""
+    brief = module_brief(instruction)
+    if brief is not None:
+        return brief_spec(brief, goal)
     own = spec_of(instruction)
     if not goal.strip() or goal.strip() == instruction.strip():
         return own

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 
+from agents.flows.code_spec import ModuleBrief, module_instruction
 from graph.state import Task
 
 __all__ = ["ORDER", "compose"]
@@ -42,10 +43,17 @@ REVIEW_CODE = "Review the code from the earlier task for bugs and edge cases. Go
 REVIEW_TEXT = "Check the written text against the knowledge base and list any errors. Goal: {goal}"
 
 
-def compose(goal: str, needs: Collection[str], topics: Sequence[str] = ()) -> list[Task]:
+def compose(
+    goal: str,
+    needs: Collection[str],
+    topics: Sequence[str] = (),
+    modules: Sequence[ModuleBrief] = (),
+) -> list[Task]:
     """The tasks for ``goal`` given the specialists it ``needs`` (agent names).
 
     ``topics``: two or three subjects to research side by side (fewer: one research task).
+    ``modules``: a project's modules in dependency order (``graph.planning.design``): the
+    build stage is one coder task per module, each after the modules it imports.
     Agents outside :data:`ORDER` and ``support`` (a custom specialist) get one task each in
     the gather stage, with the goal as their instruction.
     """
@@ -75,14 +83,28 @@ def compose(goal: str, needs: Collection[str], topics: Sequence[str] = ()) -> li
     for agent in sorted(set(needs) - set(ORDER)):
         gathered.append(add(agent, goal))
     before += gathered
-    if "coder" in needs:
-        before.append(add("coder", (BUILD_FROM if before else BUILD if later - {"coder"} else "{goal}").format(goal=goal)))
+    made: list[str] = []  # the last stage's tasks: what a reviewer checks
+    if "coder" in needs and len(modules) >= 2:
+        gathered_ids = list(before)
+        by_file: dict[str, str] = {}
+        for brief in modules:
+            task_id = f"t{len(tasks) + 1}"
+            used = [by_file[f] for f, _ in brief.uses if f in by_file]
+            tasks.append(Task(id=task_id, agent="coder", instruction=module_instruction(brief, goal),
+                              depends_on=gathered_ids + used))  # fmt: skip
+            by_file[brief.file] = task_id
+        made = list(by_file.values())
+        before += made
+    elif "coder" in needs:
+        made = [add("coder", (BUILD_FROM if before else BUILD if later - {"coder"} else "{goal}").format(goal=goal))]
+        before += made
     if "writer" in needs:
-        before.append(add("writer", (WRITE if before else "{goal}").format(goal=goal)))
+        made = [add("writer", (WRITE if before else "{goal}").format(goal=goal))]
+        before += made
     if "reviewer" in needs:
-        made = tasks[-1].agent if tasks else ""
-        text = REVIEW_CODE if made == "coder" else REVIEW_TEXT if made == "writer" else "{goal}"
-        reviewed = [tasks[-1].id] if tasks else []
+        last = tasks[-1].agent if tasks else ""
+        text = REVIEW_CODE if last == "coder" else REVIEW_TEXT if last == "writer" else "{goal}"
+        reviewed = made or ([tasks[-1].id] if tasks else [])
         task_id = f"t{len(tasks) + 1}"
         tasks.append(Task(id=task_id, agent="reviewer", instruction=text.format(goal=goal), depends_on=reviewed))
     return tasks

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from agents.flows.code_spec import module_brief
 from core.lexicon import TermIndex
 from core.settings import Settings
 
@@ -52,6 +53,9 @@ class PlanExample:
     """The plan's tasks, for examples recorded from runs (empty for written examples)."""
     source: Source = "seed"
     """Where the example comes from."""
+    modules: tuple[Mapping[str, Any], ...] = ()
+    """A project plan's module design (file, purpose, defines, uses per module), when the
+    plan split the code into modules (``graph.planning.design``)."""
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any], source: Source) -> PlanExample:
@@ -68,7 +72,18 @@ class PlanExample:
         topics = data.get("topics") or []
         if not isinstance(topics, list) or not all(isinstance(t, str) for t in topics):
             raise ValueError("'topics' must be a list of strings")
-        return cls(goal.strip()[:MAX_GOAL_CHARS], frozenset(needs), tuple(topics), tuple(tasks), source)
+        modules = data.get("modules") or []
+        if not isinstance(modules, list) or not all(
+            isinstance(m, Mapping) and isinstance(m.get("file"), str) for m in modules
+        ):
+            raise ValueError("'modules' must be a list of module objects, each with a 'file'")
+        return cls(goal.strip()[:MAX_GOAL_CHARS], frozenset(needs), tuple(topics), tuple(tasks),
+                   source, tuple(modules))  # fmt: skip
+
+    @property
+    def is_project(self) -> bool:
+        """Whether the plan split the code into modules (several coder tasks)."""
+        return len(self.modules) >= 2 or sum(1 for t in self.tasks if t.get("agent") == "coder") >= 2
 
     @property
     def parallel_research(self) -> bool:
@@ -119,6 +134,10 @@ class PlanLibrary:
         # Nearest last: the example closest to the question sits right before it.
         return [e for e in reversed(ranked) if id(e) in chosen]
 
+    def nearest_designs(self, goal: str, k: int) -> list[PlanExample]:
+        """The ``k`` examples with a module design whose goals are most like ``goal``."""
+        return [e for e in self.nearest(goal, len(self.examples)) if len(e.modules) >= 2][:k]
+
     def record(self, goal: str, tasks: Sequence[Mapping[str, Any]]) -> PlanExample | None:
         """Add an approved plan of a completed run (to the store and to this library)."""
         if self.store is None or not goal.strip() or not tasks:
@@ -127,11 +146,15 @@ class PlanLibrary:
             {"id": t.get("id"), "agent": t.get("agent"), "depends_on": list(t.get("depends_on") or [])}
             for t in tasks
         ]
-        example = PlanExample.from_json({"goal": goal, "tasks": slim}, "approved")
+        entry: dict[str, Any] = {"goal": goal, "tasks": slim}
+        modules = _modules_of(tasks)
+        if modules:
+            entry["modules"] = modules  # an approved design guides the next similar project
+        example = PlanExample.from_json(entry, "approved")
         if any(e.source == "approved" and e.goal == example.goal and e.needs == example.needs
                for e in self.examples):
             return None  # the same plan for the same goal teaches nothing new
-        line = json.dumps({"goal": example.goal, "tasks": slim, "at": round(time.time())})
+        line = json.dumps({**entry, "goal": example.goal, "at": round(time.time())})
         self.store.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.store, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o600)
         with os.fdopen(fd, "a", encoding="utf-8") as f:
@@ -140,6 +163,17 @@ class PlanLibrary:
         self.examples.insert(0, example)
         self._index = None
         return example
+
+
+def _modules_of(tasks: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The module design a project plan's coder tasks state ([] for any other plan)."""
+    found = []
+    for t in tasks:
+        brief = module_brief(str(t.get("instruction") or "")) if t.get("agent") == "coder" else None
+        if brief is not None:
+            found.append({"file": brief.file, "purpose": brief.purpose,
+                          "defines": list(brief.defines), "uses": [f for f, _ in brief.uses]})  # fmt: skip
+    return found if len(found) >= 2 else []
 
 
 def _read(path: Path, source: Source, problems: list[str]) -> list[PlanExample]:

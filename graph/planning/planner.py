@@ -32,6 +32,7 @@ from core.types import PlannedBy
 from core.usage import track_usage
 from graph.planning import prompts
 from graph.planning.compose import compose
+from graph.planning.design import Project, briefs, judge_project
 from graph.planning.judged import judge_needs
 from graph.planning.library import PlanExample, PlanLibrary, library_for
 from graph.planning.validation import PlanCheck, plan_schema, validate_plan
@@ -149,11 +150,14 @@ async def plan_by_judgment(
     code; and how it was made (for the plan version's reason)."""
     model = await achat_model(settings, "supervisor")
     needs = await judge_needs(model, goal, registry, library)
-    check = check_tasks(
-        [t.model_dump() for t in compose(goal, needs.agents, needs.topics)], settings, registry
-    )
+    project = Project(None)
+    if "coder" in needs.agents and "support" not in needs.agents:
+        project = await judge_project(model, goal, library, registry.names())
+    modules = briefs(project.design) if project.design is not None else []
+    tasks = compose(goal, needs.agents, needs.topics, modules)
+    check = check_tasks([t.model_dump() for t in tasks], settings, registry)
     judged = "planned by judgment (" + ", ".join(t.agent for t in check.tasks) + ")"
-    return check, "; ".join([judged, *needs.notes])
+    return check, "; ".join([judged, *needs.notes, *project.notes])
 
 
 async def learn_from(state: OrchestratorState, settings: Settings) -> None:

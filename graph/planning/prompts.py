@@ -26,3 +26,9 @@ specialists the goal needs, in the order they work. The specialists:"""
 
 NEEDS_PICK_SYSTEM = """You decide which specialists of a team a user's goal needs. Read the
 goal and pick the option that fits it."""
+
+PROJECT_DESIGN = """You design the module layout of a small Python project. For each module
+give its file name, one sentence on its purpose, what it defines (classes as "class Name",
+functions and methods as signatures with parameter names and types) and which other modules
+of the project it imports from. Use exactly the file names, names and parameters the goal
+states; add only what the goal needs. A module comes after the modules it uses."""
