@@ -1,0 +1,100 @@
+"""Project plans on the embedded model: does the supervisor tell a goal that asks for several
+modules from one that asks for one, and is its module design accepted by the checks?
+
+For each goal: the product's yes/no question (``graph.planning.design.IS_PROJECT``, read as
+the likelihood of "yes", worked examples from the plan library), the product's decision (the
+bar, lower when the goal names two or more ``.py`` files) and, with ``--design``, the whole
+``judge_project`` call: whether a design passed ``design_problems`` and its files.
+
+Goals: ``benchmarks/data/projects_dev.jsonl`` (written for tuning; never dataset goals) or any
+JSONL of ``{"goal", "project"}``.
+
+    .venv/bin/python -m benchmarks.project_judgment [--design] [--form yesno|choice] [--file F] [--out F.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+from pathlib import Path
+
+from agents.flows.code_spec import spec_of
+from core.models import achat_model
+from core.models.judgment import Example, Option, choose, yes_no
+from core.settings import load_settings
+from graph.planning import prompts
+from graph.planning.design import (
+    EXAMPLES,
+    IS_PROJECT,
+    NAMED_FILES_LIKELIHOOD,
+    PROJECT_LIKELIHOOD,
+    judge_project,
+)
+from graph.planning.library import PlanLibrary, library_for
+
+LAYOUT = "How many Python files does the goal ask for?"
+LAYOUTS = (Option("one", "One module (one .py file)"), Option("several", "Two or more modules (.py files)"))
+AGENTS = ["researcher", "coder", "analyst", "writer", "reviewer", "support"]
+DATA = Path(__file__).with_name("data") / "projects_dev.jsonl"
+
+
+async def main(path: Path, design: bool, out: Path | None, form: str) -> None:
+    settings = load_settings()
+    model = await achat_model(settings, "supervisor")
+    library = library_for(settings)
+    pool = PlanLibrary([e for e in library.examples if "coder" in e.needs])
+    rows = []
+    for line in path.read_text().splitlines():
+        item = json.loads(line)
+        goal, want = item["goal"], bool(item["project"])
+        chosen = pool.balanced(goal, lambda e: e.is_project, EXAMPLES, AGENTS)
+        examples = [Example(f"Goal: {e.goal}\nQuestion: {IS_PROJECT}", "yes" if e.is_project else "no")
+                    for e in chosen]  # fmt: skip
+        started = time.perf_counter()
+        if form == "choice":
+            shown = [Example(f"Goal: {e.goal}\nQuestion: {LAYOUT}", "several" if e.is_project else "one")
+                     for e in chosen]  # fmt: skip
+            picked = await choose(model, prompts.NEEDS_SYSTEM.replace("Yes or No", "the letter of one option"),
+                                  f"Goal: {goal}\nQuestion: {LAYOUT}", LAYOUTS, examples=shown)  # fmt: skip
+            p_yes = picked.p("several")
+        else:
+            verdict = await yes_no(model, prompts.NEEDS_SYSTEM, f"Goal: {goal}\nQuestion: {IS_PROJECT}",
+                                   examples=examples)  # fmt: skip
+            p_yes = verdict.p("yes")
+        bar = NAMED_FILES_LIKELIHOOD if len(spec_of(goal).files) >= 2 else PROJECT_LIKELIHOOD
+        row = {"goal": goal, "want": want, "p_yes": round(p_yes, 3), "decided": p_yes >= bar, "judge_s": round(time.perf_counter() - started, 1)}  # fmt: skip
+        if design and row["decided"]:
+            started = time.perf_counter()
+            project = await judge_project(model, goal, library, AGENTS)
+            row["design_s"] = round(time.perf_counter() - started, 1)
+            row["design"] = [m.file for m in project.design.modules] if project.design else None
+            row["notes"] = list(project.notes)
+        rows.append(row)
+        print(f"{'Y' if want else 'n'} p={row['p_yes']:.2f} {'PROJECT' if row['decided'] else 'single '} "
+              f"{row.get('design', '')} | {goal[:80]}", flush=True)  # fmt: skip
+    right = sum(r["want"] == r["decided"] for r in rows)
+    summary = {
+        "goals": len(rows), "right": right,
+        "false_yes": sum(r["decided"] and not r["want"] for r in rows),
+        "false_no": sum(r["want"] and not r["decided"] for r in rows),
+        "max_p_single": max((r["p_yes"] for r in rows if not r["want"]), default=None),
+        "min_p_project": min((r["p_yes"] for r in rows if r["want"]), default=None),
+        "designs_accepted": sum(1 for r in rows if r.get("design")),
+        "model": settings.model_name_for("supervisor"), "form": form,
+    }  # fmt: skip
+    print(json.dumps(summary))
+    if out:
+        out.write_text(json.dumps({"summary": summary, "rows": rows}, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--file", type=Path, default=DATA)
+    parser.add_argument("--design", action="store_true", help="also design the goals judged projects")
+    parser.add_argument("--out", type=Path)
+    parser.add_argument("--form", choices=["yesno", "choice"], default="yesno",
+                        help="yesno: the product's question; choice: one module or several, as options")
+    args = parser.parse_args()
+    asyncio.run(main(args.file, args.design, args.out, args.form))
