@@ -128,3 +128,20 @@ def test_an_approved_project_plan_teaches_its_design_to_the_library(tmp_path: Pa
     nearest = library.nearest_designs("Two modules: distance.py and journey.py with a Trip class.", 1)[0]
     assert nearest.source == "approved" and nearest.is_project
     assert ModuleBrief("trip.py", tuple(nearest.modules[1]["defines"])).defines[0] == "class Trip"
+
+
+def test_designs_written_as_code_are_read_in_the_briefs_forms() -> None:
+    from graph.planning.design import normalized
+
+    written = design(
+        ("graph.py", ["class Graph", "def add_edge(self, u: int, v: int) -> None", "Graph.size: int"], []),
+        ("paths.py", ["def shortest_path(graph, start, end)"], ["graph.py"]),
+    )
+    fixed = normalized(written)
+    assert [m.defines for m in fixed.modules] == [
+        ["class Graph", "Graph.add_edge(self, u: int, v: int) -> None", "Graph.size: int"],
+        ["shortest_path(graph, start, end)"],
+    ]
+    # An attribute is context for the coder, not a signature to check.
+    assert design_problems(fixed, "A Graph class with add_edge(u, v); shortest_path(graph, start, end).") is None
+    assert "is not a class or a signature" in (design_problems(written, "Write it.") or "")

@@ -22,6 +22,7 @@ that import nothing of each other are written in parallel.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -130,13 +131,39 @@ async def judge_project(
     try:
         result = await ainvoke_structured(
             model, ProjectDesign, messages, attempts=2,
-            check=lambda design: design_problems(design, goal),
+            check=lambda design: design_problems(normalized(design), goal),
         )  # fmt: skip
     except StructuredOutputError as err:
         return Project(None, (f"one module: no usable design ({str(err).splitlines()[0]})",))
-    design = result.value
+    design = normalized(result.value)
     files = ", ".join(m.file for m in design.modules)
     return Project(design, (f"project of {len(design.modules)} modules ({files})",))
+
+
+_DEF_PREFIX = re.compile(r"^(?:async\s+)?def\s+")
+_ATTRIBUTE = re.compile(r"^[A-Za-z_]\w*\.[A-Za-z_]\w*\s*:\s*\S")
+"""``Money.amount: float``: a class's attribute, stated for the coder, not a signature."""
+
+
+def normalized(design: ProjectDesign) -> ProjectDesign:
+    """``design`` with its entries in the brief's forms: ``def f(x)`` -> ``f(x)``, and a
+    ``def m(self, …)`` listed under ``class C`` -> ``C.m(…)`` (how models often write it)."""
+    modules = []
+    for module in design.modules:
+        owner = ""
+        entries = []
+        for entry in module.defines:
+            text = _DEF_PREFIX.sub("", entry.strip())
+            parsed = parse_define(text)
+            if isinstance(parsed, str):
+                owner = parsed
+            elif isinstance(parsed, Signature) and not parsed.owner and owner and (
+                text.split("(", 1)[1].lstrip().startswith(("self", "cls"))
+            ):
+                text = f"{owner}.{text}"
+            entries.append(text)
+        modules.append(module.model_copy(update={"defines": entries}))
+    return ProjectDesign(modules=modules)
 
 
 def design_problems(design: ProjectDesign, goal: str) -> str | None:
@@ -153,6 +180,8 @@ def design_problems(design: ProjectDesign, goal: str) -> str | None:
     for module in design.modules:
         for entry in module.defines:
             parsed = parse_define(entry)
+            if parsed is None and _ATTRIBUTE.match(entry.strip()):
+                continue
             if parsed is None:
                 found.append(f"{module.file}: {entry!r} is not a class or a signature")
             elif isinstance(parsed, str):
