@@ -1,9 +1,10 @@
 """Project plans on the embedded model: does the supervisor tell a goal that asks for several
 modules from one that asks for one, and is its module design accepted by the checks?
 
-For each goal: the product's yes/no question (``graph.planning.design.IS_PROJECT``, read as
-the likelihood of "yes", worked examples from the plan library), the product's decision (the
-bar, lower when the goal names two or more ``.py`` files) and, with ``--design``, the whole
+For each goal: the product's question (``graph.planning.design.layout``: one module or
+several, two labelled options read as likelihoods, worked examples from the plan library) or,
+with ``--form yesno``, the same as a yes/no question; the product's decision (its bar, lower
+when the goal names two or more ``.py`` files) and, with ``--design``, the whole
 ``judge_project`` call: whether a design passed ``design_problems`` and its files.
 
 Goals: ``benchmarks/data/projects_dev.jsonl`` (written for tuning; never dataset goals) or any
@@ -22,20 +23,20 @@ from pathlib import Path
 
 from agents.flows.code_spec import spec_of
 from core.models import achat_model
-from core.models.judgment import Example, Option, choose, yes_no
+from core.models.judgment import Example, yes_no
 from core.settings import load_settings
 from graph.planning import prompts
 from graph.planning.design import (
     EXAMPLES,
-    IS_PROJECT,
     NAMED_FILES_LIKELIHOOD,
     PROJECT_LIKELIHOOD,
     judge_project,
+    layout,
 )
 from graph.planning.library import PlanLibrary, library_for
 
-LAYOUT = "How many Python files does the goal ask for?"
-LAYOUTS = (Option("one", "One module (one .py file)"), Option("several", "Two or more modules (.py files)"))
+IS_PROJECT = "Does it ask for code split into two or more modules (separate .py files)?"
+"""The yes/no form measured against the product's option form."""
 AGENTS = ["researcher", "coder", "analyst", "writer", "reviewer", "support"]
 DATA = Path(__file__).with_name("data") / "projects_dev.jsonl"
 
@@ -49,17 +50,13 @@ async def main(path: Path, design: bool, out: Path | None, form: str) -> None:
     for line in path.read_text().splitlines():
         item = json.loads(line)
         goal, want = item["goal"], bool(item["project"])
-        chosen = pool.balanced(goal, lambda e: e.is_project, EXAMPLES, AGENTS)
-        examples = [Example(f"Goal: {e.goal}\nQuestion: {IS_PROJECT}", "yes" if e.is_project else "no")
-                    for e in chosen]  # fmt: skip
         started = time.perf_counter()
-        if form == "choice":
-            shown = [Example(f"Goal: {e.goal}\nQuestion: {LAYOUT}", "several" if e.is_project else "one")
-                     for e in chosen]  # fmt: skip
-            picked = await choose(model, prompts.NEEDS_SYSTEM.replace("Yes or No", "the letter of one option"),
-                                  f"Goal: {goal}\nQuestion: {LAYOUT}", LAYOUTS, examples=shown)  # fmt: skip
-            p_yes = picked.p("several")
+        if form == "choice":  # the product's form
+            p_yes = (await layout(model, goal, pool, AGENTS)).p("several")
         else:
+            chosen = pool.balanced(goal, lambda e: e.is_project, EXAMPLES, AGENTS)
+            examples = [Example(f"Goal: {e.goal}\nQuestion: {IS_PROJECT}", "yes" if e.is_project else "no")
+                        for e in chosen]  # fmt: skip
             verdict = await yes_no(model, prompts.NEEDS_SYSTEM, f"Goal: {goal}\nQuestion: {IS_PROJECT}",
                                    examples=examples)  # fmt: skip
             p_yes = verdict.p("yes")
@@ -94,7 +91,7 @@ if __name__ == "__main__":
     parser.add_argument("--file", type=Path, default=DATA)
     parser.add_argument("--design", action="store_true", help="also design the goals judged projects")
     parser.add_argument("--out", type=Path)
-    parser.add_argument("--form", choices=["yesno", "choice"], default="yesno",
-                        help="yesno: the product's question; choice: one module or several, as options")
+    parser.add_argument("--form", choices=["choice", "yesno"], default="choice",
+                        help="choice: the product's two options (one module or several); yesno: a yes/no question")
     args = parser.parse_args()
     asyncio.run(main(args.file, args.design, args.out, args.form))

@@ -90,7 +90,7 @@ def scripted(project: bool, reply: dict[str, Any], seen: list[list[BaseMessage]]
         return reply
 
     model = TestChatModel(responses={"Needs": {"needs": ["coder"]}, "ProjectDesign": record})
-    model.text = "Yes" if project else "No"
+    model.text = "B" if project else "A"  # the options: A one module, B several
     return model
 
 

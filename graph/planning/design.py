@@ -3,9 +3,9 @@ layout and code holds the design to the goal.
 
 Two model judgments, each in a form a small model answers reliably:
 
-- **is it a project?** a yes/no question (read as a likelihood) after worked examples from
-  the plan library — goals whose plans split the code into modules, and goals whose plans
-  did not;
+- **is it a project?** a choice between two labelled options, one module or several (read
+  as likelihoods), after worked examples from the plan library — goals whose plans split
+  the code into modules, and goals whose plans did not;
 - **the design**: a structured reply (JSON schema, decoded under a grammar) naming each
   module's file, purpose, what it defines (signatures) and which other modules it imports,
   after the library's nearest worked designs.
@@ -32,32 +32,39 @@ from pydantic import BaseModel, Field
 
 from agents.flows.code_spec import ModuleBrief, Signature, parse_define, spec_of
 from core.models import StructuredOutputError, ainvoke_structured
-from core.models.judgment import Example, yes_no
+from core.models.judgment import Example, Judgment, Option, choose
 from graph.planning import prompts
 from graph.planning.library import PlanExample, PlanLibrary
 
 __all__ = [
-    "IS_PROJECT",
+    "LAYOUTS",
+    "LAYOUT_QUESTION",
     "ModulePlan",
     "Project",
     "ProjectDesign",
     "briefs",
     "design_problems",
     "judge_project",
+    "layout",
     "module_order",
 ]
 
-IS_PROJECT = "Does it ask for code split into two or more modules (separate .py files)?"
+LAYOUT_QUESTION = "How many Python files does the goal ask for?"
+LAYOUTS = (
+    Option("one", "One module (one .py file)"),
+    Option("several", "Two or more modules (.py files)"),
+)
+"""The project question as two labelled options. Measured against a yes/no question on the
+same goals (``benchmarks/project_judgment.py``; docs/benchmarks.md, "Project plans"): the
+small model leans to "yes" on the yes/no form (one-module goals up to 0.80, projects from
+0.65), while the options separate them (one-module goals at most 0.47, projects from 0.59)."""
 EXAMPLES = 8
-"""Worked examples shown for the yes/no question."""
+"""Worked examples shown for the question."""
 DESIGN_EXAMPLES = 2
 """Worked designs shown before the goal."""
-PROJECT_LIKELIHOOD = 0.8
-"""The model's probability of "yes" from which a goal is planned as a project. The small
-model leans to "yes" (single-function goals score up to 0.76 on the tuning goals, projects
-0.72–0.94; docs/benchmarks.md), and a wrong "no" costs less than a wrong "yes": the goal
-keeps the one-module plan."""
-NAMED_FILES_LIKELIHOOD = 0.5
+PROJECT_LIKELIHOOD = 0.5
+"""The probability of "several" from which a goal is planned as a project."""
+NAMED_FILES_LIKELIHOOD = 0.35
 """The bar when the goal itself names two or more module files: a stated fact backs it."""
 MAX_MODULES = 4
 
@@ -111,17 +118,9 @@ async def judge_project(
 ) -> Project:
     """Whether ``goal`` asks for several modules and, if so, their checked design."""
     pool = PlanLibrary([e for e in library.examples if "coder" in e.needs])
-    chosen = pool.balanced(goal, _has_project, EXAMPLES, agents)
-    examples = [
-        Example(f"Goal: {e.goal}\nQuestion: {IS_PROJECT}", "yes" if e.is_project else "no")
-        for e in chosen
-    ]
-    verdict = await yes_no(
-        model, prompts.NEEDS_SYSTEM, f"Goal: {goal.strip()}\nQuestion: {IS_PROJECT}",
-        examples=examples,
-    )  # fmt: skip
+    verdict = await layout(model, goal, pool, agents)
     bar = NAMED_FILES_LIKELIHOOD if len(spec_of(goal).files) >= 2 else PROJECT_LIKELIHOOD
-    if verdict.p("yes") < bar:
+    if verdict.p("several") < bar:
         return Project(None)
     messages: list[BaseMessage] = [SystemMessage(prompts.PROJECT_DESIGN)]
     for e in reversed(pool.nearest_designs(goal, DESIGN_EXAMPLES)):
@@ -164,6 +163,21 @@ def normalized(design: ProjectDesign) -> ProjectDesign:
             entries.append(text)
         modules.append(module.model_copy(update={"defines": entries}))
     return ProjectDesign(modules=modules)
+
+
+async def layout(
+    model: BaseChatModel, goal: str, pool: PlanLibrary, agents: Sequence[str]
+) -> Judgment:
+    """The model's answer to :data:`LAYOUT_QUESTION` (option keys ``one``/``several``), after
+    worked examples from ``pool``, about half of them projects."""
+    examples = [
+        Example(f"Goal: {e.goal}\nQuestion: {LAYOUT_QUESTION}", "several" if e.is_project else "one")
+        for e in pool.balanced(goal, _has_project, EXAMPLES, agents)
+    ]
+    return await choose(
+        model, prompts.OPTION_SYSTEM, f"Goal: {goal.strip()}\nQuestion: {LAYOUT_QUESTION}",
+        LAYOUTS, examples=examples, default="one",
+    )  # fmt: skip
 
 
 def design_problems(design: ProjectDesign, goal: str) -> str | None:

@@ -32,3 +32,6 @@ give its file name, one sentence on its purpose, what it defines (classes as "cl
 functions and methods as signatures with parameter names and types) and which other modules
 of the project it imports from. Use exactly the file names, names and parameters the goal
 states; add only what the goal needs. A module comes after the modules it uses."""
+
+OPTION_SYSTEM = """You decide what a user's goal needs from a team of specialists. Read the
+goal and answer the question about it with the letter of one option."""
