@@ -352,3 +352,21 @@ def test_a_probe_reads_an_asserts_condition_not_its_message() -> None:
     check = code_checks.Check("test_a", "assert f(1) == 5, 'case 4 failed'", "f(1)", "5")
     script = code_checks.probe_script("test_m.py", [check])
     assert "'f(1) == 5'" in script and "case 4 failed" not in script
+
+
+def test_float_expectations_in_the_models_tests_are_compared_approximately() -> None:
+    # 37 °C is 98.60000000000001 °F in floating point: an exact test would fail a right module.
+    tests = ("import pytest\n\ndef test_a():\n    assert c_to_f(37) == 98.6\n    assert c_to_f(0) == 32\n\n"
+             "def test_b():\n    assert [c_to_f(1.5)] == [34.7]\n    with pytest.raises(TypeError):\n        c_to_f(None)\n\n"
+             "assert 37.0 == f_to_c(98.6)\n")
+    text, error = code_text.test_file(tests, "temperature.py", ["c_to_f", "f_to_c"])
+    assert error is None
+    assert "assert c_to_f(37) == pytest.approx(98.6)" in text and "assert c_to_f(0) == 32" in text
+    assert "assert [c_to_f(1.5)] == pytest.approx([34.7])" in text
+    assert "assert pytest.approx(37.0) == f_to_c(98.6)" in text and text.count("import pytest") == 1
+    module = "def c_to_f(c):\n    return c * 9 / 5 + 32\n\n\ndef f_to_c(f):\n    return (f - 32) * 5 / 9\n"
+    namespace: dict[str, object] = {}
+    exec(compile(module + "\n" + text.split("\n", 1)[1], "t", "exec"), namespace)  # the import line dropped
+    for name, func in list(namespace.items()):
+        if name.startswith("test_") and callable(func):
+            func()  # every check passes on the right module

@@ -12,6 +12,7 @@ import builtins
 import re
 import sys
 from dataclasses import dataclass, field
+from typing import cast
 
 FENCE = re.compile(r"```[ \t]*(?:python3?|py)?[ \t]*\n(.*?)(?:```|\Z)", re.DOTALL | re.IGNORECASE)
 """A fenced block; an unclosed last fence (the reply was cut at the stop sequence) counts."""
@@ -212,6 +213,57 @@ def checked_asserts(asserts: list[ast.Assert]) -> list[ast.Assert]:
     return kept
 
 
+def _has_float(node: ast.expr) -> bool:
+    """Whether ``node`` is a literal (number, list, tuple, dict of them) holding a float."""
+    try:
+        value = ast.literal_eval(node)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return False
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, float):
+            return True
+        if isinstance(item, list | tuple):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+    return False
+
+
+def _approx(node: ast.expr) -> ast.expr:
+    return ast.Call(func=ast.Attribute(value=ast.Name(id="pytest", ctx=ast.Load()), attr="approx",
+                                       ctx=ast.Load()), args=[node], keywords=[])  # fmt: skip
+
+
+class _FloatEquality(ast.NodeTransformer):
+    """``assert f(x) == 0.3`` -> ``assert f(x) == pytest.approx(0.3)``: a float written in a
+    test is a decimal rounding of the value it means (``c * 9 / 5 + 32`` for 37 is
+    98.60000000000001, not 98.6), so exact equality fails a right module."""
+
+    changed = False
+
+    def visit_Assert(self, node: ast.Assert) -> ast.Assert:
+        test = node.test
+        if isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.Eq | ast.NotEq):
+            right = test.comparators[0]
+            if _has_float(right) and not _has_float(test.left):
+                test.comparators = [_approx(right)]
+                self.changed = True
+            elif _has_float(test.left) and not _has_float(right):
+                test.left = _approx(test.left)
+                self.changed = True
+        return node
+
+
+def float_tolerant(node: ast.stmt) -> tuple[ast.stmt, bool]:
+    """``node`` (an assert or a test function) with float equalities compared approximately
+    (see ``_FloatEquality``), and whether anything changed."""
+    fixer = _FloatEquality()
+    fixed = fixer.visit(node)
+    return ast.fix_missing_locations(fixed), fixer.changed
+
+
 def _only_asserts(node: ast.stmt) -> list[ast.Assert] | None:
     """The asserts of a plain test function (asserts, prints, docstring only), else None."""
     if not isinstance(node, ast.FunctionDef) or node.args.args or node.decorator_list:
@@ -367,9 +419,11 @@ def test_file(
                 sound = [a for a in plain
                          if not _unknown_names(a, known) and not vacuous(a, {*names, stem})
                          and not _contradicts(a, given)]
-                body.extend(_explode(node, checked_asserts(sound)[:MAX_ASSERTS]) if sound else [])
+                sound = [cast(ast.Assert, float_tolerant(a)[0]) for a in checked_asserts(sound)]
+                body.extend(_explode(node, sound[:MAX_ASSERTS]) if sound else [])
             elif not _unknown_names(node, known):
-                body.append(_segment(tests, node))
+                fixed, changed = float_tolerant(node)
+                body.append(ast.unparse(fixed) if changed else _segment(tests, node))
         elif isinstance(node, ast.Assert):
             if (not _unknown_names(node, known) and not vacuous(node, {*names, stem})
                     and not _contradicts(node, given)):
@@ -382,7 +436,7 @@ def test_file(
         # anything else (calls, prints, main guards) is dropped: pytest runs the tests
     if loose_nodes:
         body.extend(
-            f"def test_example_{i}():\n    {ast.unparse(a)}"
+            f"def test_example_{i}():\n    {ast.unparse(float_tolerant(a)[0])}"
             for i, a in enumerate(checked_asserts(loose_nodes), 1)
         )
     if not any(line.startswith(("def test", "class Test")) for line in body):
