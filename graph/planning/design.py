@@ -222,7 +222,7 @@ def design_problems(design: ProjectDesign, goal: str) -> str | None:
         if want.owner:
             continue
         got = defined.get(want.name)
-        # A goal's "a class Cart with add(name)" reads as a function; a method satisfies it.
+        # "A Stack class with push(item)" reads as a function push; a method satisfies it.
         if got is None and want.name not in classes | methods:
             found.append(f"the goal asks for {want.text()}, which no module defines")
         elif got is not None and got.params != want.params:
