@@ -162,3 +162,36 @@ async def test_a_rule_looked_up_in_the_knowledge_base_is_implemented_by_the_code
     )
     result = await run_sandboxed(hidden, out["workspace"])
     assert result.ok, result.to_text()
+
+
+async def test_a_goal_asking_for_two_modules_gets_a_project_plan_and_a_one_module_goal_does_not(
+    tmp_path: Path,
+) -> None:
+    # The real supervisor's judgment and design (plans only: the modules' code is the coder's,
+    # covered by the software goals above).
+    from agents import AgentRegistry
+    from agents.flows.code_spec import module_brief
+    from graph.planning.library import library_for
+    from graph.planning.planner import plan_by_judgment
+
+    settings = _settings(data_dir=str(tmp_path), model=MODEL)
+    registry = AgentRegistry.builtin()
+    goal = (
+        "Create two modules: shapes.py with area(width: float, height: float) -> float and "
+        "perimeter(width: float, height: float) -> float, and report.py with "
+        "describe(width: float, height: float) -> str returning a sentence with both values, "
+        "computed with shapes.py."
+    )
+    check, how = await plan_by_judgment(goal, settings, registry, library_for(settings))
+    briefs = {b.file: (t, b) for t in check.tasks if (b := module_brief(t.instruction)) is not None}
+    assert set(briefs) == {"shapes.py", "report.py"}, how
+    shapes_task, shapes = briefs["shapes.py"]
+    report_task, _ = briefs["report.py"]
+    assert shapes_task.id in report_task.depends_on
+    assert any(d.startswith("area(") for d in shapes.defines) and any(d.startswith("perimeter(") for d in shapes.defines)
+
+    single, how = await plan_by_judgment(
+        "Write a function that reverses the order of the words in a sentence, with tests.",
+        settings, registry, library_for(settings),
+    )  # fmt: skip
+    assert [t.agent for t in single.tasks] == ["coder"], how
