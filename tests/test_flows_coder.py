@@ -304,11 +304,13 @@ async def test_a_bug_fix_starts_from_the_given_code_and_keeps_its_signature(tmp_
     unchanged = "```python\ndef last_word(sentence):\n    return sentence.split()[0]\n```"
     tests = "```python\ndef test_w():\n    assert last_word('x y') == 'y'\n    assert last_word('z') == 'z'\n```"
     model = TestChatModel()
-    seen = prompts_of(model, [renamed, tests, unchanged, fixed])
+    # First the model's judgment of what the goal wants done with the code: "A", fix it.
+    seen = prompts_of(model, ["A", renamed, tests, unchanged, fixed])
     out = await run("coder", model, config(tmp_path), goal)
     assert out["verification"]["passed"] is True
-    assert "Start from this code; keep its names and parameters:\n```python\ndef last_word(sentence):" in seen[0]
-    assert "the given code unchanged" in seen[3]
+    assert "Start from this code; keep its names and parameters:\n```python\ndef last_word(sentence):" in seen[1]
+    assert "last_word('a b c') returns 'a'. The fixed module must not." in seen[1]
+    assert "the given code unchanged" in seen[4]
     assert "1 example(s) the task states" in out["output"]
 
 
@@ -370,3 +372,42 @@ def test_float_expectations_in_the_models_tests_are_compared_approximately() -> 
     for name, func in list(namespace.items()):
         if name.startswith("test_") and callable(func):
             func()  # every check passes on the right module
+
+
+BUG_GOAL = (
+    "My function is wrong:\n```python\ndef total(xs):\n    return sum(xs[1:])\n```\n"
+    "total([1, 2, 3]) returns 5 but it should be 6. Fix it in totals.py."
+)
+STILL_BUGGY = "```python\ndef total(xs):\n    out = 0\n    for x in xs[1:]:\n        out += x\n    return out\n```"
+FIXED = '```python\ndef total(xs):\n    """Sum the items."""\n    return sum(xs)\n```'
+BUG_TESTS = (
+    "```python\ndef test_total():\n    assert total([1, 2, 3]) == 5\n    assert total([]) == 0\n"
+    "    assert total([4]) == 4\n    assert total([1, 1]) == 2\n```"
+)
+
+
+async def test_a_bug_report_is_fixed_not_restated_and_no_test_expects_the_bug(tmp_path: Path) -> None:
+    model = TestChatModel()
+    # The model's answers in order: "A" (fix it: the goal says it behaves wrongly), a module
+    # that still behaves like the given code, its tests (one expecting the bug), the fix.
+    seen = prompts_of(model, ["A", STILL_BUGGY, BUG_TESTS, FIXED])
+    out = await run("coder", model, config(tmp_path), BUG_GOAL)
+    assert out["error"] is None and out["verification"]["passed"] is True
+    assert "What does the goal ask to do with the code it gives?" in seen[0]
+    assert "total([1, 2, 3]) returns 5. The fixed module must not." in seen[1]
+    assert "it still has the reported bug (total([1, 2, 3]) still returns 5" in seen[3]
+    written = (workspace(tmp_path) / "test_totals.py").read_text()
+    assert "== 5" not in written and "assert total([4]) == 4" in written
+    assert "return sum(xs)\n" in (workspace(tmp_path) / "totals.py").read_text()
+
+
+async def test_code_given_to_build_on_is_not_treated_as_a_bug(tmp_path: Path) -> None:
+    model = TestChatModel()
+    goal = ("```python\ndef total(xs):\n    return sum(xs)\n```\ntotal([1, 2]) gives 3. Using it, "
+            "write mean(xs) in stats.py.")
+    seen = prompts_of(model, ["C", "```python\ndef total(xs):\n    return sum(xs)\n\n\ndef mean(xs):\n"
+                              "    return total(xs) / len(xs)\n```",
+                              "```python\ndef test_mean():\n    assert mean([1, 3]) == 2\n    assert total([1, 2]) == 3\n```"])
+    out = await run("coder", model, config(tmp_path), goal)
+    assert out["error"] is None and "bug" not in seen[1]
+    assert "assert total([1, 2]) == 3" in (workspace(tmp_path) / "test_stats.py").read_text()

@@ -70,6 +70,9 @@ class CodeSpec:
     examples: list[Example] = field(default_factory=list)
     given_code: str = ""
     """Code the goal gives to start from (a fenced block or an inline ``def``), else ``""``."""
+    mentioned: list[str] = field(default_factory=list)
+    """Calls of the given code's functions on literal arguments that the prose mentions
+    (``last(['a'])`` in "last(['a']) raises IndexError"): in a bug report, what it reports."""
 
     @property
     def names(self) -> list[str]:
@@ -87,6 +90,7 @@ class CodeSpec:
             classes=list(dict.fromkeys([*self.classes, *other.classes])),
             examples=list(dict.fromkeys([*self.examples, *other.examples])),
             given_code=self.given_code or other.given_code,
+            mentioned=self.mentioned if self.given_code else other.mentioned,
         )
 
 
@@ -291,6 +295,12 @@ def spec_of(text: str) -> CodeSpec:
         spec.signatures.append(sig)
         if sig.owner and sig.owner not in spec.classes:
             spec.classes.append(sig.owner)
+    given_names = {sig.name for part in code_parts for sig in _defs(ast.parse(part))[0] if not sig.owner}
+    for match in _CALL.finditer(prose):
+        end = _closing(prose, match.end())
+        call = _example_call(prose[match.start() : end + 1]) if end >= 0 else None
+        if call is not None and match.group(1) in given_names and call not in spec.mentioned:
+            spec.mentioned.append(call)
     usage = "\n".join(b for b in blocks if salvage(b).strip("\n") not in code_parts)
     spec.examples = [e for e in _examples(text, f"{prose}\n{usage}") if _called(e) in {s.name for s in spec.signatures if not s.owner}]
     return spec

@@ -375,7 +375,7 @@ def _calls_fixed(tests: str, names: list[str]) -> str:
 
 
 def test_file(
-    tests: str, module: str, names: list[str], stated: str = ""
+    tests: str, module: str, names: list[str], stated: str = "", wrong: dict[str, str] | None = None
 ) -> tuple[str, str | None]:
     """A pytest file from the model's tests: imports the module's names, bare asserts wrapped
     in a test function, trailing calls dropped, asserts that cannot fail dropped (see
@@ -396,6 +396,9 @@ def test_file(
     # A guessed expectation for a call the goal states a result for is right only if it is
     # that result: one that differs contradicts the spec and is dropped.
     given = _stated_results(stated)
+    # ``wrong``: call -> repr of the value a bug report says is wrong; a test expecting it
+    # checks that the bug is still there.
+    reported = wrong or {}
     # What a test may use: the module's names, working imports, the file's own definitions.
     # A test that reads anything else fails with a NameError whatever the module does.
     known = {*names, stem}
@@ -418,7 +421,7 @@ def test_file(
             if plain is not None and isinstance(node, ast.FunctionDef):
                 sound = [a for a in plain
                          if not _unknown_names(a, known) and not vacuous(a, {*names, stem})
-                         and not _contradicts(a, given)]
+                         and not _contradicts(a, given) and not _expects_bug(a, reported)]
                 sound = [cast(ast.Assert, float_tolerant(a)[0]) for a in checked_asserts(sound)]
                 body.extend(_explode(node, sound[:MAX_ASSERTS]) if sound else [])
             elif not _unknown_names(node, known):
@@ -426,7 +429,7 @@ def test_file(
                 body.append(ast.unparse(fixed) if changed else _segment(tests, node))
         elif isinstance(node, ast.Assert):
             if (not _unknown_names(node, known) and not vacuous(node, {*names, stem})
-                    and not _contradicts(node, given)):
+                    and not _contradicts(node, given) and not _expects_bug(node, reported)):
                 loose_nodes.append(node)
         elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
             if node.name not in names:  # a copy of the function under test would shadow it
@@ -456,6 +459,17 @@ def _stated_results(stated: str) -> dict[str, str]:
         if isinstance(node, ast.Assert) and (key := assert_key(node)) is not None:
             found[key[0]] = key[1].removeprefix("pytest.approx(").removesuffix(")")
     return found
+
+
+def _expects_bug(node: ast.Assert, wrong: dict[str, str]) -> bool:
+    """Whether ``node`` expects, for a reported call, the value the report says is wrong."""
+    key = assert_key(node)
+    if key is None or key[0] not in wrong:
+        return False
+    try:
+        return repr(ast.literal_eval(key[1])) == wrong[key[0]]
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return False
 
 
 def _contradicts(node: ast.Assert, given: dict[str, str]) -> bool:

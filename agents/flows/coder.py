@@ -22,6 +22,7 @@ tests fail is undone. Only a real pytest run of the files as written counts as p
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 import shutil
@@ -48,6 +49,7 @@ from agents.flows.common import (
 )
 from agents.flows.state import FlowInput, FlowOutput, FlowState
 from agents.run_context import RunContext
+from core.models.judgment import Example, Option, choose
 from tools.base import ToolInputError
 from tools.context import ToolContext
 from tools.paths import open_file, read_bounded, write_text
@@ -100,6 +102,29 @@ MAX_MODULE_TRIES = 3
 """Module replies read before the task fails for want of a usable module."""
 MAX_TEST_TRIES = 2
 """Test files written before a task without stated examples gives up for lack of evidence."""
+GIVEN_CODE_QUESTION = "What does the goal ask to do with the code it gives?"
+GIVEN_CODE_OPTIONS = (
+    Option("fix", "Fix it: the goal says it behaves wrongly"),
+    Option("change", "Change or extend it: the goal asks for new behaviour"),
+    Option("use", "Use it as it is, in new code"),
+)
+GIVEN_CODE_EXAMPLES = (
+    Example("Goal: def area(r):\n    return 3.14 * r * 2\narea(1) gives 6.28 but a circle of radius 1 "
+            "has area 3.14. Please correct it.\nQuestion: " + GIVEN_CODE_QUESTION, "fix"),
+    Example("Goal: Here is my function:\ndef greet(name):\n    return 'Hi ' + name\nAdd an optional "
+            "greeting so greet('Bo', 'Hello') returns 'Hello Bo'.\nQuestion: " + GIVEN_CODE_QUESTION, "change"),
+    Example("Goal: def is_prime(n):\n    return n > 1 and all(n % d for d in range(2, n))\nUsing "
+            "is_prime, write primes_below(n) returning the primes below n.\nQuestion: "
+            + GIVEN_CODE_QUESTION, "use"),
+    Example("Goal: count_vowels('APPLE') returns 0 instead of 2:\ndef count_vowels(s):\n    return "
+            "sum(c in 'aeiou' for c in s)\nQuestion: " + GIVEN_CODE_QUESTION, "fix"),
+)
+"""Written for this question (not from any dataset): what a goal that gives code wants. Only
+"fix" makes the calls the goal mentions evidence of a bug."""
+OPTION_SYSTEM = (
+    "You read a user's request about Python code and answer the question about it with the "
+    "letter of one option."
+)
 MAX_DISPUTED_SHARE = 1 / 3
 """At most this share of the tests may be set aside as disputed; more means the tests as a
 whole are doubtful, and a fresh set is written instead. 0 turns setting aside off."""
@@ -147,6 +172,10 @@ class CoderState(FlowState, total=False):
     """Test files the model wrote after the module (none usable ends the task: no evidence)."""
     kept: bool
     """This attempt started from the files an earlier attempt of the task left."""
+    reported: dict[str, str]
+    """For a bug report: each call the goal mentions -> what the given (buggy) code returns
+    (``repr``, or ``raises X``). A module returning all of them still has the bug; a test
+    expecting one of them checks for the bug. Empty when the goal is not a bug report."""
 
 
 def _test_failure(state: CoderState) -> str:
@@ -287,6 +316,10 @@ class CoderSteps:
         if spec.given_code:
             parts.append("Start from this code; keep its names and parameters:\n"
                          + _fence(spec.given_code))  # fmt: skip
+        if state.get("reported"):
+            parts.append("The given code has the bug the task reports: "
+                         + "; ".join(f"{c} returns {v}" for c, v in state["reported"].items())
+                         + ". The fixed module must not.")  # fmt: skip
         if named != "solution.py":
             parts.append(f"The module is saved as {named}.")
         return "\n\n".join(parts)
@@ -362,6 +395,10 @@ class CoderSteps:
                 if started is not None:
                     return started
         usage = dict(state)
+        early: dict[str, Any] = {}
+        if first and "reported" not in state:
+            early["reported"] = await self._reported(state, runtime)
+            state = cast(CoderState, {**state, **early})
         calls = [self._generate(runtime, MODULE_SYSTEM, self._module_prompt(state), MODULE_TOKENS)]
         draft = state.get("draft_tests", "")
         if first:
@@ -379,12 +416,14 @@ class CoderSteps:
             draft = code_text.code_of(replies[1][0])
         tries = state.get("module_tries", 0) + 1
         steps = state.get("steps", 0) + len(replies)
-        update: dict[str, Any] = {"usage": usage["usage"], "draft_tests": draft,
+        update: dict[str, Any] = {**early, "usage": usage["usage"], "draft_tests": draft,
                                   "steps": steps, "module_tries": tries}  # fmt: skip
         reply, _, n_out = replies[0]
         split = code_text.split_module(code_text.code_of(reply))
         cut = code_text.cut_inside(reply, n_out >= MODULE_TOKENS)
         problem = self._module_problem(state, split, cut)
+        if not problem and state.get("reported"):
+            problem = await self._still_buggy(state, runtime, split.module)
         if problem:
             log.debug("coder module rejected: %s", problem)
             # Code that parses is shown to the next try (and to the reader if none succeeds).
@@ -397,11 +436,67 @@ class CoderSteps:
         stated = code_spec.stated_tests(self._spec(state), split.names)
         for tests in (draft, split.tests):
             if tests:
-                text, error = code_text.test_file(tests, filename, split.names, stated)
+                text, error = code_text.test_file(tests, filename, split.names, stated,
+                                                  state.get("reported"))  # fmt: skip
                 if error is None and code_text.count_tests(text):
                     update["test_code"] = text
                     break
         return update
+
+    async def _reported(self, state: CoderState, runtime: Runtime[RunContext]) -> dict[str, str]:
+        """For a goal that gives code and mentions calls of it: whether it reports a bug (the
+        model's judgment, three labelled options) and, if so, what the given code returns
+        for each mentioned call (run in the sandbox). ``{}`` otherwise."""
+        spec = self._spec(state)
+        if not spec.given_code or not spec.mentioned:
+            return {}
+        model = await self.res.model(runtime)
+        question = f"Goal: {clip(str(state.get('goal') or self._task(state)), 2500)}\nQuestion: {GIVEN_CODE_QUESTION}"
+        verdict = await choose(model, OPTION_SYSTEM, question, GIVEN_CODE_OPTIONS,
+                               examples=GIVEN_CODE_EXAMPLES, default="change")  # fmt: skip
+        log.debug("coder given code: %s %s", verdict.choice, dict(verdict.scores))
+        if verdict.choice != "fix":
+            return {}
+        return await self._values(state, runtime, spec.given_code, spec.mentioned)
+
+    async def _values(
+        self, state: CoderState, runtime: Runtime[RunContext], code: str, calls: list[str]
+    ) -> dict[str, str]:
+        """What ``code`` returns for each call (``repr``; ``raises X``), run in the sandbox in
+        a throw-away directory; calls it could not run are left out."""
+        ctx = self.res.tools(runtime)
+        root = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="coder-values-"))
+        script = (
+            "import json, sys\nns = {'__name__': 'coder_values'}\n"
+            "exec(compile(open('given.py').read(), 'given.py', 'exec'), ns)\nout = {}\n"
+            f"for call in {calls!r}:\n"
+            "    try:\n        out[call] = repr(eval(call, ns))\n"
+            "    except BaseException as err:\n        out[call] = 'raises ' + type(err).__name__\n"
+            f"print({code_checks.PROBE_MARK!r} + json.dumps(out))\n"
+        )
+        try:
+            await asyncio.to_thread(_write_files, root, {"given.py": code})
+            result = await run_sandboxed(script, root, ctx.sandbox)
+        finally:
+            await asyncio.to_thread(shutil.rmtree, root, True)
+        for line in reversed(result.stdout.splitlines()):
+            if line.startswith(code_checks.PROBE_MARK):
+                try:
+                    found = json.loads(line[len(code_checks.PROBE_MARK):])
+                except ValueError:
+                    return {}
+                return {str(k): str(v)[:code_checks.VALUE_CHARS] for k, v in found.items()}
+        return {}
+
+    async def _still_buggy(self, state: CoderState, runtime: Runtime[RunContext], module: str) -> str:
+        """Why ``module`` still has the reported bug (every reported call returns what the
+        given code returns), or ``""``."""
+        reported = state.get("reported") or {}
+        now = await self._values(state, runtime, module, list(reported))
+        if not now or any(now.get(call) != value for call, value in reported.items()):
+            return ""
+        shown = "; ".join(f"{call} still returns {value}" for call, value in reported.items())
+        return f"it still has the reported bug ({shown}, as the given code does)"
 
     def _from_kept(self, state: CoderState, filename: str, module: str, tests: str) -> dict[str, Any] | None:
         """The state of a retry that starts from an earlier attempt's files (None when the
@@ -436,7 +531,7 @@ class CoderSteps:
         )
         stated = code_spec.stated_tests(self._spec(state), state["names"])
         text, error = code_text.test_file(
-            code_text.code_of(reply), filename, state["names"], stated
+            code_text.code_of(reply), filename, state["names"], stated, state.get("reported")
         )
         update: dict[str, Any] = {
             "usage": add_usage(dict(state), n_in, n_out), "steps": state.get("steps", 0) + 1,
