@@ -399,7 +399,10 @@ class CoderSteps:
         if first and "reported" not in state:
             early["reported"] = await self._reported(state, runtime)
             state = cast(CoderState, {**state, **early})
-        calls = [self._generate(runtime, MODULE_SYSTEM, self._module_prompt(state), MODULE_TOKENS)]
+        # A reply rejected once is asked for again at a sampling temperature: the greedy
+        # reply to the same prompt tends to repeat the rejected module.
+        again = ALT_TEMPERATURE if state.get("problem") else None
+        calls = [self._generate(runtime, MODULE_SYSTEM, self._module_prompt(state), MODULE_TOKENS, again)]
         draft = state.get("draft_tests", "")
         if first:
             named = self._file(state, [])
