@@ -411,3 +411,15 @@ async def test_code_given_to_build_on_is_not_treated_as_a_bug(tmp_path: Path) ->
     out = await run("coder", model, config(tmp_path), goal)
     assert out["error"] is None and "bug" not in seen[1]
     assert "assert total([1, 2]) == 3" in (workspace(tmp_path) / "test_stats.py").read_text()
+
+
+def test_tests_calling_through_the_module_name_get_the_module_imported() -> None:
+    text, error = code_text.test_file("def test_a():\n    assert leap.is_leap(1900) is False\n", "leap.py", ["is_leap"])
+    assert error is None and text.startswith("from leap import is_leap\nimport leap\n")
+
+
+def test_a_rounded_copy_of_the_reported_value_is_still_the_bug() -> None:
+    from agents.flows.coder import _same_value
+
+    assert _same_value("33.33", "33.333333333333336") and not _same_value("50.0", "33.333333333333336")
+    assert _same_value("'a'", "'a'") and not _same_value("'b'", "'a'") and _same_value("raises X", "raises X")

@@ -216,6 +216,18 @@ def _read_kept(root: Path, name: str) -> str:
         return ""
 
 
+def _same_value(got: str | None, reported: str) -> bool:
+    """Whether a value (a ``repr``) is the reported one; numbers within 1% count as the same
+    (rounding ``33.333…`` to ``33.33`` keeps the bug)."""
+    if got == reported:
+        return True
+    try:
+        a, b = float(got or ""), float(reported)
+    except ValueError:
+        return False
+    return abs(a - b) <= 0.01 * max(abs(a), abs(b))
+
+
 def _write_files(root: Path, files: dict[str, str]) -> None:
     # Walked from the workspace's descriptor: sandboxed code of another task may have
     # planted a symlink or renamed a directory on the way (tools/paths.py).
@@ -388,17 +400,20 @@ class CoderSteps:
         they are run again and repaired. A reply that lacks a stated name, takes other
         parameters or was cut off at the token cap is rejected and written again."""
         first = not state.get("steps") and not state.get("module_tries")
-        if first and not state.get("kept"):
-            kept = await self._kept_files(state, runtime)
-            if kept is not None:
-                started = self._from_kept(state, *kept)
-                if started is not None:
-                    return started
-        usage = dict(state)
         early: dict[str, Any] = {}
         if first and "reported" not in state:
             early["reported"] = await self._reported(state, runtime)
             state = cast(CoderState, {**state, **early})
+        if first and not state.get("kept"):
+            kept = await self._kept_files(state, runtime)
+            if kept is not None:
+                started = self._from_kept(state, *kept)
+                # Kept files that still have the reported bug are no start: write it again.
+                if started is not None and not (
+                    state.get("reported") and await self._still_buggy(state, runtime, started["module_code"])
+                ):
+                    return {**early, **started}
+        usage = dict(state)
         # A reply rejected once is asked for again at a sampling temperature: the greedy
         # reply to the same prompt tends to repeat the rejected module.
         again = ALT_TEMPERATURE if state.get("problem") else None
@@ -496,7 +511,7 @@ class CoderSteps:
         given code returns), or ``""``."""
         reported = state.get("reported") or {}
         now = await self._values(state, runtime, module, list(reported))
-        if not now or any(now.get(call) != value for call, value in reported.items()):
+        if not now or any(not _same_value(now.get(call), value) for call, value in reported.items()):
             return ""
         shown = "; ".join(f"{call} still returns {value}" for call, value in reported.items())
         return f"it still has the reported bug ({shown}, as the given code does)"
