@@ -12,7 +12,7 @@ import builtins
 import re
 import sys
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Any, cast
 
 FENCE = re.compile(r"```[ \t]*(?:python3?|py)?[ \t]*\n(.*?)(?:```|\Z)", re.DOTALL | re.IGNORECASE)
 """A fenced block; an unclosed last fence (the reply was cut at the stop sequence) counts."""
@@ -462,24 +462,26 @@ def _stated_results(stated: str) -> dict[str, str]:
 
 
 def _expects_bug(node: ast.Assert, wrong: dict[str, str]) -> bool:
-    """Whether ``node`` expects, for a reported call, the value the report says is wrong."""
+    """Whether ``node`` expects, for a reported call, the value the report says is wrong
+    (``wrong`` holds ``repr``s of values)."""
     key = assert_key(node)
-    if key is None or key[0] not in wrong:
-        return False
-    try:
-        return repr(ast.literal_eval(key[1])) == wrong[key[0]]
-    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-        return False
+    return key is not None and key[0] in wrong and _literal(key[1], repr) == wrong[key[0]]
 
 
 def _contradicts(node: ast.Assert, given: dict[str, str]) -> bool:
+    """Whether ``node`` expects, for a stated call, another value than the one stated."""
     key = assert_key(node)
-    if key is None or key[0] not in given:
-        return False
+    return key is not None and key[0] in given and _literal(key[1]) != _literal(given[key[0]])
+
+
+def _literal(text: str, show: Any = None) -> Any:
+    """The value of the literal ``text`` (passed through ``show``), or the text itself when it
+    is not a literal."""
     try:
-        return bool(ast.literal_eval(key[1]) != ast.literal_eval(given[key[0]]))
+        value = ast.literal_eval(text)
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-        return key[1] != given[key[0]]
+        return text
+    return show(value) if show is not None else value
 
 
 def _assembled(module: str, names: list[str], header: list[str], body: list[str]) -> str:
