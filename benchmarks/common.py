@@ -383,3 +383,10 @@ def median(values: Sequence[float]) -> float:
     ordered = sorted(values)
     mid = len(ordered) // 2
     return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
+def report(summary: dict[str, Any], rows: list[dict[str, Any]], out: Path | None) -> None:
+    """Print a judgment benchmark's summary and write it with its rows to ``out``."""
+    print(json.dumps(summary))
+    if out:
+        out.write_text(json.dumps({"summary": summary, "rows": rows}, indent=1) + "\n")

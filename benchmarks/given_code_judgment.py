@@ -24,6 +24,7 @@ from agents.flows.coder import (
     GIVEN_CODE_QUESTION,
     OPTION_SYSTEM,
 )
+from benchmarks.common import report
 from core.models import achat_model
 from core.models.judgment import choose
 from core.settings import load_settings
@@ -47,9 +48,7 @@ async def main(path: Path, out: Path | None) -> None:
         print(f"want={row['want']:6} got={row['got']:6} {row['scores']} | {item['goal'][:70]!r}", flush=True)
     summary = {"goals": len(rows), "right": sum(r["want"] == r["got"] for r in rows),
                "model": settings.model_name_for("coder")}  # fmt: skip
-    print(json.dumps(summary))
-    if out:
-        out.write_text(json.dumps({"summary": summary, "rows": rows}, indent=1) + "\n")
+    report(summary, rows, out)
 
 
 if __name__ == "__main__":

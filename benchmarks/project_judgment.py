@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 from agents.flows.code_spec import spec_of
+from benchmarks.common import report
 from core.models import achat_model
 from core.models.judgment import Example, yes_no
 from core.settings import load_settings
@@ -81,9 +82,7 @@ async def main(path: Path, design: bool, out: Path | None, form: str) -> None:
         "designs_accepted": sum(1 for r in rows if r.get("design")),
         "model": settings.model_name_for("supervisor"), "form": form,
     }  # fmt: skip
-    print(json.dumps(summary))
-    if out:
-        out.write_text(json.dumps({"summary": summary, "rows": rows}, indent=1) + "\n")
+    report(summary, rows, out)
 
 
 if __name__ == "__main__":
