@@ -171,6 +171,7 @@ async def test_a_goal_asking_for_two_modules_gets_a_project_plan_and_a_one_modul
     # covered by the software goals above).
     from agents import AgentRegistry
     from agents.flows.code_spec import module_brief
+    from agents.flows.project import design_of
     from graph.planning.library import library_for
     from graph.planning.planner import plan_by_judgment
 
@@ -188,6 +189,8 @@ async def test_a_goal_asking_for_two_modules_gets_a_project_plan_and_a_one_modul
     shapes_task, shapes = briefs["shapes.py"]
     report_task, _ = briefs["report.py"]
     assert shapes_task.id in report_task.depends_on
+    integration = next(t for t in check.tasks if design_of(t.instruction) is not None)
+    assert {shapes_task.id, report_task.id} <= set(integration.depends_on)
     assert any(d.startswith("area(") for d in shapes.defines) and any(d.startswith("perimeter(") for d in shapes.defines)
 
     single, how = await plan_by_judgment(

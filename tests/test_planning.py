@@ -152,8 +152,8 @@ def test_a_judged_plan_with_separate_subjects_researches_them_in_parallel(tmp_pa
     registry = AgentRegistry.builtin()
     seen: list[list[BaseMessage]] = []
     model = scripted(["researcher", "writer"], seen)
-    model.script = []  # the yes/no question is answered from the reply text: "Yes"
-    model.text = "Yes"
+    model.script = []  # the subjects question is answered from the reply text: B, "several"
+    model.text = "B"
     from core.models.factory import use_model
 
     with use_model(model):

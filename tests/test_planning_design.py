@@ -12,6 +12,7 @@ from langchain_core.messages import BaseMessage
 
 from agents import AgentRegistry
 from agents.flows.code_spec import ModuleBrief, module_brief, module_instruction, task_spec
+from agents.flows.project import design_of
 from core.models import TestChatModel
 from core.models.factory import use_model
 from core.settings import Settings
@@ -63,11 +64,13 @@ def test_modules_become_coder_tasks_after_the_modules_they_import_and_before_wri
     assert [(t.id, t.agent, t.depends_on) for t in tasks] == [
         ("t1", "coder", []), ("t2", "coder", []),  # independent modules: written in parallel
         ("t3", "coder", ["t1", "t2"]),
-        ("t4", "writer", ["t1", "t2", "t3"]), ("t5", "reviewer", ["t4"]),
+        ("t4", "coder", ["t1", "t2", "t3"]),  # integration: every module's tests together
+        ("t5", "writer", ["t1", "t2", "t3", "t4"]), ("t6", "reviewer", ["t5"]),
     ]  # fmt: skip
     reviewed = compose("Build and review.", {"researcher", "coder", "reviewer"}, (), modules)
     assert reviewed[1].depends_on == ["t1"] and reviewed[3].depends_on == ["t1", "t2", "t3"]
-    assert reviewed[-1].depends_on == ["t2", "t3", "t4"]  # the reviewer sees every module
+    assert reviewed[4].depends_on == ["t1", "t2", "t3", "t4"]
+    assert reviewed[-1].depends_on == ["t5"]  # the reviewer sees the integrated project
 
 
 def test_the_coder_reads_its_module_brief_back_with_the_goals_examples_of_its_names() -> None:
@@ -100,8 +103,11 @@ def test_the_judged_planner_plans_a_project_when_the_model_says_so_and_the_desig
     seen: list[list[BaseMessage]] = []
     with use_model(scripted(True, GOOD.model_dump(), seen)):
         check, how = asyncio.run(plan_by_judgment(GOAL, settings, registry, library_for(settings)))
-    assert [(t.agent, t.depends_on) for t in check.tasks] == [("coder", []), ("coder", ["t1"])]
+    assert [(t.agent, t.depends_on) for t in check.tasks] == [
+        ("coder", []), ("coder", ["t1"]), ("coder", ["t1", "t2"])
+    ]
     assert module_brief(check.tasks[1].instruction) == briefs(GOOD)[1]
+    assert design_of(check.tasks[2].instruction) == (briefs(GOOD), GOAL)
     assert "project of 2 modules (trip.py, units.py)" in how
     # The nearest worked designs of the library come before the goal.
     assert any('"modules"' in str(m.content) for m in seen[0][:-1])

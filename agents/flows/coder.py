@@ -17,6 +17,13 @@ that passes more tests replaces the first; a failing check on which both impleme
 agree points at the test (the tests are repaired, shown the returned values); otherwise the
 module is repaired. The best (module, tests) pair seen is kept: a repair that makes more
 tests fail is undone. Only a real pytest run of the files as written counts as passed.
+
+A project plan's last coder task is its integration (``agents/flows/project.py``): the
+design files, every module's tests run together, a failing module sent back through the
+flow above (from its kept files), and the project's README.
+
+    integrate -> failing module? -> repair_project_module (the flow above) -> integrate
+              '-> finish_project
 """
 
 from __future__ import annotations
@@ -36,7 +43,7 @@ from langgraph.graph import START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 
-from agents.flows import code_checks, code_spec, code_text
+from agents.flows import code_checks, code_spec, code_text, project
 from agents.flows.common import (
     PytestRun,
     Resources,
@@ -98,6 +105,8 @@ FIX_MODULE_SYSTEM = (
     "holding the whole corrected module, with the same names and parameters. No tests, no "
     "explanation."
 )
+MAX_PROJECT_REPAIRS = 2
+"""Modules an integration task sends back to the module flow (each at most once)."""
 MAX_MODULE_TRIES = 3
 """Module replies read before the task fails for want of a usable module."""
 MAX_TEST_TRIES = 2
@@ -172,6 +181,12 @@ class CoderState(FlowState, total=False):
     """Test files the model wrote after the module (none usable ends the task: no evidence)."""
     kept: bool
     """This attempt started from the files an earlier attempt of the task left."""
+    project_failing: list[str]
+    """Integration: the modules whose interface check or tests failed in the last run."""
+    project_repaired: list[str]
+    """Integration: the modules sent back to the module flow so far (each once)."""
+    project_problems: dict[str, str]
+    """Integration: module file -> what its interface check found (missing, other names)."""
     reported: dict[str, str]
     """For a bug report: each call the goal mentions -> what the given (buggy) code returns
     (``repr``, or ``raises X``). A module returning all of them still has the bug; a test
@@ -281,6 +296,8 @@ class CoderSteps:
 
     def __init__(self, resources: Resources) -> None:
         self.res = resources
+        self.graph: CompiledStateGraph[Any, Any, Any, Any] | None = None
+        """The compiled coder flow itself: an integration task sends a module back to it."""
 
     async def _generate(
         self,
@@ -766,6 +783,134 @@ class CoderSteps:
             "verification": {"passed": passed, "feedback": feedback},
         }
 
+    # a project's integration stage --------------------------------------------------------
+
+    def _project(self, state: CoderState) -> tuple[list[code_spec.ModuleBrief], str] | None:
+        return project.design_of(str((state.get("task") or {}).get("instruction") or ""))
+
+    async def integrate(self, state: CoderState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+        """Write the design files, check each module against its interface and run every
+        module's tests together in the sandbox (graph docs: agents/flows/project.py)."""
+        try:
+            found = self._project(state)
+        except project.ProjectDesignError as err:
+            return {"error": str(err), "output": ""}
+        assert found is not None
+        modules, goal = found
+        ctx = self.res.tools(runtime)
+        root = await asyncio.to_thread(ctx.ensure_workspace)
+        files = {"design.json": project.design_json(modules) + "\n",
+                 "DESIGN.md": project.design_markdown(modules, goal)}  # fmt: skip
+        await asyncio.to_thread(_write_files, root, files)
+        problems: dict[str, str] = {}
+        tests: list[str] = []
+        for brief in modules:
+            code = await asyncio.to_thread(_read_kept, root, brief.file)
+            if not code:
+                problems[brief.file] = "not written"
+                continue
+            found_problems = code_spec.problems(code, code_spec.brief_spec(brief, goal))
+            if found_problems:
+                problems[brief.file] = "; ".join(found_problems)
+            if await asyncio.to_thread(_read_kept, root, project.test_file_of(brief.file)):
+                tests.append(project.test_file_of(brief.file))
+        run = await run_pytest(ctx, root, tests) if tests else PytestRun(False, "no tests", "")
+        failing = [m.file for m in modules if m.file in problems]
+        failing += [f for f in project.failing_modules(run.output, modules) if f not in failing]
+        if not run.passed and tests and not failing:
+            failing = [m.file for m in modules]  # a failure pytest did not attribute
+        artifacts = list(state.get("artifacts") or [])
+        artifacts += [f for f in files if f not in artifacts]
+        return {
+            "artifacts": artifacts, "project_failing": failing, "project_problems": problems,
+            "run_output": clip(run.output, 6000), "summary": run.summary,
+            "passed": run.passed and not problems,
+        }  # fmt: skip
+
+    async def repair_project_module(self, state: CoderState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+        """Send the first failing module not yet sent back to the module flow: it starts
+        from the files in the workspace and sees why the integration run failed."""
+        found = self._project(state)
+        assert found is not None
+        modules, goal = found
+        repaired = list(state.get("project_repaired") or [])
+        file = next(f for f in state.get("project_failing") or [] if f not in repaired)
+        brief = next(m for m in modules if m.file == file)
+        problem = (state.get("project_problems") or {}).get(file)
+        why = f"its interface check found: {problem}" if problem else "its tests failed"
+        feedback = (
+            f"The project's modules were run together and {file} failed: {why}.\n"
+            f"pytest: {state.get('summary') or ''}\n{clip(state.get('run_output') or '', 2500)}"
+        )
+        task = dict(state.get("task") or {})
+        payload = {
+            "task": {**task, "id": f"{task.get('id', 'task')}:{file}",
+                     "instruction": code_spec.module_instruction(brief, goal), "depends_on": []},
+            "goal": goal, "feedback": feedback,
+        }  # fmt: skip
+        assert self.graph is not None
+        result = await self.graph.ainvoke(payload, context=runtime.context)
+        used = result.get("usage") or {}
+        usage = add_usage(dict(state), int(used.get("tokens_in", 0)), int(used.get("tokens_out", 0)),
+                          int(used.get("model_calls", 0)))  # fmt: skip
+        notes = [*state.get("notes", []), f"{file} was sent back to the module flow ({why}): "
+                 + ("its tests passed" if not result.get("error") else f"still failing: {result['error']}")]
+        artifacts = list(state.get("artifacts") or [])
+        artifacts += [a for a in result.get("artifacts") or [] if a not in artifacts]
+        return {"project_repaired": [*repaired, file], "usage": usage, "notes": notes,
+                "artifacts": artifacts, "steps": state.get("steps", 0) + int(result.get("steps") or 0)}  # fmt: skip
+
+    async def finish_project(self, state: CoderState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+        """README.md from the artifacts, and the result: the files, each module's state and
+        the integration run."""
+        if state.get("error"):
+            return {}
+        found = self._project(state)
+        assert found is not None
+        modules, goal = found
+        ctx = self.res.tools(runtime)
+        root = await asyncio.to_thread(ctx.ensure_workspace)
+        present = [name for m in modules for name in (m.file, project.test_file_of(m.file))
+                   if await asyncio.to_thread(_read_kept, root, name)]  # fmt: skip
+        failing = list(state.get("project_failing") or [])
+        problems = state.get("project_problems") or {}
+        passed = bool(state.get("passed")) and not failing
+        outcome = (f"All module tests passed together ({state.get('summary')})." if passed else
+                   f"FAILED ({state.get('summary') or 'no tests'}); failing: {', '.join(failing)}.")
+        await asyncio.to_thread(
+            _write_files, root, {"README.md": project.readme(modules, goal, outcome, present)}
+        )
+        artifacts = list(state.get("artifacts") or [])
+        artifacts += [f for f in ("README.md", *present) if f not in artifacts]
+        lines = [f"Integrated the project of {len(modules)} modules: {outcome}",
+                 "Wrote design.json, DESIGN.md and README.md.", ""]  # fmt: skip
+        for brief in modules:
+            state_of = ("missing" if brief.file not in present else
+                        f"interface: {problems[brief.file]}" if brief.file in problems else
+                        "tests failing" if brief.file in failing else "ok")
+            lines.append(f"- {brief.file}: {state_of}")
+        lines += [f"Note: {n}." for n in state.get("notes") or []]
+        lines += ["", "Test run (pytest -q, every module's tests):", "```text",
+                  clip(state.get("run_output", ""), 1500), "```"]  # fmt: skip
+        return {
+            "output": "\n".join(lines), "artifacts": artifacts,
+            "error": None if passed else f"project integration failed: {', '.join(failing) or 'no tests'}",
+            "verification": {"passed": passed, "feedback": f"pytest (all modules): {state.get('summary', '')}"},
+        }  # fmt: skip
+
+    def start(self, state: CoderState) -> Literal["integrate", "write_module"]:
+        try:
+            return "integrate" if self._project(state) is not None else "write_module"
+        except project.ProjectDesignError:
+            return "integrate"  # it reports the design error as the task's
+
+    def after_integrate(self, state: CoderState) -> Literal["repair_project_module", "finish_project"]:
+        repaired = state.get("project_repaired") or []
+        left = [f for f in state.get("project_failing") or [] if f not in repaired]
+        if state.get("error") or not left or len(repaired) >= MAX_PROJECT_REPAIRS:
+            return "finish_project"
+        return "repair_project_module"
+
     # routing ------------------------------------------------------------------------------
 
     def after_module(
@@ -810,11 +955,18 @@ def build_coder(name: str, resources: Resources) -> CompiledStateGraph[Any, Any,
     builder.add_node("diagnose", steps.diagnose)
     builder.add_node("repair", steps.repair)
     builder.add_node("finish", steps.finish)
-    builder.add_edge(START, "write_module")
+    builder.add_node("integrate", steps.integrate)
+    builder.add_node("repair_project_module", steps.repair_project_module)
+    builder.add_node("finish_project", steps.finish_project)
+    builder.add_conditional_edges(START, steps.start)
+    builder.add_conditional_edges("integrate", steps.after_integrate)
+    builder.add_edge("repair_project_module", "integrate")
+    builder.add_edge("finish_project", "__end__")
     builder.add_conditional_edges("write_module", steps.after_module)
     builder.add_conditional_edges("write_tests", steps.after_tests)
     builder.add_conditional_edges("run_tests", steps.after_run)
     builder.add_conditional_edges("diagnose", steps.after_diagnose)
     builder.add_edge("repair", "run_tests")
     builder.add_edge("finish", "__end__")
-    return builder.compile(name=name)
+    steps.graph = builder.compile(name=name)
+    return steps.graph

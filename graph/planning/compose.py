@@ -4,7 +4,8 @@ The model judges *which* specialists a goal needs (``graph.planning.judged``); t
 lays them out in the order work flows between them:
 
     gather (researcher — one task, or one per subject in parallel — and analyst, side by side)
-      → build (coder)  → write (writer)  → review (reviewer)
+      → build (coder; for a project: a task per module, then integration)
+      → write (writer)  → review (reviewer)
 
 Each stage depends on every task of the stages before it that exist, so the coder gets the
 researcher's facts, the writer the analyst's figures and the coder's files, and the reviewer
@@ -18,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 
 from agents.flows.code_spec import ModuleBrief, module_instruction
+from agents.flows.project import integration_instruction
 from graph.state import Task
 
 __all__ = ["ORDER", "compose"]
@@ -53,7 +55,8 @@ def compose(
 
     ``topics``: two or three subjects to research side by side (fewer: one research task).
     ``modules``: a project's modules in dependency order (``graph.planning.design``): the
-    build stage is one coder task per module, each after the modules it imports.
+    build stage is one coder task per module, each after the modules it imports, then one
+    integration task after all of them (``agents.flows.project``).
     Agents outside :data:`ORDER` and ``support`` (a custom specialist) get one task each in
     the gather stage, with the goal as their instruction.
     """
@@ -93,8 +96,13 @@ def compose(
             tasks.append(Task(id=task_id, agent="coder", instruction=module_instruction(brief, goal),
                               depends_on=gathered_ids + used))  # fmt: skip
             by_file[brief.file] = task_id
-        made = list(by_file.values())
-        before += made
+        # The integration task runs every module's tests together, sends a failing module
+        # back to the coder and writes the design and the project's README.
+        task_id = f"t{len(tasks) + 1}"
+        tasks.append(Task(id=task_id, agent="coder", instruction=integration_instruction(modules, goal),
+                          depends_on=gathered_ids + list(by_file.values())))  # fmt: skip
+        made = [task_id]
+        before += [*by_file.values(), task_id]
     elif "coder" in needs:
         made = [add("coder", (BUILD_FROM if before else BUILD if later - {"coder"} else "{goal}").format(goal=goal))]
         before += made

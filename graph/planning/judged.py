@@ -9,8 +9,9 @@ labelled-option choice among the neighbours' plans — the list was the most acc
 cheapest (one call); on the built-in 1.5B model, the supervisor's default tier, it is right
 on 22 of 24 unseen goals. Code then composes the plan (``graph.planning.compose``).
 
-When a research stage feeds a later one, a yes/no question (likelihood) decides whether the
-goal asks about separate subjects, and a structured call names them (parallel research).
+When a research stage feeds a later one, a question of two labelled options (read as
+likelihoods) decides whether the goal asks about separate subjects, and a structured call
+names them (parallel research).
 """
 
 from __future__ import annotations
@@ -27,17 +28,24 @@ from pydantic import BaseModel, Field, create_model
 
 from agents import AgentRegistry
 from core.models import StructuredOutputError, ainvoke_structured
-from core.models.judgment import Example, yes_no
+from core.models.judgment import Example, Judgment, Option, choose
 from graph.planning import prompts
 from graph.planning.library import PlanExample, PlanLibrary
 
-__all__ = ["EXAMPLES", "Needs", "judge_needs"]
+__all__ = ["EXAMPLES", "SUBJECTS", "SUBJECTS_QUESTION", "Needs", "judge_needs", "subjects"]
 
 EXAMPLES = 8
 """Worked examples shown per judgment."""
-ASKS_SEPARATE_SUBJECTS = (
-    "Does it ask to look up two or more separate subjects, to compare or combine them?"
+SUBJECTS_QUESTION = "How many separate subjects does the goal ask to look up?"
+SUBJECTS = (
+    Option("one", "One subject (one topic, document or question)"),
+    Option("several", "Two or more separate subjects, to compare or combine"),
 )
+"""Parallel research as two labelled options. Measured against the yes/no question "Does it
+ask to look up two or more separate subjects…?" on goals written for tuning
+(``benchmarks/subjects_judgment.py``; docs/benchmarks.md, "Planning judgments")."""
+SEPARATE_LIKELIHOOD = 0.5
+"""The probability of "several" from which the research is split by subject."""
 
 
 @dataclass(frozen=True)
@@ -66,11 +74,21 @@ def _question(goal: str, question: str) -> str:
     return f"Goal: {goal.strip()}\nQuestion: {question}"
 
 
-def _examples(
-    library: PlanLibrary, goal: str, question: str, has: object, agents: Sequence[str]
-) -> list[Example]:
-    chosen = library.balanced(goal, has, EXAMPLES, agents)
-    return [Example(_question(e.goal, question), "yes" if has(e) else "no") for e in chosen]  # type: ignore[operator]
+def _parallel(example: PlanExample) -> bool:
+    return example.parallel_research
+
+
+async def subjects(model: BaseChatModel, goal: str, pool: PlanLibrary, agents: Sequence[str]) -> Judgment:
+    """The model's answer to :data:`SUBJECTS_QUESTION` (``one``/``several``), after worked
+    examples from ``pool`` (goals with research), about half of them split by subject."""
+    examples = [
+        Example(_question(e.goal, SUBJECTS_QUESTION), "several" if _parallel(e) else "one")
+        for e in pool.balanced(goal, _parallel, EXAMPLES, agents)
+    ]
+    return await choose(
+        model, prompts.OPTION_SYSTEM, _question(goal, SUBJECTS_QUESTION), SUBJECTS,
+        examples=examples, default="one",
+    )  # fmt: skip
 
 
 async def judge_needs(
@@ -111,18 +129,8 @@ def _needs_schema(names: tuple[str, ...]) -> type[BaseModel]:
 async def _topics(
     model: BaseChatModel, goal: str, library: PlanLibrary, names: Sequence[str]
 ) -> tuple[tuple[str, ...], str]:
-    def has(e: PlanExample) -> bool:
-        return e.parallel_research
-
-    def researched(e: PlanExample) -> bool:
-        return "researcher" in e.needs
-
-    pool = PlanLibrary([e for e in library.examples if researched(e)])
-    examples = _examples(pool, goal, ASKS_SEPARATE_SUBJECTS, has, names)
-    separate = await yes_no(
-        model, prompts.NEEDS_SYSTEM, _question(goal, ASKS_SEPARATE_SUBJECTS), examples=examples
-    )
-    if separate.choice != "yes":
+    pool = PlanLibrary([e for e in library.examples if "researcher" in e.needs])
+    if (await subjects(model, goal, pool, names)).p("several") < SEPARATE_LIKELIHOOD:
         return (), ""
     messages: list[BaseMessage] = [SystemMessage(prompts.PLANNER_TOPICS)]
     for e in pool.nearest(goal, 2):
