@@ -12,7 +12,7 @@ when paraphrases ran with their originals, how far their scores moved; it is wri
 JSON and ``passed`` is False when a mean misses its threshold.
 
 An example *passes* when every outcome check it has (:data:`OUTCOME_KEYS`: hidden tests,
-key facts, forbidden statements, cited sources, database changes) scores 1; plan,
+a project's files, key facts, forbidden statements, cited sources, database changes) scores 1; plan,
 trajectory and cost scores describe the route, not the outcome, and do not count.
 """
 
@@ -46,7 +46,7 @@ OFFLINE_API_KEY = "offline-no-upload"
 """Placeholder key of the offline client (never sent: nothing is uploaded)."""
 PASSED_KEY = "passed"
 """Summary key: the share of examples that passed (thresholds may gate it)."""
-OUTCOME_KEYS = ("code_tests", "key_facts", "no_forbidden", "source_recall", "actions")
+OUTCOME_KEYS = ("code_tests", "project_files", "key_facts", "no_forbidden", "source_recall", "actions")
 """Scores that check what a run produced (not how it got there): an example passes when
 each of these it has is 1."""
 

@@ -110,12 +110,18 @@ def trajectory(values: Mapping[str, Any]) -> list[dict[str, Any]]:
     )
 
 
+PROJECT_DOCS = ("design.json", "DESIGN.md", "README.md")
+"""Top-level documents a project run writes, read beside the Python files."""
+
+
 def workspace_files(workspace: Path) -> dict[str, str]:
-    """Python files the run left in its workspace (relative path -> text), bounded."""
+    """Python files the run left in its workspace, and a project's design and README
+    (relative path -> text), bounded."""
     if not workspace.is_dir():
         return {}
     files: dict[str, str] = {}
-    for path in sorted(workspace.rglob("*.py")):
+    docs = [workspace / name for name in PROJECT_DOCS]
+    for path in [*sorted(workspace.rglob("*.py")), *docs]:
         if (
             len(files) >= MAX_FILES
             or "__pycache__" in path.parts

@@ -19,7 +19,7 @@ from evals.datasets import load_dataset
 from evals.evaluators import build_evaluators
 from evals.evaluators.actions import actions
 from evals.evaluators.answer import key_facts, mentions
-from evals.evaluators.code import code_tests
+from evals.evaluators.code import code_tests, project_files
 from evals.evaluators.judge import (
     make_correctness,
     make_groundedness,
@@ -462,3 +462,17 @@ def test_the_judge_asks_each_model_the_way_it_answers() -> None:
     assert LocalChatOpenAI.structured_output_method == "json_schema"
     assert structured_output_kwargs(TestChatModel()) == {"method": "function_calling"}
     assert structured_output_kwargs(JsonSchemaJudge()) == {"method": "json_schema"}
+
+
+def test_project_files_counts_the_stated_modules_the_design_and_the_readme(tmp_path: Any) -> None:
+    from evals.target import workspace_files
+
+    ref = {"code": {"entrypoint": "Cart", "filename": "cart.py", "tests": ["assert True"], "modules": ["money.py"]}}
+    for name in ("money.py", "cart.py", "design.json", "README.md", "notes.txt"):
+        (tmp_path / name).write_text("x")
+    files = workspace_files(tmp_path)
+    assert set(files) == {"money.py", "cart.py", "design.json", "README.md"}  # documents read, others not
+    got = project_files({"files": files}, ref)
+    assert got["score"] == 0.8 and got["comment"] == "missing: DESIGN.md"
+    one_module = {"code": {"entrypoint": "f", "filename": "f.py", "tests": ["assert True"]}}
+    assert project_files({"files": files}, one_module)["score"] is None

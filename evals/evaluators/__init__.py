@@ -6,7 +6,8 @@
   source recall;
 * :mod:`evals.evaluators.answer` — key facts the answer must state;
 * :mod:`evals.evaluators.actions` — refunds and ticket changes in the customer database;
-* :mod:`evals.evaluators.code` — the produced code against hidden tests, in the sandbox;
+* :mod:`evals.evaluators.code` — the produced code against hidden tests, in the sandbox, and
+  a project's files (its modules, design and README);
 * :mod:`evals.evaluators.metrics` — cost, tokens, latency and completion.
 
 :func:`build_evaluators` turns the names a dataset lists into the callables langsmith's
@@ -22,7 +23,7 @@ from typing import Any
 from evals.evaluators.actions import actions
 from evals.evaluators.answer import key_facts
 from evals.evaluators.base import Score, Scores, not_applicable, score
-from evals.evaluators.code import code_tests
+from evals.evaluators.code import code_tests, project_files
 from evals.evaluators.judge import JudgeSource, make_correctness, make_groundedness, source_recall
 from evals.evaluators.metrics import METRIC_KEYS, run_cost
 from evals.evaluators.plan import make_plan_validity, plan_properties, planner_clean
@@ -42,6 +43,7 @@ EVALUATOR_NAMES = (
     "key_facts",
     "actions",
     "code_tests",
+    "project_files",
     "run_metrics",
 )
 """Names a dataset may list, in the order their scores are reported."""
@@ -57,6 +59,7 @@ SCORE_KEYS: dict[str, tuple[str, ...]] = {
     "key_facts": ("key_facts", "no_forbidden"),
     "actions": ("actions",),
     "code_tests": ("code_tests",),
+    "project_files": ("project_files",),
     "run_metrics": (*METRIC_KEYS, "completed"),
 }
 """Score keys each evaluator can report (what thresholds may name)."""
@@ -94,6 +97,7 @@ def build_evaluators(
         "key_facts": lambda: key_facts,
         "actions": lambda: actions,
         "code_tests": lambda: code_tests,
+        "project_files": lambda: project_files,
         "run_metrics": lambda: run_cost,
     }
     return [made[name]() for name in names]

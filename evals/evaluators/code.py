@@ -105,6 +105,25 @@ def module_files(outputs: Mapping[str, Any], spec: CodeSpec) -> tuple[dict[str, 
     return found, [m for m in spec.modules if m not in found]
 
 
+PROJECT_DOCS = ("design.json", "DESIGN.md", "README.md")
+"""What a multi-module run writes besides its modules: the design and the project's README."""
+
+
+def project_files(outputs: dict[str, Any], reference_outputs: dict[str, Any]) -> Score:
+    """Evaluator ``project_files``: for a goal asking for several modules, the share of the
+    expected files the run left in its workspace — every module the goal names, the design
+    (``design.json``, ``DESIGN.md``) and the project's ``README.md``."""
+    raw = section(reference_outputs, "code")
+    if not raw or not CodeSpec.model_validate(raw).modules:
+        return not_applicable("project_files", "the example asks for one module")
+    spec = CodeSpec.model_validate(raw)
+    wanted = [*spec.modules, *([spec.filename] if spec.filename else []), *PROJECT_DOCS]
+    present = {Path(p).name for p in ((outputs or {}).get("files") or {})}
+    missing = [name for name in wanted if Path(name).name not in present]
+    value = (len(wanted) - len(missing)) / len(wanted)
+    return score("project_files", round(value, 4), f"missing: {', '.join(missing)}" if missing else "all present")
+
+
 _slots: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
 
 
