@@ -442,6 +442,11 @@ def test_run_metrics_are_reported_as_scores() -> None:
     assert scores["tokens"]["score"] == 1200 and scores["latency_s"]["score"] == 3.5
     assert scores["completed"]["score"] == 1.0
     assert "completed" not in by_key(run_cost({"status": "planned", "metrics": {}}))
+    # A run cut off by the time limit lasted the wall time, not its last checkpoint's.
+    cut = by_key(run_cost({"status": "time-out", "wall_s": 500.2, "metrics": {"latency_s": 417.9}}))
+    assert cut["latency_s"]["score"] == 500.2 and cut["completed"]["score"] == 0.0
+    ran = by_key(run_cost({**outputs, "wall_s": 9.0}))
+    assert ran["latency_s"]["score"] == 3.5  # a finished run keeps its own latency
 
 
 def test_build_evaluators_checks_names_and_judge() -> None:
