@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from langchain_core.runnables import RunnableConfig
 
-from agents.flows.code_spec import ModuleBrief
+from agents.flows import code_text
+from agents.flows.code_spec import ModuleBrief, module_instruction
 from agents.flows.project import (
     ProjectDesignError,
     design_of,
@@ -118,3 +119,33 @@ async def test_an_edited_integration_task_with_a_broken_design_fails_in_one_line
     out = await run_task_flow("coder", TestChatModel(), config(tmp_path), text)
     assert out["error"].startswith("the integration task's design is not a list of modules")
     assert "\n" not in out["error"]
+
+
+def test_a_modules_tests_may_use_the_project_modules_it_imports_and_nothing_made_up() -> None:
+    tests = (
+        "from trip import trip_km\nfrom units import to_km\nfrom made_up import helper\n\n"
+        "def test_trip():\n    legs = [1, 2]\n    assert trip_km(legs) == to_km(1) + to_km(2)\n\n"
+        "def test_helper():\n    x = helper()\n    assert trip_km([x]) == 0\n"
+    )
+    text, error = code_text.test_file(tests, "trip.py", ["trip_km"], siblings=["units"])
+    assert error is None and "from units import to_km" in text and "def test_trip" in text
+    assert "made_up" not in text and "test_helper" not in text  # an import that is not there
+    _, alone = code_text.test_file(tests, "trip.py", ["trip_km"])
+    assert alone is not None  # outside a project, units is not there either
+
+
+async def test_a_project_modules_tests_keep_the_modules_it_uses(tmp_path: Path) -> None:
+    cfg = config(tmp_path)
+    root = workspace_of(cfg, tmp_path)
+    (root / "units.py").write_text(UNITS_CODE)
+    tests = "```python\nfrom units import to_km\n\ndef test_trip():\n    legs = [1, 2]\n    assert trip_km(legs) == to_km(1) + to_km(2)\n```"
+    replies = [TRIP_FIXED, tests, tests]
+
+    def answer(messages: Any) -> str:
+        return replies.pop(0) if replies else tests
+
+    model = TestChatModel()
+    model.text = answer
+    out = await run_task_flow("coder", model, cfg, module_instruction(TRIP, GOAL))
+    assert out["error"] is None, out["output"]
+    assert "from units import to_km" in (root / "test_trip.py").read_text()

@@ -11,6 +11,7 @@ import ast
 import builtins
 import re
 import sys
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -315,15 +316,16 @@ def _used(node: ast.Import | ast.ImportFrom, tree: ast.Module) -> bool:
     return bool(bound & used)
 
 
-def _importable(node: ast.Import | ast.ImportFrom) -> bool:
-    """Whether the import can work in the sandbox: the standard library or pytest. Anything
+def _importable(node: ast.Import | ast.ImportFrom, siblings: Collection[str] = ()) -> bool:
+    """Whether the import can work in the sandbox: the standard library, pytest, or one of
+    ``siblings`` (the project's modules written before this one, which it uses). Anything
     else a small model's tests import is made up (``from even import is_even``, copied from
-    the prompt's example, used in an assert): only the module under test is there."""
+    an example, used in an assert): only the module under test and its siblings are there."""
     if isinstance(node, ast.ImportFrom):
         roots = [(node.module or "").split(".")[0]] if not node.level else [""]
     else:
         roots = [a.name.split(".")[0] for a in node.names]
-    return all(r == "pytest" or r in sys.stdlib_module_names for r in roots)
+    return all(r == "pytest" or r in sys.stdlib_module_names or r in siblings for r in roots)
 
 
 def _unknown_names(node: ast.AST, known: set[str]) -> set[str]:
@@ -375,11 +377,18 @@ def _calls_fixed(tests: str, names: list[str]) -> str:
 
 
 def test_file(
-    tests: str, module: str, names: list[str], stated: str = "", wrong: dict[str, str] | None = None
+    tests: str,
+    module: str,
+    names: list[str],
+    stated: str = "",
+    wrong: dict[str, str] | None = None,
+    siblings: Collection[str] = (),
 ) -> tuple[str, str | None]:
     """A pytest file from the model's tests: imports the module's names, bare asserts wrapped
     in a test function, trailing calls dropped, asserts that cannot fail dropped (see
     ``vacuous``). ``stated`` (test functions holding the goal's own examples) comes first.
+    ``siblings``: module names (no ``.py``) the tests may import besides the one under test —
+    a project's modules that this one uses.
     Returns (text, error) — error when no test remains or the tests do not parse; with
     ``stated`` tests the file holds them even then."""
     tests = _calls_fixed(tests, names)
@@ -406,7 +415,7 @@ def test_file(
         if isinstance(node, ast.Import | ast.ImportFrom):
             if isinstance(node, ast.ImportFrom) and node.module == stem:
                 continue  # re-added below, naming everything the module defines
-            if _used(node, tree) and _importable(node):
+            if _used(node, tree) and _importable(node, siblings):
                 header.append(_segment(tests, node))
                 known |= _bound_by(node)
         elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):

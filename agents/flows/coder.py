@@ -330,6 +330,11 @@ class CoderSteps:
         criteria = str((state.get("task") or {}).get("acceptance_criteria") or "")
         return code_spec.task_spec(f"{instruction}\n{criteria}", str(state.get("goal") or ""))
 
+    def _siblings(self, state: CoderState) -> list[str]:
+        """The project modules this task's module uses (their tests may import them too)."""
+        brief = code_spec.module_brief(str((state.get("task") or {}).get("instruction") or ""))
+        return [file.removesuffix(".py") for file, _ in brief.uses] if brief is not None else []
+
     def _file(self, state: CoderState, names: list[str]) -> str:
         spec = self._spec(state)
         return spec.file or code_text.module_name(self._task(state), names or spec.names)
@@ -472,7 +477,7 @@ class CoderSteps:
         for tests in (draft, split.tests):
             if tests:
                 text, error = code_text.test_file(tests, filename, split.names, stated,
-                                                  state.get("reported"))  # fmt: skip
+                                                  state.get("reported"), self._siblings(state))  # fmt: skip
                 if error is None and code_text.count_tests(text):
                     update["test_code"] = text
                     break
@@ -566,7 +571,8 @@ class CoderSteps:
         )
         stated = code_spec.stated_tests(self._spec(state), state["names"])
         text, error = code_text.test_file(
-            code_text.code_of(reply), filename, state["names"], stated, state.get("reported")
+            code_text.code_of(reply), filename, state["names"], stated, state.get("reported"),
+            self._siblings(state),
         )
         update: dict[str, Any] = {
             "usage": add_usage(dict(state), n_in, n_out), "steps": state.get("steps", 0) + 1,
