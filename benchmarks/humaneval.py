@@ -12,7 +12,7 @@ whether it told the truth: `completed` with passing code, `failed` with failing 
 wall time, model calls and tokens. With `--baseline`, the same problems are also answered
 by one plain completion of the coder's model (temperature 0) in the same run.
 
-    PYTHONPATH=$PWD .venv/bin/python -m benchmarks.humaneval [--ids 0,3,10] [--baseline] \\
+    PYTHONPATH=$PWD .venv/bin/python -m benchmarks.humaneval [--ids 0,3,10|report] [--baseline] \\
         [--name coder15] [--timeout 600]
 """
 
@@ -42,6 +42,8 @@ from tools.sandbox import run_sandboxed
 
 DEFAULT_IDS = [0, *range(3, 164, 7)]
 """Every 7th task id from 3, plus 0: the 24 problems earlier measurements used."""
+REPORT_IDS = list(range(1, 164, 10))
+"""Odd task ids, every 10th from 1 (17 problems): the report set (tune on even ids only)."""
 RESULTS = Path(__file__).parent / "results"
 GOAL = (
     "Write a Python module {module}.py with the function {entry} below, following its "
@@ -149,6 +151,12 @@ def report_of(
         "passed": sum(r["passed"] for r in rows),
         "completed": sum(r["status"] == "completed" for r in rows),
         "status_wrong": sum(not r["truthful"] for r in rows),
+        # The 2x2 of (run completed?) x (HumanEval's tests pass?): the off-diagonal cells are
+        # wrong code reported done and right code reported failed.
+        "completed_right": sum(r["status"] == "completed" and r["passed"] for r in rows),
+        "completed_wrong": sum(r["status"] == "completed" and not r["passed"] for r in rows),
+        "not_completed_right": sum(r["status"] != "completed" and r["passed"] for r in rows),
+        "not_completed_wrong": sum(r["status"] != "completed" and not r["passed"] for r in rows),
         "median_wall_s": statistics.median(walls) if walls else None,
         "median_tokens": statistics.median([r["tokens"] or 0 for r in rows]) if rows else None,
     }
@@ -187,7 +195,7 @@ async def recheck(path: Path) -> dict[str, Any]:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ids", default=",".join(map(str, DEFAULT_IDS)),
-                        help="HumanEval task numbers, comma-separated")
+                        help="HumanEval task numbers, comma-separated, or 'report' (REPORT_IDS: odd ids)")
     parser.add_argument("--name", default="default", help="results file: results/humaneval-NAME.json")
     parser.add_argument("--timeout", type=float, default=600, help="seconds per run")
     parser.add_argument("--baseline", action="store_true",
@@ -197,6 +205,6 @@ if __name__ == "__main__":
     if args.recheck:
         print(json.dumps(asyncio.run(recheck(args.recheck))["summary"], indent=2))
         sys.exit(0)
-    chosen = [int(i) for i in args.ids.split(",") if i.strip()]
+    chosen = REPORT_IDS if args.ids == "report" else [int(i) for i in args.ids.split(",") if i.strip()]
     print(json.dumps(asyncio.run(main(chosen, args.name, args.timeout, args.baseline))["summary"],
                      indent=2))
