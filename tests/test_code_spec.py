@@ -137,3 +137,17 @@ def test_a_guess_contradicting_a_stated_example_is_dropped() -> None:
     text, error = code_text.test_file(guesses, "m.py", ["top"], stated)
     assert error is None and "is None" not in text
     assert "assert top([1, 2]) == 1" in text and text.count("top([5, 5, 3]) == 3") == 2
+
+
+def test_a_method_satisfies_a_signature_the_goal_states_in_prose_about_a_class() -> None:
+    spec = spec_of("Write stock.py with a class Stock: add(name: str, qty: int) and count(name: str) -> int.")
+    module = (
+        "class Stock:\n    def __init__(self):\n        self.items = {}\n\n"
+        "    def add(self, name, qty):\n        self.items[name] = qty\n\n"
+        "    def count(self, name):\n        return self.items.get(name, 0)\n"
+    )
+    assert problems(module, spec) == []
+    assert problems(module.replace("add(self, name, qty)", "add(self, item)"), spec) == [
+        "Stock.add(item) must take exactly these parameters: add(name, qty)"
+    ]
+    assert problems("def other():\n    pass\n", spec)[0] == "it does not define add(name, qty)"

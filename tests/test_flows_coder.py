@@ -423,3 +423,59 @@ def test_a_rounded_copy_of_the_reported_value_is_still_the_bug() -> None:
 
     assert _same_value("33.33", "33.333333333333336") and not _same_value("50.0", "33.333333333333336")
     assert _same_value("'a'", "'a'") and not _same_value("'b'", "'a'") and _same_value("raises X", "raises X")
+
+
+STOCK_GOAL = "Write stock.py with a class Stock: add(name: str, qty: int) and count(name: str) -> int (0 for unknown names)."
+STOCK = '''```python
+class Stock:
+    def __init__(self) -> None:
+        self.items: dict[str, int] = {}
+
+    def add(self, name: str, qty: int) -> None:
+        self.items[name] = self.items.get(name, 0) + qty
+
+    def count(self, name: str) -> int:
+        return self.items.get(name, 0)
+```'''
+OTHER_STOCK = '''```python
+from collections import defaultdict
+
+
+class Stock:
+    def __init__(self) -> None:
+        self.levels = defaultdict(int)
+
+    def add(self, name: str, qty: int) -> None:
+        self.levels[name] += qty
+
+    def count(self, name: str) -> int:
+        return self.levels[name] if name in self.levels else 0
+```'''
+STOCK_TESTS = '''```python
+def test_stock():
+    s = Stock()
+    s.add("pen", 3)
+    assert s.count("pen") == 3
+    s.add("pen", 2)
+    assert s.count("pen") == 5
+    assert s.count("ink") == 0
+    s.add("pen", -9)
+    assert s.count("pen") == 0
+    assert s.count("pad") == 0
+```'''
+
+
+async def test_a_test_that_builds_an_object_is_split_per_assert_and_a_wrong_expectation_set_aside(
+    tmp_path: Path,
+) -> None:
+    # A stateful test: each assert becomes its own test replaying the steps before it, so the
+    # guessed "never below zero" expectation fails alone, is probed on both implementations
+    # after those steps, and is set aside; the right module stays as it was.
+    model = TestChatModel(script=[STOCK, STOCK_TESTS, OTHER_STOCK])
+    out = await run("coder", model, config(tmp_path), STOCK_GOAL)
+    assert out["error"] is None and out["verification"]["passed"] is True, out["output"]
+    assert "4 passed, 1 xfailed" in out["output"]
+    assert "returns -4" in out["output"] and "s.add('pen', -9)" in out["output"]
+    written = (workspace(tmp_path) / "test_stock.py").read_text()
+    assert "def test_stock_4():" in written and "s.count('pen') == 5\n" in written
+    assert "self.items.get(name, 0) + qty" in (workspace(tmp_path) / "stock.py").read_text()

@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass
 
 from agents.flows.code_spec import is_stated
-from agents.flows.code_text import assert_key
+from agents.flows.code_text import SETUP_STATEMENTS, assert_key
 
 STATED_NOTE = "an example the task itself states"
 PROBE_MARK = "CODER-PROBE "
@@ -34,6 +34,9 @@ class Check:
     """The call the assert checks (``chunk([1, 2], 1)``)."""
     expected: str
     """What the assert expects of it, as code (``[[1], [2]]``; ``True`` for ``assert f(x)``)."""
+    setup: str = ""
+    """The statements before the assert (``inv = Inventory()``, ``inv.add('a', 2)``), run
+    before the call is probed; empty for a test that is the assert alone."""
 
 
 def same_code(a: str, b: str) -> bool:
@@ -58,20 +61,23 @@ def same_code(a: str, b: str) -> bool:
 
 def checks_of(test_code: str) -> list[Check]:
     """The single-assert test functions of a test file (what ``code_text.test_file`` makes of
-    plain asserts), in order; other tests (``pytest.raises`` blocks, loops) are not probed."""
+    plain asserts and of tests that set up state first), in order; other tests
+    (``pytest.raises`` blocks, loops, several asserts) are not probed."""
     try:
         tree = ast.parse(test_code)
     except SyntaxError:
         return []
     found = []
     for node in tree.body:
-        if not (isinstance(node, ast.FunctionDef) and node.name.startswith("test")):
+        if not (isinstance(node, ast.FunctionDef) and node.name.startswith("test")) or not node.body:
             continue
-        if len(node.body) != 1 or not isinstance(node.body[0], ast.Assert):
+        *setup, last = node.body
+        if not isinstance(last, ast.Assert) or not all(isinstance(s, SETUP_STATEMENTS) for s in setup):
             continue
-        pair = assert_key(node.body[0])
+        pair = assert_key(last)
         if pair is not None:
-            found.append(Check(node.name, ast.unparse(node.body[0]), *pair))
+            code = "\n".join(ast.unparse(s) for s in setup)
+            found.append(Check(node.name, ast.unparse(last), *pair, setup=code))
     return found
 
 
@@ -81,7 +87,7 @@ def probe_script(test_file: str, checks: list[Check]) -> str:
 
     A call that raises gives ``raises <Error>``. Dicts and sets are shown sorted, so two
     implementations that build the same dict in another order agree."""
-    rows = [[c.test, c.call, _condition(c.source)] for c in checks]
+    rows = [[c.test, c.setup, c.call, _condition(c.source)] for c in checks]
     return (
         "import json, sys\n"
         "sys.path.insert(0, '.')\n"
@@ -97,13 +103,19 @@ def probe_script(test_file: str, checks: list[Check]) -> str:
         "        pass\n"
         "    return repr(v)\n"
         "out = {}\n"
-        f"for name, call, test in {rows!r}:\n"
+        # Each evaluation gets its own namespace with the test's setup run afresh: a call
+        # with a side effect (``stack.pop()``) is not made twice on the same object.
+        "def fresh(setup):\n"
+        "    local = dict(ns)\n"
+        "    exec(setup, local)\n"
+        "    return local\n"
+        f"for name, setup, call, test in {rows!r}:\n"
         "    try:\n"
-        "        value = shown(eval(call, ns))\n"
+        "        value = shown(eval(call, fresh(setup)))\n"
         "    except BaseException as err:\n"
         "        value = 'raises ' + type(err).__name__\n"
         "    try:\n"
-        "        ok = bool(eval(test, ns))\n"
+        "        ok = bool(eval(test, fresh(setup)))\n"
         "    except BaseException:\n"
         "        ok = False\n"
         f"    out[name] = [value[:{VALUE_CHARS}], ok]\n"
@@ -144,6 +156,8 @@ class Verdict:
 
     def line(self) -> str:
         text = f"{self.check.source}  -> but {self.check.call} returns {self.value}"
+        if self.check.setup:
+            text = f"after `{'; '.join(self.check.setup.splitlines())}`: {text}"
         if self.side == "stated":
             return f"{text} ({STATED_NOTE})"
         if self.side == "tests":

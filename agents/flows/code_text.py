@@ -194,6 +194,49 @@ def _explode(node: ast.FunctionDef, asserts: list[ast.Assert]) -> list[str]:
     return [f"def {node.name}_{i}():\n    {ast.unparse(a)}" for i, a in enumerate(asserts, 1)]
 
 
+SETUP_STATEMENTS = (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Expr)
+"""What a test may do besides asserting for its asserts to be split one per test: build
+objects and call methods on them (``inv = Inventory()``, ``inv.add('a', 2)``)."""
+
+
+def _with_setup(
+    node: ast.FunctionDef, keep: Any
+) -> list[str] | None:
+    """A test function that sets up state before and between its asserts, as one test per
+    kept assert (``keep(assert, bound_names) -> bool``), each replaying everything before it.
+    An earlier assert is replayed as a bare expression, so a call it makes with a side effect
+    (``stack.pop()``) still happens and one wrong expectation fails one test, not all. None
+    when the function is not of that shape (loops, ``with``, branches: kept as it is)."""
+    if node.args.args or node.decorator_list or not node.body:
+        return None
+    if not all(isinstance(stmt, (ast.Assert, *SETUP_STATEMENTS)) for stmt in node.body):
+        return None
+    if not any(isinstance(stmt, ast.Assert) for stmt in node.body):
+        return None
+    tests: list[list[ast.stmt]] = []
+    before: list[ast.stmt] = []
+    bound: set[str] = set()
+    for stmt in node.body:
+        if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant):
+            continue  # a docstring
+        if isinstance(stmt, ast.Assert):
+            if keep(stmt, bound) and len(tests) < MAX_ASSERTS:
+                tests.append([*before, cast(ast.stmt, float_tolerant(stmt)[0])])
+            before.append(ast.Expr(stmt.test))
+            continue
+        before.append(stmt)
+        bound |= {n.id for n in ast.walk(stmt) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    if not tests:
+        return []
+    suffix = (lambda i: "") if len(tests) == 1 else (lambda i: f"_{i}")
+    return [
+        f"def {node.name}{suffix(i)}():\n" + "\n".join(
+            "    " + line for stmt in body for line in ast.unparse(ast.fix_missing_locations(stmt)).splitlines()
+        )
+        for i, body in enumerate(tests, 1)
+    ]
+
+
 def checked_asserts(asserts: list[ast.Assert]) -> list[ast.Assert]:
     """The asserts without repeats and without contradicting pairs (the same call expected
     to give two different values: at least one of them is wrong, and code cannot tell which)."""
@@ -285,8 +328,8 @@ def vacuous(node: ast.Assert, names: set[str]) -> bool:
     test = node.test
     if not any(isinstance(n, ast.Name) and n.id in names for n in ast.walk(test)):
         return True
-    if isinstance(test, ast.Constant):
-        return True
+    if isinstance(test, ast.Constant | ast.Name | ast.Attribute):
+        return True  # a constant, or whether a name is truthy (``assert f``: a cut-off line)
     if isinstance(test, ast.Call) and isinstance(test.func, ast.Name) and test.func.id in (
         "callable", "hasattr"
     ):
@@ -434,8 +477,16 @@ def test_file(
                 sound = [cast(ast.Assert, float_tolerant(a)[0]) for a in checked_asserts(sound)]
                 body.extend(_explode(node, sound[:MAX_ASSERTS]) if sound else [])
             elif not _unknown_names(node, known):
-                fixed, changed = float_tolerant(node)
-                body.append(ast.unparse(fixed) if changed else _segment(tests, node))
+                def keep(a: ast.Assert, bound: set[str]) -> bool:
+                    return (not vacuous(a, {*names, stem, *bound}) and not _contradicts(a, given)
+                            and not _expects_bug(a, reported))
+
+                split = _with_setup(node, keep) if isinstance(node, ast.FunctionDef) else None
+                if split is not None:
+                    body.extend(split)
+                else:
+                    fixed, changed = float_tolerant(node)
+                    body.append(ast.unparse(fixed) if changed else _segment(tests, node))
         elif isinstance(node, ast.Assert):
             if (not _unknown_names(node, known) and not vacuous(node, {*names, stem})
                     and not _contradicts(node, given) and not _expects_bug(node, reported)):
