@@ -149,3 +149,12 @@ async def test_a_project_modules_tests_keep_the_modules_it_uses(tmp_path: Path) 
     out = await run_task_flow("coder", model, cfg, module_instruction(TRIP, GOAL))
     assert out["error"] is None, out["output"]
     assert "from units import to_km" in (root / "test_trip.py").read_text()
+
+
+def test_a_module_that_defines_again_what_it_must_import_breaks_its_brief() -> None:
+    from agents.flows.code_spec import brief_problems
+
+    copied = "def to_km(miles):\n    return miles * 1.6\n\n\ndef trip_km(legs):\n    return sum(to_km(m) for m in legs)\n"
+    assert brief_problems(copied, TRIP, GOAL) == ["it defines to_km again: import it from units instead"]
+    assert brief_problems(TRIP_FIXED.split("```python\n")[1].split("```")[0], TRIP, GOAL) == []
+    assert brief_problems("def trip_km(legs:\n", TRIP, GOAL)[0].startswith("SyntaxError")

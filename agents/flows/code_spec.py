@@ -447,6 +447,24 @@ def problems(module_code: str, spec: CodeSpec) -> list[str]:
     return found
 
 
+def brief_problems(module_code: str, brief: ModuleBrief, goal: str) -> list[str]:
+    """How a project module differs from its brief: :func:`problems`, and a name it must
+    import from a module written before it that it defines again (its own copy would drift
+    from the imported one, and the modules would no longer work together)."""
+    found = problems(module_code, brief_spec(brief, goal))
+    if found and found[0].startswith("SyntaxError"):
+        return found
+    sigs, classes = _defs(ast.parse(module_code))
+    own = {s.name for s in sigs if not s.owner} | set(classes)
+    for file, entries in brief.uses:
+        for entry in entries:
+            parsed = parse_define(entry)
+            name = parsed if isinstance(parsed, str) else parsed.name if parsed and not parsed.owner else None
+            if name in own:
+                found.append(f"it defines {name} again: import it from {file.removesuffix('.py')} instead")
+    return found
+
+
 def code_spec_init(cls: str) -> Signature:
     """The constructor a class without ``__init__`` has: no parameters."""
     return Signature("__init__", (), cls)

@@ -380,7 +380,9 @@ class CoderSteps:
         if not split.names:
             return "it defines no function or class"
         spec = self._spec(state)
-        found = code_spec.problems(split.module, spec)
+        brief = code_spec.module_brief(str((state.get("task") or {}).get("instruction") or ""))
+        found = (code_spec.brief_problems(split.module, brief, str(state.get("goal") or "")) if brief
+                 else code_spec.problems(split.module, spec))  # fmt: skip
         if spec.given_code and code_checks.same_code(split.module, spec.given_code):
             found.append("it is the given code unchanged: make the change the task asks for")
         return "; ".join(found)
@@ -815,7 +817,7 @@ class CoderSteps:
             if not code:
                 problems[brief.file] = "not written"
                 continue
-            found_problems = code_spec.problems(code, code_spec.brief_spec(brief, goal))
+            found_problems = code_spec.brief_problems(code, brief, goal)
             if found_problems:
                 problems[brief.file] = "; ".join(found_problems)
             if await asyncio.to_thread(_read_kept, root, project.test_file_of(brief.file)):
