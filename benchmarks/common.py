@@ -385,6 +385,21 @@ def median(values: Sequence[float]) -> float:
     return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
 
 
+async def p_yes_after_examples(
+    model: Any, goal: str, question: str, pool: Any, has: Callable[[Any], bool], agents: Sequence[str]
+) -> float:
+    """The yes/no form of a planning judgment, as the judgment benchmarks compare it with the
+    product's option form: p("yes") after the library pool's balanced worked examples."""
+    from core.models.judgment import Example, yes_no
+    from graph.planning import prompts
+    from graph.planning.judged import EXAMPLES
+
+    shown = pool.balanced(goal, has, EXAMPLES, agents)
+    examples = [Example(f"Goal: {e.goal}\nQuestion: {question}", "yes" if has(e) else "no") for e in shown]
+    verdict = await yes_no(model, prompts.NEEDS_SYSTEM, f"Goal: {goal}\nQuestion: {question}", examples=examples)
+    return verdict.p("yes")
+
+
 def report(summary: dict[str, Any], rows: list[dict[str, Any]], out: Path | None) -> None:
     """Print a judgment benchmark's summary and write it with its rows to ``out``."""
     print(json.dumps(summary))

@@ -22,13 +22,10 @@ import time
 from pathlib import Path
 
 from agents.flows.code_spec import spec_of
-from benchmarks.common import report
+from benchmarks.common import p_yes_after_examples, report
 from core.models import achat_model
-from core.models.judgment import Example, yes_no
 from core.settings import load_settings
-from graph.planning import prompts
 from graph.planning.design import (
-    EXAMPLES,
     NAMED_FILES_LIKELIHOOD,
     PROJECT_LIKELIHOOD,
     judge_project,
@@ -55,12 +52,7 @@ async def main(path: Path, design: bool, out: Path | None, form: str) -> None:
         if form == "choice":  # the product's form
             p_yes = (await layout(model, goal, pool, AGENTS)).p("several")
         else:
-            chosen = pool.balanced(goal, lambda e: e.is_project, EXAMPLES, AGENTS)
-            examples = [Example(f"Goal: {e.goal}\nQuestion: {IS_PROJECT}", "yes" if e.is_project else "no")
-                        for e in chosen]  # fmt: skip
-            verdict = await yes_no(model, prompts.NEEDS_SYSTEM, f"Goal: {goal}\nQuestion: {IS_PROJECT}",
-                                   examples=examples)  # fmt: skip
-            p_yes = verdict.p("yes")
+            p_yes = await p_yes_after_examples(model, goal, IS_PROJECT, pool, lambda e: e.is_project, AGENTS)
         bar = NAMED_FILES_LIKELIHOOD if len(spec_of(goal).files) >= 2 else PROJECT_LIKELIHOOD
         row = {"goal": goal, "want": want, "p_yes": round(p_yes, 3), "decided": p_yes >= bar, "judge_s": round(time.perf_counter() - started, 1)}  # fmt: skip
         if design and row["decided"]:

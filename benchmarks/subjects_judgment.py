@@ -24,12 +24,10 @@ import json
 import time
 from pathlib import Path
 
-from benchmarks.common import report
+from benchmarks.common import p_yes_after_examples, report
 from core.models import achat_model
-from core.models.judgment import Example, yes_no
 from core.settings import load_settings
-from graph.planning import prompts
-from graph.planning.judged import EXAMPLES, SEPARATE_LIKELIHOOD, subjects
+from graph.planning.judged import SEPARATE_LIKELIHOOD, subjects
 from graph.planning.library import PlanLibrary, library_for
 
 ASKS_SEPARATE = "Does it ask to look up two or more separate subjects, to compare or combine them?"
@@ -50,12 +48,7 @@ async def main(path: Path, out: Path | None, form: str) -> None:
         if form == "choice":
             p_yes = (await subjects(model, goal, pool, AGENTS)).p("several")
         else:
-            shown = pool.balanced(goal, lambda e: e.parallel_research, EXAMPLES, AGENTS)
-            examples = [Example(f"Goal: {e.goal}\nQuestion: {ASKS_SEPARATE}", "yes" if e.parallel_research else "no")
-                        for e in shown]  # fmt: skip
-            verdict = await yes_no(model, prompts.NEEDS_SYSTEM, f"Goal: {goal}\nQuestion: {ASKS_SEPARATE}",
-                                   examples=examples)  # fmt: skip
-            p_yes = verdict.p("yes")
+            p_yes = await p_yes_after_examples(model, goal, ASKS_SEPARATE, pool, lambda e: e.parallel_research, AGENTS)
         row = {"goal": goal, "want": want, "p_yes": round(p_yes, 3), "decided": p_yes >= SEPARATE_LIKELIHOOD,
                "judge_s": round(time.perf_counter() - started, 1)}  # fmt: skip
         rows.append(row)
