@@ -4,7 +4,7 @@ modules from one that asks for one, and is its module design accepted by the che
 For each goal: the product's question (``graph.planning.design.layout``: one module or
 several, two labelled options read as likelihoods, worked examples from the plan library) or,
 with ``--form yesno``, the same as a yes/no question; the product's decision (its bar, lower
-when the goal names two or more ``.py`` files) and, with ``--design``, the whole
+when the goal names two or more ``.py`` files, higher when it names one) and, with ``--design``, the whole
 ``judge_project`` call: whether a design passed ``design_problems`` and its files.
 
 Goals: ``benchmarks/data/projects_dev.jsonl`` (written for tuning; never dataset goals) or any
@@ -21,16 +21,10 @@ import json
 import time
 from pathlib import Path
 
-from agents.flows.code_spec import spec_of
 from benchmarks.common import p_yes_after_examples, report
 from core.models import achat_model
 from core.settings import load_settings
-from graph.planning.design import (
-    NAMED_FILES_LIKELIHOOD,
-    PROJECT_LIKELIHOOD,
-    judge_project,
-    layout,
-)
+from graph.planning.design import judge_project, layout, project_bar
 from graph.planning.library import PlanLibrary, library_for
 
 IS_PROJECT = "Does it ask for code split into two or more modules (separate .py files)?"
@@ -53,7 +47,7 @@ async def main(path: Path, design: bool, out: Path | None, form: str) -> None:
             p_yes = (await layout(model, goal, pool, AGENTS)).p("several")
         else:
             p_yes = await p_yes_after_examples(model, goal, IS_PROJECT, pool, lambda e: e.is_project, AGENTS)
-        bar = NAMED_FILES_LIKELIHOOD if len(spec_of(goal).files) >= 2 else PROJECT_LIKELIHOOD
+        bar = project_bar(goal)
         row = {"goal": goal, "want": want, "p_yes": round(p_yes, 3), "decided": p_yes >= bar, "judge_s": round(time.perf_counter() - started, 1)}  # fmt: skip
         if design and row["decided"]:
             started = time.perf_counter()

@@ -17,7 +17,7 @@ from core.models import TestChatModel
 from core.models.factory import use_model
 from core.settings import Settings
 from graph.planning.compose import compose
-from graph.planning.design import ModulePlan, ProjectDesign, briefs, design_problems, module_order
+from graph.planning.design import ModulePlan, ProjectDesign, briefs, design_problems, module_order, project_bar
 from graph.planning.library import LIBRARY_FILE, library_for
 from graph.planning.planner import learn_from, plan_by_judgment
 
@@ -151,3 +151,8 @@ def test_designs_written_as_code_are_read_in_the_briefs_forms() -> None:
     # An attribute is context for the coder, not a signature to check.
     assert design_problems(fixed, "A Graph class with add_edge(u, v); shortest_path(graph, start, end).") is None
     assert "is not a class or a signature" in (design_problems(written, "Write it.") or "")
+
+
+def test_the_files_a_goal_names_move_the_bar_for_a_project() -> None:
+    assert project_bar("Two modules: a.py with f(x) and b.py with g(x).") < project_bar("A small library of two parts.")
+    assert project_bar("Look the rule up, then write can_go(x) in rules.py.") > project_bar("A small library of two parts.")

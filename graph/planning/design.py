@@ -47,6 +47,7 @@ __all__ = [
     "judge_project",
     "layout",
     "module_order",
+    "project_bar",
 ]
 
 LAYOUT_QUESTION = "How many Python files does the goal ask for?"
@@ -66,6 +67,17 @@ PROJECT_LIKELIHOOD = 0.5
 """The probability of "several" from which a goal is planned as a project."""
 NAMED_FILES_LIKELIHOOD = 0.35
 """The bar when the goal itself names two or more module files: a stated fact backs it."""
+ONE_FILE_LIKELIHOOD = 0.75
+"""The bar when the goal names exactly one module file: the stated file speaks against a
+project (a goal that looks something up *then* writes the code reads as two steps to the
+model, p up to 0.61, though it asks for one file)."""
+
+
+def project_bar(goal: str) -> float:
+    """The probability of "several" from which ``goal`` is planned as a project: lower when
+    the goal names two or more ``.py`` files, higher when it names exactly one."""
+    named = len(spec_of(goal).files)
+    return NAMED_FILES_LIKELIHOOD if named >= 2 else ONE_FILE_LIKELIHOOD if named == 1 else PROJECT_LIKELIHOOD
 MAX_MODULES = 4
 
 
@@ -119,8 +131,7 @@ async def judge_project(
     """Whether ``goal`` asks for several modules and, if so, their checked design."""
     pool = PlanLibrary([e for e in library.examples if "coder" in e.needs])
     verdict = await layout(model, goal, pool, agents)
-    bar = NAMED_FILES_LIKELIHOOD if len(spec_of(goal).files) >= 2 else PROJECT_LIKELIHOOD
-    if verdict.p("several") < bar:
+    if verdict.p("several") < project_bar(goal):
         return Project(None)
     messages: list[BaseMessage] = [SystemMessage(prompts.PROJECT_DESIGN)]
     for e in reversed(pool.nearest_designs(goal, DESIGN_EXAMPLES)):
