@@ -17,7 +17,14 @@ from core.models import TestChatModel
 from core.models.factory import use_model
 from core.settings import Settings
 from graph.planning.compose import compose
-from graph.planning.design import ModulePlan, ProjectDesign, briefs, design_problems, module_order, project_bar
+from graph.planning.design import (
+    ModulePlan,
+    ProjectDesign,
+    briefs,
+    design_problems,
+    module_order,
+    project_bar,
+)
 from graph.planning.library import LIBRARY_FILE, library_for
 from graph.planning.planner import learn_from, plan_by_judgment
 
