@@ -46,6 +46,11 @@ class Case:
     forbids: str
     reason: str | None = None
     returned: str | None = None
+    status: str | None = None
+    items: tuple[str, ...] = ()
+    """The order's item lines, for the partial-refund question."""
+    item: str | None = None
+    """The item the refund is for, or "all" (the whole order)."""
 
 
 CASES = [
@@ -83,14 +88,47 @@ CASES = [
          "parcel never came.", "refund", "no", "our_error"),
     Case("Is the headset from O1010 still returnable? She doesnt need it, so if yes refund her.",
          "refund", "no", "other"),
-    Case("Customer on T504 confirmed the fix works. Mark the ticket resolved.", "resolve", "no"),
-    Case("T508 is sorted now, pls set it to resolved and tell me what it was about", "resolve", "no"),
+    Case("Customer on T504 confirmed the fix works. Mark the ticket resolved.", "status", "no",
+         status="resolved"),
+    Case("T508 is sorted now, pls set it to resolved and tell me what it was about", "status", "no",
+         status="resolved"),
     Case("Explain what our warranty covers for O1020, and push T510 up to a team lead.",
          "escalate", "no"),
     Case("Has T503 been resolved yet? Only tell me, don't touch it.", "info", "yes"),
     Case("What does our policy say about cracked cases? Issue the refund for O1015 too, it "
          "arrived cracked.", "refund", "no", "damaged", "no"),
     Case("When will T502 be resolved? just curious", "info", "no"),
+    # Status changes other than escalation: which status is meant.
+    Case("C010 still owes us the battery log, so set T509 to pending until it comes in.",
+         "status", "no", status="pending"),
+    Case("T505 has to be reopened - the customer says she was charged after all.", "status",
+         "no", status="open"),
+    Case("T507 duplicates a newer ticket, just close it; nothing left to do there.", "status",
+         "no", status="closed"),
+    Case("What does the warranty say about batteries? And T509 is waiting on the customer's "
+         "log, mark it that way.", "status", "no", status="pending"),
+    Case("is T504 still pending? dont change it, just look", "info", "yes"),
+    # Partial refunds: which item line of a multi-item order (or all of it).
+    Case("the cable from O1015 arrived dead, refund it for C008", "refund", "no", "damaged",
+         items=("Earbuds Lite", "USB-C Cable 2m"), item="USB-C Cable 2m"),
+    Case("Refund O1015 for C008, the parcel arrived soaked and everything in it is ruined",
+         "refund", "no", "damaged", items=("Earbuds Lite", "USB-C Cable 2m"), item="all"),
+    Case("C006 doesn't need the mouse he ordered with the laptop (O1011) - refund that one",
+         "refund", "no", "other", items=("Laptop 14", "Wireless Mouse"), item="Wireless Mouse"),
+    Case("pls refund the earbuds on O1015, they stopped charging after a day", "refund", "no",
+         "damaged", items=("Earbuds Lite", "USB-C Cable 2m"), item="Earbuds Lite"),
+    Case("O1006: the charger is faulty, give her the money back for it", "refund", "no",
+         "damaged", items=("65W USB-C Charger", "USB-C Cable 2m"), item="65W USB-C Charger"),
+    Case("money back for the whole of O1013 please, she does not want any of it anymore",
+         "refund", "no", "other", items=("Smartwatch 3", "65W USB-C Charger"), item="all"),
+    Case("the keyboard in O1005 has a dead key, refund the keyboard", "refund", "no", "damaged",
+         items=("Mechanical Keyboard 75%", "Wireless Mouse"), item="Mechanical Keyboard 75%"),
+    Case("C002's tablet from O1003 shows dead pixels; refund it", "refund", "no", "damaged",
+         items=("Tablet 11 Pro", "USB-C Cable 2m"), item="Tablet 11 Pro"),
+    Case("O1006: one of the cables frays already, refund that cable", "refund", "no", "damaged",
+         items=("65W USB-C Charger", "USB-C Cable 2m"), item="USB-C Cable 2m"),
+    Case("refund O1013 for C007, she changed her mind", "refund", "no", "other",
+         items=("Smartwatch 3", "65W USB-C Charger"), item="all"),
 ]
 
 # -- the yes/no form of the intent and the reason ---------------------------------------------
@@ -166,15 +204,19 @@ async def timed(coro: Any) -> tuple[Any, float]:
     return value, time.perf_counter() - start
 
 
-async def main(model_name: str, json_cases: int, choice_only: bool = False) -> dict[str, Any]:
+async def main(
+    model_name: str, json_cases: int, choice_only: bool = False, only: str = ""
+) -> dict[str, Any]:
     settings = load_settings(model=model_name)
     model = await achat_model(settings, "support")
     await q.ask_intent(model, "warm up")  # the server starts and caches the system prompts
     rows: dict[str, dict[str, list[tuple[bool, float]]]] = {
-        form: {d: [] for d in ("intent", "forbids", "reason", "returned")}
+        form: {d: [] for d in ("intent", "forbids", "reason", "returned", "status", "item")}
         for form in ("choice", "yes_no", "json")
     }
     for n, case in enumerate(CASES):
+        if only and not getattr(case, only):
+            continue
         r = case.request
         intent, t = await timed(q.ask_intent(model, r))
         rows["choice"]["intent"].append((intent.choice == case.intent, t))
@@ -186,9 +228,20 @@ async def main(model_name: str, json_cases: int, choice_only: bool = False) -> d
         if case.returned:
             back, t = await timed(q.ask_returned(model, r))
             rows["choice"]["returned"].append(((back.choice == "yes") == (case.returned == "yes"), t))
+        detail: dict[str, Any] = {}
+        if case.status:
+            status, t = await timed(q.ask_status(model, r))
+            detail["status"] = [status.choice, round(status.p, 3), case.status]
+            ok = status.choice == case.status and status.p >= q.STATUS_CONFIDENT
+            rows["choice"]["status"].append((ok, t))
+        if case.item:
+            lines = [(name, name) for name in case.items]
+            item, t = await timed(q.ask_item(model, r, lines))
+            rows["choice"]["item"].append((item.choice == case.item, t))
+            detail["item"] = [item.choice, item.scores, case.item]
         if choice_only:
             print(json.dumps({"case": n, "intent": intent.choice, "want": case.intent,
-                              "p": round(intent.p, 3)}), file=sys.stderr, flush=True)
+                              "p": round(intent.p, 3), **detail}), file=sys.stderr, flush=True)
             continue
         yn_intent, t = await timed(yes_no_intent(model, r))
         rows["yes_no"]["intent"].append((yn_intent == case.intent, t))
@@ -234,5 +287,8 @@ if __name__ == "__main__":
                         help="ask the constrained-JSON form of only the first N requests (it generates ~40 tokens each)")
     parser.add_argument("--choice-only", action="store_true",
                         help="ask only the support flow's own questions (the choice form)")
+    parser.add_argument("--only", choices=["status", "item"], default="",
+                        help="ask only the requests labelled for this decision")
     args = parser.parse_args()
-    print(json.dumps(asyncio.run(main(args.model, args.json_cases, args.choice_only)), indent=2))
+    print(json.dumps(asyncio.run(main(args.model, args.json_cases, args.choice_only, args.only)),
+                     indent=2))

@@ -27,8 +27,9 @@ from tools.refund_rules import Blocker, RefundVerdict
 
 REGISTRY = AgentRegistry.builtin()
 MODELS = {"ts": {"provider": "test", "model": "ts", "tool_mode": "structured"}}
-LETTER = {"info": "A", "refund": "B", "escalate": "C", "resolve": "D",
+LETTER = {"info": "A", "refund": "B", "escalate": "C", "status": "D",
           "damaged": "A", "our_error": "B", "other": "C"}
+STATUS_LETTER = {"resolved": "A", "closed": "B", "pending": "C", "open": "D"}
 
 
 def config(tmp_path: Path, **overrides: Any) -> RunnableConfig:
@@ -38,18 +39,23 @@ def config(tmp_path: Path, **overrides: Any) -> RunnableConfig:
 
 def support_model(
     reply: str, intent: str = "info", forbids: str = "No", reason: str = "other",
-    returned: str = "No", asked: list[str] | None = None,
+    returned: str = "No", asked: list[str] | None = None, status: str = "resolved",
+    item: str | None = None,
 ) -> TestChatModel:
     """A model that answers each of the flow's questions as told (by the question's system
     message) and replies ``reply`` to the drafting step."""
     answers = {q.INTENT_SYSTEM: LETTER[intent], q.FORBIDS_SYSTEM: forbids,
                q.REASON_SYSTEM: LETTER[reason], q.RETURNED_SYSTEM: returned,
-               q.WHERE_SYSTEM: "B" if returned == "Yes" else "A"}  # fmt: skip
+               q.WHERE_SYSTEM: "B" if returned == "Yes" else "A",
+               q.STATUS_SYSTEM: STATUS_LETTER[status]}  # fmt: skip
 
     def text(messages: list[BaseMessage]) -> str:
         system = str(messages[0].content)
-        if asked is not None and system in answers:
+        if asked is not None and (system in answers or system == q.ITEM_SYSTEM):
             asked.append({v: k for k, v in vars(q).items() if isinstance(v, str)}[system])
+        if system == q.ITEM_SYSTEM and item is not None:  # yes for the named item only
+            this = str(messages[-1].content).split("This item: ", 1)[1].splitlines()[0]
+            return "Yes" if item and item in this else "No"
         return answers.get(system, reply)
 
     return TestChatModel(text=text)
@@ -303,7 +309,7 @@ async def test_a_reply_may_state_what_the_action_that_ran_changed(tmp_path: Path
 async def test_resolves_a_ticket_only_when_asked_after_approval_and_never_an_escalated_one(
     tmp_path: Path,
 ) -> None:
-    model = support_model("The ticket is marked resolved.", intent="resolve")
+    model = support_model("The ticket is marked resolved.", intent="status")
     first = await run(model, config(tmp_path), "C008 got a new case and is happy, close T508 as solved")
     pause = first["__interrupt__"][0].value
     assert pause["tool"] == "update_ticket" and ticket_status(tmp_path, "T508") == "open"
@@ -314,7 +320,7 @@ async def test_resolves_a_ticket_only_when_asked_after_approval_and_never_an_esc
     assert ticket_status(tmp_path, "T508") == "resolved"
     assert "Actions taken: Ticket T508 updated: status open -> resolved" in out["output"]
     again = await run(model, cfg, "please mark T508 resolved for C008")
-    assert "No resolution: ticket T508 is already resolved." in again["output"]
+    assert "No status change: ticket T508 is already resolved." in again["output"]
     # an escalated ticket belongs to the team it went to: the tool refuses, nothing changes
     out = await run(model, cfg, "C006 says the laptop is fine now, resolve T506")
     assert ticket_status(tmp_path, "T506") == "escalated"
@@ -323,6 +329,61 @@ async def test_resolves_a_ticket_only_when_asked_after_approval_and_never_an_esc
                         "Has T501 been resolved for C001?")  # fmt: skip
     assert ticket_status(tmp_path, "T501") == "open"
     assert "I have resolved ticket T501." not in claimed["output"]
+
+
+async def test_refunds_one_item_of_a_multi_item_order_when_the_request_names_it(
+    tmp_path: Path,
+) -> None:
+    """Partial refunds (the policy allows one item of a multi-item order): which item is the
+    model's reading (yes/no per item line, one leading); the amount is code's (the item's price, with
+    the shipping fee when it is our fault, less the label otherwise)."""
+    cfg = config(tmp_path, review={"high_risk_tools": False})
+    asked: list[str] = []
+    model = support_model("The cable is refunded.", intent="refund", reason="damaged",
+                          item="Cable", asked=asked)  # fmt: skip
+    out = await run(model, cfg, "C008: the cable from O1015 arrived dead, refund it")
+    assert refunds(tmp_path, "O1015") == [("O1015", 1200)]  # under $50: no return needed
+    assert "ITEM_SYSTEM" in asked
+    with sqlite3.connect(tmp_path / "customer_service.sqlite") as conn:
+        reason = conn.execute("SELECT reason FROM refunds WHERE order_id='O1015'").fetchone()[0]
+    assert "partial refund for the USB-C Cable 2m" in reason and "Refund #" in out["output"]
+    # changed mind about one item: its price less the return label
+    model = support_model("Refunded.", intent="refund", reason="other", item="Mouse")
+    out = await run(model, cfg, "C006 doesn't want the mouse from O1011 any more, refund it")
+    assert refunds(tmp_path, "O1011") == [("O1011", 2900 - 695)]
+    # the whole order, as before (O1011's $928 is over the agent limit)
+    model = support_model("Refunded.", intent="refund", reason="other", item="")
+    out = await run(model, config(tmp_path / "b", review={"high_risk_tools": False}),
+                    "C006 wants all of O1011 refunded, changed his mind")
+    assert refunds(tmp_path / "b", "O1011") == []
+    assert "above the $500 agent limit" in out["output"]
+
+
+async def test_sets_the_status_the_request_asks_for_and_asks_back_when_unsure(tmp_path: Path) -> None:
+    """A status change other than escalation: the model chooses which status (pending here);
+    code sets it once, with a note, for the request's customer; a near-tie sets nothing."""
+    cfg = config(tmp_path, review={"high_risk_tools": False})
+    asked: list[str] = []
+    model = support_model("T509 is on hold until the customer replies.", intent="status",
+                          status="pending", asked=asked)  # fmt: skip
+    out = await run(model, cfg, "C010 still has to send the battery log, put T509 on hold")
+    assert ticket_status(tmp_path, "T509") == "pending"
+    assert "STATUS_SYSTEM" in asked
+    assert "Actions taken: Ticket T509 updated: status open -> pending" in out["output"]
+    # reopening: the same question, another answer
+    model = support_model("T509 is open again.", intent="status", status="open")
+    out = await run(model, cfg, "C010 wrote back, the battery still drains: reopen T509")
+    assert ticket_status(tmp_path, "T509") == "open"
+
+    inner = support_model("Done.", intent="status").text
+    assert callable(inner)
+
+    def reply(messages: list[BaseMessage]) -> str:  # no readable status letter: unsure
+        return "" if str(messages[0].content) == q.STATUS_SYSTEM else inner(messages)
+
+    out = await run(TestChatModel(text=reply), cfg, "do something with T509 for C010")
+    assert ticket_status(tmp_path, "T509") == "open"
+    assert "No status change: it is not clear which status the ticket should get" in out["output"]
 
 
 async def test_the_item_is_back_only_when_a_clause_of_the_request_says_so() -> None:

@@ -12,7 +12,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from tools.refund_rules import Blocker, RefundVerdict
+from tools.refund_rules import Blocker, OrderLine, RefundVerdict
 
 __all__ = [
     "ID_PATTERNS",
@@ -141,6 +141,7 @@ def from_state(raw: dict[str, Any]) -> Record:
         verdict["blocker"] = Blocker(**blocker) if blocker else None
         verdict["return_first"] = tuple(verdict.get("return_first") or ())
         verdict["no_return"] = tuple(verdict.get("no_return") or ())
+        verdict["lines"] = tuple(OrderLine(**line) for line in verdict.get("lines") or ())
         data["verdict"] = RefundVerdict(**verdict)
         data["tickets"] = tuple(data.get("tickets") or ())
         return OrderRecord(**data)

@@ -99,6 +99,25 @@ class Blocker:
 
 
 @dataclass(frozen=True)
+class OrderLine:
+    """One item line of an order, as a partial refund reads it."""
+
+    sku: str
+    """The product's stock-keeping unit (unique within the order)."""
+    name: str
+    """The product's name, as the records and the customer say it."""
+    quantity: int
+    """How many were ordered."""
+    unit_cents: int
+    """The price of one."""
+
+    @property
+    def total_cents(self) -> int:
+        """What the line cost."""
+        return self.quantity * self.unit_cents
+
+
+@dataclass(frozen=True)
 class RefundVerdict:
     """What an agent may refund on one order now, worked out by code from the records.
 
@@ -124,6 +143,12 @@ class RefundVerdict:
     """Items of $50 or more: if damaged or defective on arrival, returned before the refund."""
     no_return: tuple[str, ...] = ()
     """Items under $50: if damaged or defective, refunded without a return."""
+    lines: tuple[OrderLine, ...] = ()
+    """The order's item lines (a partial refund is for one of them)."""
+    shipping_cents: int = 0
+    """The original shipping fee (refunded with an item only when the return is our fault)."""
+    delivered: bool = True
+    """Whether the order was delivered (a return label applies only then)."""
 
     @property
     def remaining_cents(self) -> int:
@@ -161,6 +186,26 @@ class RefundVerdict:
                 "and needs a team lead's approval (escalate the ticket)"
             )
         return "full amount left on the order"
+
+    def line(self, sku: str) -> OrderLine | None:
+        """The item line ``sku``, or None."""
+        return next((line for line in self.lines if line.sku == sku), None)
+
+    def item_amount_cents(self, sku: str, our_fault: bool) -> int | None:
+        """The partial refund an agent may issue for one item line, or None: the line's price,
+        with the original shipping fee when the return is our fault (defect, damage, our
+        error), less the return label otherwise; at most what is left and the agent limit."""
+        line = self.line(sku)
+        if line is None or self.blocker is not None:
+            return None
+        amount = line.total_cents
+        if our_fault:
+            amount += self.shipping_cents
+        elif self.delivered:
+            amount -= RETURN_LABEL_CENTS
+        if amount <= 0 or amount > AGENT_REFUND_LIMIT_CENTS:
+            return None
+        return min(amount, self.remaining_cents)
 
     def amount_cents(self, our_fault: bool) -> int | None:
         """The refund an agent may issue, or None: a return caused by a defect, damage or
@@ -220,6 +265,9 @@ def refund_verdict(
         cap_cents=cap, label_refund_cents=label,
         return_first=tuple(i["name"] for i in items if i["unit_price_cents"] >= NO_RETURN_BELOW_CENTS),
         no_return=tuple(i["name"] for i in items if i["unit_price_cents"] < NO_RETURN_BELOW_CENTS),
+        lines=tuple(OrderLine(str(i["sku"]), str(i["name"]), int(i["quantity"]),
+                              int(i["unit_price_cents"])) for i in items),
+        shipping_cents=int(order["shipping_cents"] or 0), delivered=bool(order["delivered_at"]),
     )  # fmt: skip
 
 

@@ -38,11 +38,14 @@ from agents.flows.state import FlowInput, FlowOutput, FlowState
 from agents.flows.support_questions import (
     ACT_MARGIN,
     REASON_CONFIDENT,
+    STATUS_CONFIDENT,
     Reading,
     ask_forbids,
     ask_intent,
+    ask_item,
     ask_reason,
     ask_returned,
+    ask_status,
 )
 from agents.registry import AgentSpec
 from agents.run_context import RunContext, context_of
@@ -60,12 +63,10 @@ from tools.customer_records import (
 )
 from tools.customer_service import customer_record, order_record, requester_of, ticket_record
 from tools.knowledge_base import KnowledgeBase
-from tools.refund_rules import money
+from tools.refund_rules import NO_RETURN_BELOW_CENTS, OrderLine, RefundVerdict, money
 from tools.registry import build_tools, is_high_risk
 
-TICKET_ACTIONS = {"escalate": "escalated", "resolve": "resolved"}
-"""The ticket status each ticket action of the request's intent sets."""
-ACTION_NAMES = {"refund": "refund", "escalate": "escalation", "resolve": "resolution"}
+ACTION_NAMES = {"refund": "refund", "escalate": "escalation", "status": "status change"}
 """How a reply or a note names each action the request may ask for."""
 
 POLICY_PASSAGES = 5
@@ -150,6 +151,26 @@ def policy_passages(kb: KnowledgeBase, queries: list[str], k: int) -> list[dict[
     return list(merged.values())
 
 
+def _return_first(verdict: RefundVerdict, line: OrderLine | None) -> bool:
+    """Whether a damaged or defective item must come back before its refund: the item's own
+    price for a partial refund; for the whole order, when every item costs $50 or more."""
+    if line is not None:
+        return line.unit_cents >= NO_RETURN_BELOW_CENTS
+    return bool(verdict.return_first) and not verdict.no_return
+
+
+def _line_why(verdict: RefundVerdict, line: OrderLine, our_fault: bool) -> str:
+    """What a partial refund of ``line`` is made of, as the note and the reply state it."""
+    what = f"partial refund for the {line.name}, {money(line.total_cents)}"
+    if our_fault:
+        shipping = (f"plus the original shipping fee {money(verdict.shipping_cents)}"
+                    if verdict.shipping_cents else "no shipping fee was paid")
+        return f"{what}; {shipping}"
+    if verdict.delivered:
+        return f"{what}, less the return label (the return is not caused by a defect or our error)"
+    return what
+
+
 class SupportSteps:
     def __init__(self, spec: AgentSpec, resources: Resources) -> None:
         self.spec = spec
@@ -170,6 +191,12 @@ class SupportSteps:
         if goal in instruction:
             return instruction
         return f"{goal} (Task: {instruction})"
+
+    def _refund_order(self, state: SupportState, records: list[Record]) -> OrderRecord | None:
+        """The looked-up order a refund would be for: the first the request names."""
+        orders = request_ids(self._request(state))["order"] or (state.get("ids") or {}).get("order") or []
+        found = next((r for r in records if r.id == orders[0]), None) if orders else None
+        return found if isinstance(found, OrderRecord) else None
 
     async def lookup(self, state: SupportState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         """Look up every id in the request and what they link to (a ticket's order, an
@@ -233,14 +260,19 @@ class SupportSteps:
         readings: dict[str, Reading] = {"intent": await ask_intent(model, request, config)}
         if readings["intent"].choice != "info":
             readings["forbids"] = await ask_forbids(model, request, config)
+        if readings["intent"].choice == "status":
+            readings["status"] = await ask_status(model, request, config)
         acting = readings["intent"].choice == "refund" and readings.get("forbids") is not None \
             and readings["forbids"].choice == "no"
-        orders = [r for r in records if isinstance(r, OrderRecord)]
-        if acting and any(o.verdict.amount_cents(True) is not None for o in orders):
+        order = self._refund_order(state, records)
+        if acting and order is not None and order.verdict.blocker is None:
+            line = None
+            if len(order.verdict.lines) > 1:
+                items = [(item.sku, item.name) for item in order.verdict.lines]
+                readings["item"] = await ask_item(model, request, items, config)
+                line = order.verdict.line(readings["item"].choice)
             readings["reason"] = await ask_reason(model, request, _customer_words(records), config)
-            if readings["reason"].choice == "damaged" and any(
-                o.verdict.return_first and not o.verdict.no_return for o in orders
-            ):
+            if readings["reason"].choice == "damaged" and _return_first(order.verdict, line):
                 readings["returned"] = await ask_returned(model, request, config)
         # The questions' token counts are not returned; ~ a short prompt each, one token out.
         asked = (len(request) // 4 + 60) * len(readings)
@@ -280,8 +312,16 @@ class SupportSteps:
                         f"customer {customer}, whom the request is about")
             return None
 
-        if new_status := TICKET_ACTIONS.get(intent.choice):
+        if intent.choice in ("escalate", "status"):
             name = ACTION_NAMES[intent.choice]
+            new_status = "escalated"
+            if intent.choice == "status":
+                wanted = readings.get("status") or Reading("pending", 0.0, "default")
+                if wanted.p < STATUS_CONFIDENT:
+                    return [], (f"No {name}: it is not clear which status the ticket should get "
+                                f"({wanted.choice}, confidence {wanted.p:.2f}); confirm it and "
+                                "ask again.")
+                new_status = wanted.choice
             tickets = request_ids(request)["ticket"] or ids.get("ticket") or []
             if not tickets:
                 return [], f"No {name}: the request names no ticket."
@@ -313,7 +353,9 @@ class SupportSteps:
         if why := not_theirs(order):
             return [], f"No refund: {why}."
         verdict = order.verdict
-        if verdict.amount_cents(True) is None:
+        item = readings.get("item")
+        line = verdict.line(item.choice) if item is not None else None
+        if verdict.blocker is not None or (line is None and verdict.amount_cents(True) is None):
             return [], f"No refund: {verdict.why}."
         reason = readings.get("reason") or Reading("other", 0.0, "default")
         if reason.p < REASON_CONFIDENT:
@@ -323,7 +365,7 @@ class SupportSteps:
                 "must come back first; confirm the reason."
             )
         returned = readings.get("returned")
-        if reason.choice == "damaged" and verdict.return_first and not verdict.no_return and not (
+        if reason.choice == "damaged" and _return_first(verdict, line) and not (
             returned is not None and returned.sure("yes")
         ):
             return [], (
@@ -332,11 +374,20 @@ class SupportSteps:
                 "shipping is free for damaged items)."
             )
         our_fault = reason.choice in ("damaged", "our_error")
-        cents = verdict.amount_cents(our_fault)
-        if cents is None:  # unreachable: checked above; kept for the type checker
-            return [], f"No refund: {verdict.why}."
-        why = (verdict.why if our_fault or verdict.label_refund_cents is None
-               else "the return is not caused by a defect or our error: return label deducted")
+        if line is not None:
+            cents = verdict.item_amount_cents(line.sku, our_fault)
+            if cents is None:
+                return [], (f"No refund: the {line.name} alone ({money(line.total_cents)}) is "
+                            "not refundable by an agent (above the $500 limit or nothing left "
+                            "after the return label).")
+            why = _line_why(verdict, line, our_fault)
+        else:
+            whole = verdict.amount_cents(our_fault)
+            if whole is None:  # unreachable: checked above; kept for the type checker
+                return [], f"No refund: {verdict.why}."
+            cents = whole
+            why = (verdict.why if our_fault or verdict.label_refund_cents is None
+                   else "the return is not caused by a defect or our error: return label deducted")
         call = ToolCallRecord(
             id="refund", tool="issue_refund", status=status,
             thought=(f"Records this action touches: order {order.id} of customer {order.owner}. "

@@ -30,8 +30,10 @@ __all__ = [
     "Reading",
     "ask_forbids",
     "ask_intent",
+    "ask_item",
     "ask_reason",
     "ask_returned",
+    "ask_status",
 ]
 
 CONFIDENT = 0.6
@@ -50,7 +52,11 @@ must come back first). Measured on the same requests: the 0.5B model leans to th
 option (damaged); its right answers scored 0.43–0.47, its wrong ones 0.36–0.41. Below it
 no refund is issued and the reply asks for the reason."""
 
-Intent = Literal["info", "refund", "escalate", "resolve"]
+STATUS_CONFIDENT = 0.5
+"""The least probability the new ticket status needs before code sets it (below it the reply
+asks which status is meant)."""
+
+Intent = Literal["info", "refund", "escalate", "status"]
 Reason = Literal["damaged", "our_error", "other"]
 
 INTENT_SYSTEM = (
@@ -63,7 +69,8 @@ INTENT_OPTIONS = (
     Option("info", "Only information: answer a question, check or explain; nothing to change"),
     Option("refund", "Give the customer money back now: issue or process a refund"),
     Option("escalate", "Escalate the ticket: pass it to a team lead or manager"),
-    Option("resolve", "Mark a ticket resolved: the customer's problem is taken care of"),
+    Option("status", "Change a ticket's status otherwise: mark it resolved or closed, reopen "
+                     "it, or set it pending / on hold"),
 )
 INTENT_EXAMPLES = (
     Example("Request: Can you tell me when order O2210 will arrive?", "info"),
@@ -79,12 +86,15 @@ INTENT_EXAMPLES = (
     Example("Request: Ticket T771 has waited a week; hand it over to a team lead.", "escalate"),
     Example("Request: Kunde C120 möchte sein Geld zurück für O7702, bitte erstatten.", "refund"),
     Example("Request: The replacement arrived and works, so T412 can be closed out as solved.",
-            "resolve"),
+            "status"),
     Example("Request: Is O8813 still in the return window? If it is, refund the customer.",
             "refund"),
     Example("Request: Has ticket T319 been answered yet? What did we tell the customer?", "info"),
     Example("Request: no more complaints from C341 since the new router came, T905 is done",
-            "resolve"),
+            "status"),
+    Example("Request: We asked C215 for the serial number; put T640 on hold until she answers. "
+            "Which models does the recall cover?", "status"),
+    Example("Request: The fault is back, so T733 needs to be opened again.", "status"),
 )
 
 FORBIDS_SYSTEM = (
@@ -125,6 +135,64 @@ REASON_EXAMPLES = (
             "damaged"),
     Example("Request: He found it cheaper elsewhere and sent it back. Refund O6631.", "other"),
 )
+
+STATUS_SYSTEM = (
+    "You read a customer-support request that asks to change a ticket's status. Which status "
+    "should the ticket get? Answer with one letter."
+)
+STATUS_OPTIONS = (
+    Option("resolved", "Resolved: the customer's problem is solved or answered"),
+    Option("closed", "Closed: no further work at all (a duplicate, spam, the customer gone)"),
+    Option("pending", "Pending / on hold: waiting for the customer or someone else to reply"),
+    Option("open", "Open again: reopen it, the problem needs work again"),
+)
+STATUS_EXAMPLES = (
+    Example("Request: The replacement arrived and works, so T412 can be closed out as solved.",
+            "resolved"),
+    Example("Request: We asked C215 for the serial number; put T640 on hold until she answers.",
+            "pending"),
+    Example("Request: The fault is back, so T733 needs to be opened again.", "open"),
+    Example("Request: T902 is the same complaint as T901, shut it down, nothing to do there.",
+            "closed"),
+    Example("Request: waiting on the courier's report for T318, mark it as such pls", "pending"),
+    Example("Request: C341 confirmed the refund arrived, T905 is done.", "resolved"),
+    Example("Request: customer wrote again, the app still crashes - reopen T277", "open"),
+)
+"""Asked only when the intent is a status change (escalation has its own option): which of
+the tool's statuses the request means, read as a likelihood."""
+
+ITEM_SYSTEM = (
+    "You read a customer-support request that asks for a refund, the items of the order, and "
+    "one of those items. Answer Yes if the request wants only this item refunded (it names or "
+    "describes this item and not the others). Answer No if it is about another item, or about "
+    "the whole order or every item."
+)
+ITEM_EXAMPLES = (
+    Example("Request: Refund the phone case from O2210, it came scratched.\nItems: Phone 12; "
+            "Phone Case Slim\nThis item: Phone Case Slim", "yes"),
+    Example("Request: Refund the phone case from O2210, it came scratched.\nItems: Phone 12; "
+            "Phone Case Slim\nThis item: Phone 12", "no"),
+    Example("Request: Refund order O3301 in full, the parcel never came.\nItems: Desk Lamp; "
+            "LED Bulb 4-pack\nThis item: Desk Lamp", "no"),
+    Example("Request: the mouse in O4410 was dead on arrival, money back for that pls\nItems: "
+            "Wireless Keyboard; Wireless Mouse\nThis item: Wireless Mouse", "yes"),
+    Example("Request: She changed her mind about O5120, give her money back.\nItems: Coffee "
+            "Grinder; Milk Frother\nThis item: Milk Frother", "no"),
+    Example("Request: C230's charger from O6120 overheats; refund just the charger.\nItems: "
+            "Laptop 15; Laptop Charger 90W\nThis item: Laptop 15", "no"),
+    Example("Request: C230's charger from O6120 overheats; refund just the charger.\nItems: "
+            "Laptop 15; Laptop Charger 90W\nThis item: Laptop Charger 90W", "yes"),
+)
+"""Asked once per item line of an order with several, to find the one a partial refund is for
+("Partial refunds are allowed, for example for one item of a multi-item order")."""
+ITEM_CONFIDENT = 0.5
+"""The least yes the item refunded alone needs: more likely yes than no (the margin below
+guards the choice; docs/benchmarks.md §8)."""
+ITEM_MARGIN = 0.15
+"""How far the likeliest item's yes must lead every other item's before it is refunded alone
+(a request about the whole order draws similar yeses for every item)."""
+MAX_ITEMS = 8
+"""The most item lines asked about (a larger order is refunded whole or not at all)."""
 
 RETURNED_SYSTEM = (
     "You read one sentence from a customer-support request. Answer Yes only if the sentence "
@@ -244,6 +312,38 @@ async def ask_reason(
     return Reading.of(await choose(model, REASON_SYSTEM, question(request, about),
                                    REASON_OPTIONS, examples=REASON_EXAMPLES, default="other",
                                    config=config))
+
+
+async def ask_status(model: BaseChatModel, request: str, config: Any = None) -> Reading:
+    """Which status the request wants its ticket set to (unreadable reply: pending, the one a
+    wrong guess harms least; ``STATUS_CONFIDENT`` guards acting on it)."""
+    return Reading.of(await choose(model, STATUS_SYSTEM, question(request), STATUS_OPTIONS,
+                                   examples=STATUS_EXAMPLES, default="pending", config=config))
+
+
+async def ask_item(
+    model: BaseChatModel, request: str, items: Sequence[tuple[str, str]], config: Any = None
+) -> Reading:
+    """Which one item line (``(sku, name)`` pairs) the refund is for: the line whose yes is
+    likelier than no (``ITEM_CONFIDENT``) and leads every other line's by ``ITEM_MARGIN``;
+    otherwise ``"all"``, the whole order (as with one line). ``scores`` holds each line's
+    probability of yes."""
+    if len(items) < 2 or len(items) > MAX_ITEMS:
+        return Reading("all", 1.0, "default")
+    listed = "; ".join(" ".join(name.split()) for _, name in items)
+    scores: dict[str, float] = {}
+    form = "default"
+    for sku, name in items:
+        said = f"{question(request)}\nItems: {listed}\nThis item: {' '.join(name.split())}"
+        judged = await yes_no(model, ITEM_SYSTEM, said, examples=ITEM_EXAMPLES, default=False,
+                              config=config)  # fmt: skip
+        scores[sku] = round(judged.p("yes"), 4)
+        form = judged.form
+    best = max(scores, key=lambda sku: scores[sku])
+    rest = max(p for sku, p in scores.items() if sku != best)
+    if scores[best] >= ITEM_CONFIDENT and scores[best] - rest >= ITEM_MARGIN:
+        return Reading(best, scores[best], form, scores)
+    return Reading("all", round(1 - scores[best], 4), form, scores)
 
 
 async def ask_returned(model: BaseChatModel, request: str, config: Any = None) -> Reading:
