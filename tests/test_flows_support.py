@@ -4,6 +4,7 @@ follows from those answers, the records and the policy in code."""
 
 from __future__ import annotations
 
+import json
 import math
 import sqlite3
 import uuid
@@ -22,8 +23,8 @@ from agents.flows.reply_checks import consistent, stated_only, unclaimed
 from core.models import TestChatModel
 from core.settings import Settings
 from tests.scripting import context_of
-from tools.customer_records import OrderRecord, TicketRecord
-from tools.refund_rules import Blocker, RefundVerdict
+from tools.customer_records import OrderRecord, TicketRecord, as_state, from_state
+from tools.refund_rules import Blocker, OrderLine, RefundVerdict
 
 REGISTRY = AgentRegistry.builtin()
 MODELS = {"ts": {"provider": "test", "model": "ts", "tool_mode": "structured"}}
@@ -239,6 +240,35 @@ def order(status: str = "delivered", blocker: Blocker | None = None, cap: int = 
                        amounts=frozenset({12900, 0}))  # fmt: skip
 
 
+def test_an_item_refund_follows_the_policy_for_one_item() -> None:
+    """One unit of a line: its price, plus the order's shipping fee when the return is our
+    fault, less the label otherwise; never above what is left or the agent limit."""
+    lines = (OrderLine("TAB", "Tablet 11 Pro", 1, 64900), OrderLine("CBL", "USB-C Cable 2m", 2, 1200))
+    verdict = RefundVerdict(order_id="O9", owner="C1", paid_cents=67799, refunded_cents=0,
+                            blocker=None, cap_cents=50000, label_refund_cents=None, lines=lines,
+                            shipping_cents=499)  # fmt: skip
+    assert verdict.item_amount_cents("CBL", our_fault=True) == 1200 + 499
+    assert verdict.item_amount_cents("CBL", our_fault=False) == 1200 - 695
+    assert verdict.item_amount_cents("TAB", our_fault=True) is None  # one item above $500
+    assert verdict.item_amount_cents("NOPE", our_fault=True) is None
+    nearly_done = RefundVerdict(order_id="O9", owner="C1", paid_cents=67799, refunded_cents=67000,
+                                blocker=None, cap_cents=799, label_refund_cents=None, lines=lines,
+                                shipping_cents=499)  # fmt: skip
+    assert nearly_done.item_amount_cents("CBL", our_fault=True) == 799  # what is left
+    blocked = RefundVerdict(order_id="O9", owner="C1", paid_cents=67799, refunded_cents=0,
+                            blocker=Blocker("outside_window", "late"), cap_cents=0,
+                            label_refund_cents=None, lines=lines)  # fmt: skip
+    assert blocked.item_amount_cents("CBL", our_fault=True) is None
+    # the records round-trip through a checkpoint, and one saved before item lines still loads
+    record = OrderRecord(id="O9", owner="C1", status="delivered", text="Order O9", verdict=verdict)
+    assert from_state(json.loads(json.dumps(as_state(record)))) == record
+    old = as_state(record)
+    for key in ("lines", "shipping_cents", "delivered"):
+        del old["verdict"][key]
+    loaded = from_state(old)
+    assert isinstance(loaded, OrderRecord) and loaded.verdict.lines == ()
+
+
 def test_reply_never_contradicts_the_refund_verdict() -> None:
     late = order(blocker=Blocker("outside_window", "delivered 55 days ago, outside the 30-day refund window"))
     kept, dropped = consistent("It is still eligible. It is outside the 30-day window. "
@@ -346,11 +376,27 @@ async def test_refunds_one_item_of_a_multi_item_order_when_the_request_names_it(
     assert "ITEM_SYSTEM" in asked
     with sqlite3.connect(tmp_path / "customer_service.sqlite") as conn:
         reason = conn.execute("SELECT reason FROM refunds WHERE order_id='O1015'").fetchone()[0]
-    assert "partial refund for the USB-C Cable 2m" in reason and "Refund #" in out["output"]
+    assert "partial refund for one USB-C Cable 2m" in reason and "Refund #" in out["output"]
     # changed mind about one item: its price less the return label
     model = support_model("Refunded.", intent="refund", reason="other", item="Mouse")
     out = await run(model, cfg, "C006 doesn't want the mouse from O1011 any more, refund it")
     assert refunds(tmp_path, "O1011") == [("O1011", 2900 - 695)]
+    # one of two cables: one unit, not the line (O1006 holds 2 x USB-C Cable 2m at $12)
+    model = support_model("Refunded.", intent="refund", reason="damaged", item="Cable")
+    await run(model, cfg, "C003: one of the two cables from O1006 frays, refund that cable")
+    assert refunds(tmp_path, "O1006") == [("O1006", 1200)]
+    # a yes for every item: which one is unclear, so nothing is refunded and the reply asks
+    model = support_model("Which item?", intent="refund", reason="damaged", item="")
+    inner = model.text
+    assert callable(inner)
+
+    def every_item(messages: list[BaseMessage]) -> str:
+        return "Yes" if str(messages[0].content) == q.ITEM_SYSTEM else inner(messages)
+
+    fresh = config(tmp_path / "a", review={"high_risk_tools": False})
+    out = await run(TestChatModel(text=every_item), fresh, "C008: something in O1015 broke, refund it")
+    assert refunds(tmp_path / "a", "O1015") == []
+    assert "it is not clear which item of order O1015" in out["output"]
     # the whole order, as before (O1011's $928 is over the agent limit)
     model = support_model("Refunded.", intent="refund", reason="other", item="")
     out = await run(model, config(tmp_path / "b", review={"high_risk_tools": False}),

@@ -192,13 +192,14 @@ class RefundVerdict:
         return next((line for line in self.lines if line.sku == sku), None)
 
     def item_amount_cents(self, sku: str, our_fault: bool) -> int | None:
-        """The partial refund an agent may issue for one item line, or None: the line's price,
-        with the original shipping fee when the return is our fault (defect, damage, our
-        error), less the return label otherwise; at most what is left and the agent limit."""
+        """The partial refund an agent may issue for one item (one unit of line ``sku``), or
+        None: its price, with the original shipping fee when the return is our fault (defect,
+        damage, our error), less the return label otherwise; at most what is left and the
+        agent limit."""
         line = self.line(sku)
         if line is None or self.blocker is not None:
             return None
-        amount = line.total_cents
+        amount = line.unit_cents
         if our_fault:
             amount += self.shipping_cents
         elif self.delivered:

@@ -153,15 +153,15 @@ def policy_passages(kb: KnowledgeBase, queries: list[str], k: int) -> list[dict[
 
 def _return_first(verdict: RefundVerdict, line: OrderLine | None) -> bool:
     """Whether a damaged or defective item must come back before its refund: the item's own
-    price for a partial refund; for the whole order, when every item costs $50 or more."""
+    price for a partial refund; for the whole order, when any item costs $50 or more."""
     if line is not None:
         return line.unit_cents >= NO_RETURN_BELOW_CENTS
-    return bool(verdict.return_first) and not verdict.no_return
+    return bool(verdict.return_first)
 
 
 def _line_why(verdict: RefundVerdict, line: OrderLine, our_fault: bool) -> str:
-    """What a partial refund of ``line`` is made of, as the note and the reply state it."""
-    what = f"partial refund for the {line.name}, {money(line.total_cents)}"
+    """What a partial refund of one ``line`` item is made of, as the note and reply state it."""
+    what = f"partial refund for one {line.name}, {money(line.unit_cents)}"
     if our_fault:
         shipping = (f"plus the original shipping fee {money(verdict.shipping_cents)}"
                     if verdict.shipping_cents else "no shipping fee was paid")
@@ -287,7 +287,7 @@ class SupportSteps:
         readings = {k: Reading.from_state(v) for k, v in (state.get("readings") or {}).items()}
         status: Literal["needs_approval", "approved"] = "needs_approval" if review else "approved"
         intent = readings.get("intent") or Reading("info", 0.0, "default")
-        if intent.choice == "info":
+        if intent.choice not in ACTION_NAMES:  # information only (or a reading it cannot act on)
             return [], "No action: the request asks for information only."
         if not intent.leads(intent.choice, "info", ACT_MARGIN):
             return [], (
@@ -354,6 +354,9 @@ class SupportSteps:
             return [], f"No refund: {why}."
         verdict = order.verdict
         item = readings.get("item")
+        if item is not None and item.choice == "unclear":
+            return [], (f"No refund yet: it is not clear which item of order {order.id} the refund "
+                        "is for; confirm the item (or that the whole order is meant).")
         line = verdict.line(item.choice) if item is not None else None
         if verdict.blocker is not None or (line is None and verdict.amount_cents(True) is None):
             return [], f"No refund: {verdict.why}."
@@ -377,9 +380,9 @@ class SupportSteps:
         if line is not None:
             cents = verdict.item_amount_cents(line.sku, our_fault)
             if cents is None:
-                return [], (f"No refund: the {line.name} alone ({money(line.total_cents)}) is "
-                            "not refundable by an agent (above the $500 limit or nothing left "
-                            "after the return label).")
+                return [], (f"No refund: one {line.name} ({money(line.unit_cents)}) is not "
+                            "refundable by an agent (above the $500 limit or nothing left after "
+                            "the return label).")
             why = _line_why(verdict, line, our_fault)
         else:
             whole = verdict.amount_cents(our_fault)

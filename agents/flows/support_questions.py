@@ -326,8 +326,8 @@ async def ask_item(
 ) -> Reading:
     """Which one item line (``(sku, name)`` pairs) the refund is for: the line whose yes is
     likelier than no (``ITEM_CONFIDENT``) and leads every other line's by ``ITEM_MARGIN``;
-    otherwise ``"all"``, the whole order (as with one line). ``scores`` holds each line's
-    probability of yes."""
+    ``"all"`` (the whole order, as with one line) when no line's is; ``"unclear"`` when
+    several are, so no refund is guessed. ``scores`` holds each line's probability of yes."""
     if len(items) < 2 or len(items) > MAX_ITEMS:
         return Reading("all", 1.0, "default")
     listed = "; ".join(" ".join(name.split()) for _, name in items)
@@ -343,7 +343,9 @@ async def ask_item(
     rest = max(p for sku, p in scores.items() if sku != best)
     if scores[best] >= ITEM_CONFIDENT and scores[best] - rest >= ITEM_MARGIN:
         return Reading(best, scores[best], form, scores)
-    return Reading("all", round(1 - scores[best], 4), form, scores)
+    if scores[best] < ITEM_CONFIDENT:
+        return Reading("all", round(1 - scores[best], 4), form, scores)
+    return Reading("unclear", round(scores[best] - rest, 4), form, scores)
 
 
 async def ask_returned(model: BaseChatModel, request: str, config: Any = None) -> Reading:
