@@ -20,6 +20,31 @@ def test_a_backticked_signature_file_and_stated_result_are_read() -> None:
     assert spec.examples == [Example("tokenize('a,b')", "['a', 'b']"), Example("tokenize('')", "[]")]
 
 
+def test_examples_in_the_given_stubs_docstring_are_stated_examples() -> None:
+    """A stub's docstring is the goal's words: its examples, in any arrow form, are tests;
+    a worked sum, a typo'd value, an ambiguous one-item tuple and a call stated with two
+    results are not."""
+    goal = (
+        "Write evens.py with the function below, following its docstring.\n\n"
+        "def evens(xs, limit):\n"
+        '    """Keep the even numbers of xs up to limit.\n\n'
+        "    Examples:\n"
+        "        evens([1, 2, 4], 9) => [2, 4]\n"
+        "        evens([], 3) ➞ []\n"
+        "        evens([6], 5) == []\n"
+        "        evens([2, 2], 9) = 2 + 2 = 4\n"
+        '        evens([8], 9) == ""[8]"\n'
+        '        evens([3], 1) ==> ("none")\n'
+        "        evens([0], 1) = [0]\n"
+        "        evens([0], 1) = 0\n"
+        '    """\n'
+        "    if limit > 100: return []\n"
+    )
+    spec = spec_of(goal)
+    assert spec.examples == [Example("evens([1, 2, 4], 9)", "[2, 4]"), Example("evens([], 3)", "[]"),
+                             Example("evens([6], 5)", "[]")]  # fmt: skip
+
+
 def test_prose_references_are_not_asked_names() -> None:
     # A plural in parentheses and a builtin named in a sentence ask for nothing.
     spec = spec_of("Count the word(s) in each line(s) with len(x) and write count_words(text).")

@@ -24,10 +24,12 @@ _CALL = re.compile(r"(?<![\w.])([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)?)\(")
 _TICKS = re.compile(r"(?<!`)`([^`\n]+)`(?!`)")
 _DEF = re.compile(r"(?m)(?:^|(?<=\s))(?:async\s+)?(?:def|class)\s+[A-Za-z_]\w*\s*[(:]")
 _DOCTEST = re.compile(r"(?m)^[ \t]*>>>[ \t]*(.+)\n[ \t]*(?!>>>)(\S.*)$")
-_ARROW = re.compile(r"\s*(?:==>|=>|->|→|==|=(?!=))\s*")
+_ARROW = re.compile(r"\s*(?:==>|=>|->|→|➞|==|=(?!=))\s*")
 """What joins a call to its stated result: arrows, ``==``, and ``=`` outside the parens."""
 _CONNECTOR = re.compile(r"\s+(?:[A-Za-z]+\s+){0,3}?`([^`\n]+)`")
 """Up to three plain words between a backticked call and a backticked result."""
+_OPERATOR = frozenset("+-*/%=<>")
+"""A character that, right after a stated value, makes it part of an expression."""
 _BUILTINS = frozenset(dir(builtins))
 _PLURAL = frozenset({"s", "es"})
 """``file(s)``: a word's optional plural in parentheses, not a parameter."""
@@ -171,6 +173,13 @@ def _literal(text: str) -> str | None:
             continue
         if bare_tuple:
             continue  # ``-> 3, f(2) -> 4``: the comma ends the value, it builds no tuple
+        after = text[end:]
+        if after.strip() and after.lstrip()[0] in _OPERATOR:
+            return None  # ``-> 19 - 5 - 6 = 8``: a sum being worked out, not the result
+        if after and (after[0].isalnum() or after[0] in "'\"_[("):
+            return None  # ``== ""abc"``: the value goes on past the literal (a typo, an index)
+        if head.startswith("(") and not isinstance(ast.literal_eval(head), tuple):
+            return None  # ``("a")``: a one-item tuple without its comma, or brackets: unsure
         if head.endswith(".") and head[:-1] and _is_literal(head[:-1]):
             head = head[:-1]  # ``-> 6.`` ends a sentence
         return head
@@ -251,7 +260,13 @@ def _examples(text: str, prose: str) -> list[Example]:
             value = _literal(after.split("`")[0].splitlines()[0] if after else "")
             if value is not None:
                 found.append(Example(call_code, value))
-    return list(dict.fromkeys(found))
+    unique = list(dict.fromkeys(found))
+    # One call stated with two results is a contradiction (or notation, ``tri(4) = 3`` in a
+    # recurrence): neither can be a test that is never set aside.
+    results: dict[str, set[str]] = {}
+    for example in unique:
+        results.setdefault(example.call, set()).add(example.expected)
+    return [e for e in unique if len(results[e.call]) == 1]
 
 
 def spec_of(text: str) -> CodeSpec:
@@ -302,8 +317,22 @@ def spec_of(text: str) -> CodeSpec:
         if call is not None and match.group(1) in given_names and call not in spec.mentioned:
             spec.mentioned.append(call)
     usage = "\n".join(b for b in blocks if salvage(b).strip("\n") not in code_parts)
-    spec.examples = [e for e in _examples(text, f"{prose}\n{usage}") if _called(e) in {s.name for s in spec.signatures if not s.owner}]
+    # The given code's docstrings are the goal's words too: examples written there
+    # (``f([1, 2]) => 3``) state what the code should do; its statements do not.
+    docs = "\n".join(_docstrings(part) for part in code_parts)
+    spec.examples = [e for e in _examples(text, f"{prose}\n{usage}\n{docs}") if _called(e) in {s.name for s in spec.signatures if not s.owner}]
     return spec
+
+
+def _docstrings(code: str) -> str:
+    """Every docstring of ``code`` (module, classes, functions), one after another."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return ""
+    nodes = [tree, *(n for n in ast.walk(tree)
+                     if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef))]
+    return "\n".join(doc for n in nodes if (doc := ast.get_docstring(n)))
 
 
 def _called(example: Example) -> str:

@@ -182,6 +182,10 @@ ITEM_EXAMPLES = (
             "Laptop 15; Laptop Charger 90W\nThis item: Laptop 15", "no"),
     Example("Request: C230's charger from O6120 overheats; refund just the charger.\nItems: "
             "Laptop 15; Laptop Charger 90W\nThis item: Laptop Charger 90W", "yes"),
+    Example("Request: He no longer wants the case that came with his phone in O8812; refund "
+            "the case.\nItems: Phone 13; Phone Case Clear\nThis item: Phone 13", "no"),
+    Example("Request: He no longer wants the case that came with his phone in O8812; refund "
+            "the case.\nItems: Phone 13; Phone Case Clear\nThis item: Phone Case Clear", "yes"),
 )
 """Asked once per item line of an order with several, to find the one a partial refund is for
 ("Partial refunds are allowed, for example for one item of a multi-item order")."""
@@ -191,6 +195,9 @@ guards the choice; docs/benchmarks.md §8)."""
 ITEM_MARGIN = 0.15
 """How far the likeliest item's yes must lead every other item's before it is refunded alone
 (a request about the whole order draws similar yeses for every item)."""
+ALL_MARGIN = 0.1
+"""The whole order is meant when no item's yes is likelier than no and none stands out by
+this much; between the two bars which item is meant is unclear, and the reply asks."""
 MAX_ITEMS = 8
 """The most item lines asked about (a larger order is refunded whole or not at all)."""
 
@@ -326,8 +333,8 @@ async def ask_item(
 ) -> Reading:
     """Which one item line (``(sku, name)`` pairs) the refund is for: the line whose yes is
     likelier than no (``ITEM_CONFIDENT``) and leads every other line's by ``ITEM_MARGIN``;
-    ``"all"`` (the whole order, as with one line) when no line's is; ``"unclear"`` when
-    several are, so no refund is guessed. ``scores`` holds each line's probability of yes."""
+    ``"all"`` (the whole order, as with one line) when no line's is and none stands out
+    (``ALL_MARGIN``); otherwise ``"unclear"``, so no refund is guessed. ``scores`` holds each line's probability of yes."""
     if len(items) < 2 or len(items) > MAX_ITEMS:
         return Reading("all", 1.0, "default")
     listed = "; ".join(" ".join(name.split()) for _, name in items)
@@ -343,7 +350,7 @@ async def ask_item(
     rest = max(p for sku, p in scores.items() if sku != best)
     if scores[best] >= ITEM_CONFIDENT and scores[best] - rest >= ITEM_MARGIN:
         return Reading(best, scores[best], form, scores)
-    if scores[best] < ITEM_CONFIDENT:
+    if scores[best] < ITEM_CONFIDENT and scores[best] - rest < ALL_MARGIN:
         return Reading("all", round(1 - scores[best], 4), form, scores)
     return Reading("unclear", round(scores[best] - rest, 4), form, scores)
 
