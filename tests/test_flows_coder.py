@@ -416,6 +416,11 @@ async def test_code_given_to_build_on_is_not_treated_as_a_bug(tmp_path: Path) ->
 def test_tests_calling_through_the_module_name_get_the_module_imported() -> None:
     text, error = code_text.test_file("def test_a():\n    assert leap.is_leap(1900) is False\n", "leap.py", ["is_leap"])
     assert error is None and text.startswith("from leap import is_leap\nimport leap\n")
+    # a module named like its function: the module import would rebind the function's name
+    text, error = code_text.test_file("def test_a():\n    assert is_prime.is_prime(7) is True\n",
+                                      "is_prime.py", ["is_prime"])  # fmt: skip
+    assert error is None and "import is_prime\n" not in text.replace("from is_prime import is_prime", "")
+    assert "assert is_prime(7) is True" in text
 
 
 def test_a_rounded_copy_of_the_reported_value_is_still_the_bug() -> None:

@@ -549,7 +549,10 @@ def _assembled(module: str, names: list[str], header: list[str], body: list[str]
     imports = [f"from {stem} import {', '.join(names)}"] if names else [f"import {stem}"]
     text = "\n\n\n".join(body)
     if names and re.search(rf"(?<![\w.]){re.escape(stem)}\.", text):
-        imports.append(f"import {stem}")  # tests that call ``leap.is_leap(…)`` need the module too
+        if stem in names:  # ``import is_prime`` would rebind the imported function to its module
+            text = re.sub(rf"(?<![\w.]){re.escape(stem)}\.(?=[A-Za-z_])", "", text)
+        else:
+            imports.append(f"import {stem}")  # tests that call ``leap.is_leap(…)`` need the module too
     if "pytest." in text and not any(h.strip() == "import pytest" for h in header):
         header = ["import pytest", *header]
     return "\n".join([*imports, *header]) + "\n\n\n" + text + "\n"
