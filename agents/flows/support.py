@@ -6,10 +6,11 @@ Code keeps the model away from what it gets wrong: the customer, order and ticke
 the request are looked up by code, and so are the tickets of a looked-up order and the
 order of a looked-up ticket; the order lookup works out the refund window, the amounts and
 the policy limits (``tools.refund_rules``) and the flow reads them as fields. What the
-request *means* — which action it asks for, whether it forbids acting, why the customer
-wants the refund, whether the item is back — the model answers as labelled options and
-yes/no questions (``support_questions``). The action then follows from those answers and
-the records by the policy in code: a refund or an escalation runs only when the request
+request *means* — which action it asks for, whether it forbids acting, which status a ticket
+should get, which item of a multi-item order a refund is for, why the customer wants the
+refund, whether the item is back — the model answers as labelled options and yes/no
+questions (``support_questions``). The action then follows from those answers and the
+records by the policy in code: a refund or a ticket change runs only when the request
 confidently asks for one and does not forbid it, for the amount the records allow, only
 for the customer the request is about, and only after approval (``review.high_risk_tools``).
 The model writes the reply; the answer then carries the records, the key policy lines and

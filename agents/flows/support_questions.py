@@ -1,8 +1,9 @@
 """What a support request means, asked of the model as closed questions.
 
 The support flow acts on a customer's records only when the request asks it to; which action
-a request asks for, whether it forbids acting, why the customer wants a refund and whether
-the item is already back are understanding, not rules, so the model answers them — each as
+a request asks for, whether it forbids acting, which status a ticket should get, which item
+of an order a refund is for, why the customer wants a refund and whether the item is
+already back are understanding, not rules, so the model answers them — each as
 a few labelled options or yes/no with worked examples (``core.models.judgment``), read as
 token likelihoods. Code then applies the policy to the answers (``support.plan``) and takes
 the safe side when an answer that would lead to an action is not confident.
@@ -334,7 +335,8 @@ async def ask_item(
     """Which one item line (``(sku, name)`` pairs) the refund is for: the line whose yes is
     likelier than no (``ITEM_CONFIDENT``) and leads every other line's by ``ITEM_MARGIN``;
     ``"all"`` (the whole order, as with one line) when no line's is and none stands out
-    (``ALL_MARGIN``); otherwise ``"unclear"``, so no refund is guessed. ``scores`` holds each line's probability of yes."""
+    (``ALL_MARGIN``); otherwise ``"unclear"``, so no refund is guessed. ``scores`` holds
+    each line's probability of yes."""
     if len(items) < 2 or len(items) > MAX_ITEMS:
         return Reading("all", 1.0, "default")
     listed = "; ".join(" ".join(name.split()) for _, name in items)
