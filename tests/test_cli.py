@@ -147,3 +147,20 @@ def test_the_task_board_of_a_resumed_run_starts_from_the_plan_in_state(capsys, m
     planned = {t["id"] for t in out["plan"]}
     code, out, _ = run_cli(capsys, "resume", "board-1", "--approve", "--json")
     assert set(boards[1]) == planned and set(boards[1].values()) == {"pending"}
+
+
+def test_the_printed_answer_keeps_its_citations(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The answer is printed as text: a citation in brackets is not a style tag to drop."""
+    from rich.console import Console
+
+    from orchestrator.cli import commands
+
+    console = Console(record=True, width=200)
+    monkeypatch.setattr(commands, "out", console)
+    answer = "Refunds take 5-10 days [1].\n\nSources:\n- [refund-policy.md#Processing time L40-44]"
+    outcome = {"status": "completed", "answer": answer, "thread_id": "t", "resume": "r",
+               "metrics": {"tasks_completed": 1, "tasks_total": 1, "tasks_failed": 0, "tokens": 1,
+                           "cost_usd": 0.0, "latency_s": 1.0}}  # fmt: skip
+    assert commands.print_outcome(outcome, as_json=False) == 0
+    text = console.export_text()
+    assert "- [refund-policy.md#Processing time L40-44]" in text and "[1]" in text

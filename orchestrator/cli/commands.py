@@ -187,9 +187,12 @@ def _print_outcome(outcome: dict[str, Any], as_json: bool) -> int:
     else:
         if outcome.get("answer"):
             out.rule("Answer")
-            out.print(outcome["answer"])
+            # The answer is text, not markup: its citations ("[refund-policy.md#Amounts L17-24]")
+            # would be read as style tags and vanish.
+            out.print(outcome["answer"], markup=False, highlight=False)
         if outcome.get("error"):
-            out.print(f"[red]Error:[/red] {outcome['error']}\nResume with: {outcome['resume']}")
+            out.print(f"[red]Error:[/red] {escape(str(outcome['error']))}\n"
+                      f"Resume with: {escape(str(outcome['resume']))}")
     if outcome.get("stop_reason"):
         out.print(f"[magenta]Stopped early:[/magenta] {escape(outcome['stop_reason'])}", highlight=False)
     render_why(outcome.get("diagnosis"), out)
