@@ -193,9 +193,13 @@ class SupportSteps:
             return instruction
         return f"{goal} (Task: {instruction})"
 
+    def _order_ids(self, state: SupportState) -> list[str]:
+        """The orders a refund may be for: those the request names, else the looked-up ones."""
+        return request_ids(self._request(state))["order"] or (state.get("ids") or {}).get("order") or []
+
     def _refund_order(self, state: SupportState, records: list[Record]) -> OrderRecord | None:
-        """The looked-up order a refund would be for: the first the request names."""
-        orders = request_ids(self._request(state))["order"] or (state.get("ids") or {}).get("order") or []
+        """The looked-up order a refund would be for: the first of ``_order_ids``."""
+        orders = self._order_ids(state)
         found = next((r for r in records if r.id == orders[0]), None) if orders else None
         return found if isinstance(found, OrderRecord) else None
 
@@ -345,7 +349,7 @@ class SupportSteps:
             )  # type: ignore[typeddict-item]  # fmt: skip
             return [call], (f"Set ticket {ticket.id} to {new_status} (from {ticket.status}, "
                             "with a note).")
-        orders = request_ids(request)["order"] or ids.get("order") or []
+        orders = self._order_ids(state)
         if not orders:
             return [], "No refund: the request names no order."
         order = by_id.get(orders[0])
